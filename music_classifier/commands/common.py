@@ -1,0 +1,87 @@
+"""Shared CLI plumbing: lazy state, one-line errors and exit codes."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from music_classifier.errors import MusicClassifierError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+@dataclass
+class CliState:
+    """Global options, turned into settings and an engine only when a command needs them."""
+
+    db: str | None = None
+    library: Path | None = None
+    _settings: Any = field(default=None, repr=False)
+    _engine: Any = field(default=None, repr=False)
+
+    @property
+    def settings(self):  # noqa: ANN201 - avoid importing pydantic types at start-up
+        if self._settings is None:
+            from music_classifier.settings import get_settings
+
+            self._settings = get_settings(database_url=self.db, library=self.library)
+        return self._settings
+
+    @property
+    def engine(self):  # noqa: ANN201
+        if self._engine is None:
+            from music_classifier.db.engine import make_engine
+
+            self._engine = make_engine(self.settings.resolved_database_url)
+        return self._engine
+
+
+def state(ctx: typer.Context) -> CliState:
+    root = ctx.find_root()
+    if root.obj is None:
+        root.obj = CliState()
+    return root.obj
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print one line to stderr and return an Exit to raise."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def handle_errors(func: F) -> F:
+    """Map domain errors (and a few well-known library errors) to one line and an exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except MusicClassifierError as exc:
+            raise fail(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted; the current transaction was rolled back", 130) from None
+        except Exception as exc:  # database unreachable, missing schema, ...
+            from sqlalchemy.exc import OperationalError, ProgrammingError
+
+            if isinstance(exc, OperationalError | ProgrammingError):
+                msg = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+                hint = " (run `music-classifier db upgrade` first?)" if "no such table" in msg or (
+                    "does not exist" in msg and "relation" in msg) else ""
+                raise fail(f"database: {msg}{hint}") from None
+            raise
+
+    return wrapper  # type: ignore[return-value]
+
+
+def is_tty() -> bool:
+    return sys.stderr.isatty()

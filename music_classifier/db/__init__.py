@@ -1,0 +1,1 @@
+"""The database layer: tables, engine, sessions, migrations. It imports no business module."""
