@@ -6,6 +6,7 @@ same name on SQLite and PostgreSQL, which batch migrations need to find them aga
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
     CheckConstraint,
     Column,
     DateTime,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Table,
+    Text,
     UniqueConstraint,
     func,
 )
@@ -67,6 +69,9 @@ tracks = Table(
     Column("sample_rate", Integer, nullable=True),
     Column("channels", SmallInteger, nullable=True),
     Column("spotify_id", String(64), nullable=True),
+    Column("spotify_match_score", Float, nullable=True),  # 0..1, how well search/dataset matched artist+title
+    Column("spotify_lookup", String(20), nullable=True),  # found | not_found | dataset
+    Column("playlist_id", String(64), nullable=True),  # the playlist a track came from (playlist-grouped CV)
     Column("removed_at", DateTime(timezone=True), nullable=True),
     *_timestamps(),
     UniqueConstraint("source", "track_key"),
@@ -111,3 +116,104 @@ track_genres = Table(
     CheckConstraint("rank BETWEEN 0 AND 3", name="rank"),
 )
 
+
+
+EXTRACTION_STATUSES = ("queued", "running", "done", "failed", "stale")
+
+extractions = Table(
+    "extractions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("track_id", Integer, ForeignKey("tracks.id", ondelete="CASCADE"), nullable=False),
+    Column("extractor", String(40), nullable=False),  # librosa | spotify | gtzan_csv
+    Column("version", String(20), nullable=False),
+    Column("params_hash", String(32), nullable=False),  # whole track and --excerpt 30 are different params
+    Column("params", JSON, nullable=True),
+    Column("status", String(10), nullable=False, server_default="queued"),
+    Column("error", Text, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("worker", String(200), nullable=True),
+    Column("rq_job_id", String(64), nullable=True),
+    Column("queued_at", DateTime(timezone=True), nullable=True),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("seconds", Float, nullable=True),
+    UniqueConstraint("track_id", "extractor", "version", "params_hash"),
+    CheckConstraint("status IN ('queued', 'running', 'done', 'failed', 'stale')", name="status"),
+)
+
+features = Table(
+    "features",
+    metadata,
+    Column("extraction_id", Integer, ForeignKey("extractions.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("value", Float, nullable=True),
+)
+
+segment_features = Table(
+    "segment_features",
+    metadata,
+    Column("extraction_id", Integer, ForeignKey("extractions.id", ondelete="CASCADE"), primary_key=True),
+    Column("segment", Integer, primary_key=True),
+    Column("start_s", Float, nullable=False),
+    Column("name", String(64), primary_key=True),
+    Column("value", Float, nullable=True),
+)
+
+service_state = Table(
+    "service_state",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(41), nullable=False),
+    Column("definition", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("name"),
+)
+
+dataset_members = Table(
+    "dataset_members",
+    metadata,
+    Column("dataset_id", Integer, ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True),
+    Column("track_id", Integer, ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True),
+    Column("genre_id", Integer, ForeignKey("genres.id", ondelete="RESTRICT"), nullable=False),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("dataset_id", Integer, ForeignKey("datasets.id", ondelete="SET NULL"), nullable=True),
+    Column("dataset_name", String(41), nullable=False),
+    Column("dataset_snapshot", JSON, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("best_params", JSON, nullable=True),
+    Column("cv_score", Float, nullable=True),
+    Column("test_metrics", JSON, nullable=True),
+    Column("feature_names", JSON, nullable=False),
+    Column("feature_importances", JSON, nullable=True),
+    Column("versions", JSON, nullable=False),
+    Column("file_path", String(1024), nullable=True),
+    Column("file_sha256", String(64), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    Column("track_id", Integer, ForeignKey("tracks.id", ondelete="SET NULL"), nullable=True),
+    Column("file_path", String(1024), nullable=True),
+    Column("genre", String(64), nullable=False),
+    Column("probabilities", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

@@ -1,0 +1,152 @@
+"""SQL views: feature pivots and dataset views, created and recreated in one place.
+
+SQLite's batch mode fails on a table a view reads ("error in view …: no such table"), and
+PostgreSQL refuses to alter a column a view uses. So every migration that touches a table a view
+depends on wraps its work in :func:`views_dropped`, which drops every project view and recreates
+them afterwards: the feature views from the frozen column lists it is given, the dataset views from
+the rows of ``datasets``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, inspect, text
+
+VIEW_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+
+
+def _q(name: str) -> str:
+    if not VIEW_NAME.match(name):
+        raise ValueError(f"invalid SQL identifier {name!r}")
+    return f'"{name}"'
+
+
+def _lit(value: str) -> str:
+    # Only ever called with names from the frozen column lists / extractor constants, never user input.
+    if not re.match(r"^[a-z0-9_]+$", value):
+        raise ValueError(f"invalid literal {value!r}")
+    return f"'{value}'"
+
+
+def _pivot(columns: list[str]) -> str:
+    return ",\n  ".join(f"MAX(CASE WHEN f.name = {_lit(c)} THEN f.value END) AS {_q(c)}" for c in columns)
+
+
+def feature_view_sql(view: str, extractor: str, columns: list[str]) -> str:
+    """One row per live track with a `done` extraction of `extractor`: the newest one, pivoted."""
+    return f"""CREATE VIEW {_q(view)} AS
+SELECT t.id AS track_id, t.artist AS artist, t.title AS title, g.display_name AS coarse_genre,
+  t.source AS source, newest.extraction_id AS extraction_id,
+  {_pivot(columns)}
+FROM tracks t
+JOIN (SELECT track_id, MAX(id) AS extraction_id FROM extractions
+      WHERE extractor = {_lit(extractor)} AND status = 'done' GROUP BY track_id) newest ON newest.track_id = t.id
+JOIN features f ON f.extraction_id = newest.extraction_id
+LEFT JOIN track_genres tg ON tg.track_id = t.id AND tg.rank = 0
+LEFT JOIN genres g ON g.id = tg.genre_id
+WHERE t.removed_at IS NULL
+GROUP BY t.id, t.artist, t.title, g.display_name, t.source, newest.extraction_id"""
+
+
+def segment_view_sql(view: str, extractor: str, columns: list[str]) -> str:
+    """One row per (live track, segment) of the track's newest `done` extraction, pivoted."""
+    return f"""CREATE VIEW {_q(view)} AS
+SELECT t.id AS track_id, t.artist AS artist, t.title AS title, g.display_name AS coarse_genre,
+  t.source AS source, newest.extraction_id AS extraction_id, f.segment AS segment, f.start_s AS start_s,
+  {_pivot(columns)}
+FROM tracks t
+JOIN (SELECT track_id, MAX(id) AS extraction_id FROM extractions
+      WHERE extractor = {_lit(extractor)} AND status = 'done' GROUP BY track_id) newest ON newest.track_id = t.id
+JOIN segment_features f ON f.extraction_id = newest.extraction_id
+LEFT JOIN track_genres tg ON tg.track_id = t.id AND tg.rank = 0
+LEFT JOIN genres g ON g.id = tg.genre_id
+WHERE t.removed_at IS NULL
+GROUP BY t.id, t.artist, t.title, g.display_name, t.source, newest.extraction_id, f.segment, f.start_s"""
+
+
+# Feature view(s) a dataset's `features` choice reads.
+DATASET_SOURCES = {
+    "librosa": ["librosa_features"],
+    "spotify": ["spotify_features"],
+    "gtzan_csv": ["gtzan_features"],
+    "both": ["librosa_features", "spotify_features"],
+}
+
+
+def dataset_view_name(name: str) -> str:
+    if not DATASET_NAME.match(name):
+        raise ValueError(f"dataset name {name!r} must match [a-z][a-z0-9_]{{0,40}}")
+    return f"dataset_{name}"
+
+
+def dataset_view_sql(name: str, dataset_id: int, features: str, segments: bool,
+                     columns: dict[str, list[str]]) -> str:
+    """The view ``dataset_<name>``: members joined with their features.
+
+    ``dataset_id`` (an int) is the only value rendered into the DDL; ``columns`` maps each feature
+    view to the columns to expose (prefixed with the view's extractor when two are joined).
+    """
+    dataset_id = int(dataset_id)
+    view = dataset_view_name(name)
+    sources = ["librosa_segment_features"] if segments else DATASET_SOURCES[features]
+    select_cols = ["m.track_id AS track_id", "g.display_name AS genre", "t.artist AS artist", "t.title AS title",
+                   "t.source AS source"]
+    joins = []
+    for i, src in enumerate(sources):
+        alias = f"f{i}"
+        joins.append(f"JOIN {_q(src)} {alias} ON {alias}.track_id = m.track_id")
+        if segments:
+            select_cols += [f"{alias}.segment AS segment", f"{alias}.start_s AS start_s"]
+        prefix = f"{src.split('_')[0]}_" if len(sources) > 1 else ""
+        select_cols += [f"{alias}.{_q(c)} AS {_q(prefix + c)}" for c in columns[src]]
+    return (f"CREATE VIEW {_q(view)} AS\nSELECT " + ",\n  ".join(select_cols)
+            + "\nFROM dataset_members m\nJOIN tracks t ON t.id = m.track_id\n"
+            + "JOIN genres g ON g.id = m.genre_id\n" + "\n".join(joins)
+            + f"\nWHERE m.dataset_id = {dataset_id}")
+
+
+def project_view_names(conn: Connection) -> list[str]:
+    names = inspect(conn).get_view_names()
+    return [n for n in names if n.startswith("dataset_") or n.endswith("_features")]
+
+
+def drop_views(conn: Connection, names: list[str]) -> None:
+    # Dataset views read feature views: drop them first.
+    for name in sorted(names, key=lambda n: not n.startswith("dataset_")):
+        conn.execute(text(f"DROP VIEW IF EXISTS {_q(name)}"))
+
+
+def create_feature_views(conn: Connection, feature_views: dict[str, tuple[str, list[str]]],
+                         segment_views: dict[str, tuple[str, list[str]]]) -> None:
+    for view, (extractor, cols) in feature_views.items():
+        conn.execute(text(feature_view_sql(view, extractor, cols)))
+    for view, (extractor, cols) in segment_views.items():
+        conn.execute(text(segment_view_sql(view, extractor, cols)))
+
+
+def create_dataset_views(conn: Connection, columns: dict[str, list[str]]) -> None:
+    """Recreate ``dataset_<name>`` for every stored dataset (no-op before the datasets table exists)."""
+    if not inspect(conn).has_table("datasets"):
+        return
+    for ds_id, name, definition in conn.execute(text("SELECT id, name, definition FROM datasets")):
+        d = definition if isinstance(definition, dict) else json.loads(definition)
+        conn.execute(text(dataset_view_sql(name, ds_id, d["features"], bool(d.get("segments")), columns)))
+
+
+@contextmanager
+def views_dropped(conn: Connection, feature_views: dict[str, tuple[str, list[str]]],
+                  segment_views: dict[str, tuple[str, list[str]]]) -> Iterator[None]:
+    """Drop every project view, run the body (a migration), recreate the views.
+
+    ``feature_views``/``segment_views`` are the frozen column lists valid *after* the body.
+    """
+    drop_views(conn, project_view_names(conn))
+    yield
+    create_feature_views(conn, feature_views, segment_views)
+    columns = {v: cols for v, (_, cols) in {**feature_views, **segment_views}.items()}
+    create_dataset_views(conn, columns)
