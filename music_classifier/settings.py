@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     models_dir: Path | None = Field(default=None, validation_alias="MUSIC_CLASSIFIER_MODELS_DIR")
     readonly_role: str = Field(default="music_classifier_ro", validation_alias="MUSIC_CLASSIFIER_READONLY_ROLE")
     statement_timeout_ms: int = Field(default=30_000, validation_alias="MUSIC_CLASSIFIER_STATEMENT_TIMEOUT_MS")
+    readonly_url: str | None = Field(default=None, validation_alias="MUSIC_CLASSIFIER_READONLY_URL")  # `sql` command
 
     @property
     def resolved_database_url(self) -> str:

@@ -56,5 +56,27 @@ def current(ctx: typer.Context) -> None:
     console.print(f"current: {migrate.current_revision(state(ctx).engine)}  head: {migrate.head_revision()}")
 
 
+@db_app.command("grant-readonly")
+@handle_errors
+def grant_readonly(
+    ctx: typer.Context,
+    role: str | None = typer.Option(None, "--role", help="Role name (default: MUSIC_CLASSIFIER_READONLY_ROLE)."),
+) -> None:
+    """PostgreSQL: create a login role holding only SELECT on the current schema, for `music-classifier sql`.
+
+    Example: music-classifier --db postgresql://localhost/class db grant-readonly
+    """
+    from music_classifier.db.readonly import ensure_readonly_role
+
+    st = state(ctx)
+    if st.engine.dialect.name != "postgresql":
+        console.print("nothing to do on SQLite: `music-classifier sql` opens the file read-only")
+        return
+    role_name = role or st.settings.readonly_role
+    with st.engine.begin() as conn:
+        schema = ensure_readonly_role(conn, role_name)
+    console.print(f"role [bold]{role_name}[/] can SELECT in schema [bold]{schema}[/] (and nothing else)")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")

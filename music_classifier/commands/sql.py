@@ -1,0 +1,49 @@
+"""`music-classifier sql "SELECT …"`: a read-only query, enforced by the database."""
+
+from __future__ import annotations
+
+import typer
+
+from music_classifier.commands.common import console, handle_errors, state
+
+
+@handle_errors
+def sql(
+    ctx: typer.Context,
+    query: str = typer.Argument(..., metavar="QUERY", help="One SELECT statement."),
+    as_csv: bool = typer.Option(False, "--csv", help="Write CSV (with a header row) to stdout instead of a table."),
+) -> None:
+    """Run one read-only query and print the result.
+
+    Writes are refused by the database itself: SQLite is opened read-only with an authorizer that
+    allows reads only; PostgreSQL runs as a SELECT-only role (`db grant-readonly`) in read-only
+    transactions with a statement timeout.
+
+    Example: music-classifier sql "SELECT source, count(*) FROM tracks GROUP BY source" --csv
+    """
+    from music_classifier.db.readonly import run_readonly_query
+
+    settings = state(ctx).settings
+    result = run_readonly_query(settings.resolved_database_url, query, readonly_url=settings.readonly_url,
+                                role=settings.readonly_role, statement_timeout_ms=settings.statement_timeout_ms)
+    if as_csv:
+        import csv
+        import sys
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(result.columns)
+        writer.writerows(["" if v is None else v for v in row] for row in result.rows)
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(caption=f"{len(result.rows)} row(s)")
+    for column in result.columns:
+        table.add_column(Text(column), overflow="fold")
+    for row in result.rows:
+        table.add_row(*(Text("NULL", style="dim") if v is None else Text(str(v)) for v in row))
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sql")(sql)

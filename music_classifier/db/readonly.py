@@ -1,0 +1,190 @@
+"""Read-only queries, enforced by the database rather than by parsing SQL text.
+
+SQLite: the file is opened with ``mode=ro``; the attached-database limit is 0 (``mode=ro`` alone
+still lets ``ATTACH`` create a new file and ``VACUUM INTO`` write one); an authorizer allows only
+what a SELECT needs and denies everything else (PRAGMA, transactions, DDL, DML, ATTACH); sqlite3
+runs one statement per call; a progress handler enforces the statement timeout.
+
+PostgreSQL: the query runs as a role holding only SELECT (see :func:`ensure_readonly_role`), with
+``default_transaction_read_only=on`` and a ``statement_timeout``, sent as a prepared statement so
+the server itself refuses more than one command (``COMMIT; DROP TABLE x`` never reaches DROP).
+Without ``MUSIC_CLASSIFIER_READONLY_URL`` the role connects with the main URL's host, database and
+options but no password: fine with trust or peer auth; password deployments set that URL.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import URL, make_url
+
+from music_classifier.errors import ConfigError, InputError
+
+_ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+# What a SELECT needs; every other action code (PRAGMA, TRANSACTION, ATTACH, INSERT, CREATE_*, ...)
+# is denied. SQLITE_FUNCTION covers ordinary functions; load_extension is denied by name on top of
+# Python's default of extension loading being off.
+_SQLITE_ALLOWED = frozenset({sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
+                             getattr(sqlite3, "SQLITE_RECURSIVE", 33)})
+_DENIED_FUNCTIONS = frozenset({"load_extension"})
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+def run_readonly_query(
+    database_url: str,
+    sql: str,
+    *,
+    readonly_url: str | None = None,
+    role: str = "music_classifier_ro",
+    statement_timeout_ms: int = 30_000,
+) -> QueryResult:
+    """Run one read-only statement and return its columns and rows.
+
+    Raises InputError (one line) when the database refuses the statement, ConfigError when the
+    read-only connection cannot be made.
+    """
+    if not sql.strip():
+        raise InputError("empty query")
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_query(url, sql, statement_timeout_ms)
+    if url.get_backend_name() == "postgresql":
+        ro_url = make_url(readonly_url) if readonly_url else readonly_url_for(url, role)
+        return _postgres_query(ro_url, sql, statement_timeout_ms)
+    raise ConfigError(f"read-only queries are not supported on {url.get_backend_name()}")
+
+
+# ------------------------------------------------------------------------------------------ SQLite
+
+
+def _sqlite_authorizer(action: int, arg1: str | None, arg2: str | None, _db: str | None, _trigger: str | None) -> int:
+    if action not in _SQLITE_ALLOWED:
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in _DENIED_FUNCTIONS:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
+def open_sqlite_readonly(path: Path, statement_timeout_ms: int = 30_000) -> sqlite3.Connection:
+    """A sqlite3 connection that can only read ``path`` (see the module docstring)."""
+    if not path.is_file():
+        raise ConfigError(f"database file {path} does not exist")
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+    conn.execute("PRAGMA query_only = ON")  # belt and braces; the authorizer below forbids PRAGMA from now on
+    conn.set_authorizer(_sqlite_authorizer)
+    deadline_s = statement_timeout_ms / 1000
+
+    started = time.monotonic()
+
+    def _timeout() -> int:
+        return 1 if time.monotonic() - started > deadline_s else 0
+
+    conn.set_progress_handler(_timeout, 10_000)
+    return conn
+
+
+def _sqlite_query(url: URL, sql: str, statement_timeout_ms: int) -> QueryResult:
+    if not url.database or url.database == ":memory:":
+        raise ConfigError("the read-only query needs a SQLite database file, not an in-memory database")
+    conn = open_sqlite_readonly(Path(url.database), statement_timeout_ms)
+    try:
+        cursor = conn.execute(sql)
+        rows = cursor.fetchall()
+        columns = [d[0] for d in cursor.description or ()]
+    except (sqlite3.Error, sqlite3.Warning) as exc:
+        raise InputError(f"query refused: {_first_line(exc)}") from None
+    finally:
+        conn.close()
+    return QueryResult(columns, [tuple(r) for r in rows])
+
+
+# -------------------------------------------------------------------------------------- PostgreSQL
+
+
+def readonly_url_for(url: URL | str, role: str) -> URL:
+    """The main URL with the user replaced by the read-only role and the password dropped."""
+    check_role_name(role)
+    return make_url(url).set(username=role, password=None)
+
+
+def check_role_name(role: str) -> str:
+    if not _ROLE_NAME.match(role):
+        raise ConfigError(f"read-only role name {role!r} must be lower-case letters, digits and _ (max 63)")
+    return role
+
+
+def _libpq_options(url: URL, statement_timeout_ms: int) -> dict[str, Any]:
+    """psycopg.connect keyword arguments, keeping the URL's own query options (search_path, sslmode)."""
+    query = {k: (v[-1] if isinstance(v, tuple) else v) for k, v in url.query.items()}
+    extra = f"-c default_transaction_read_only=on -c statement_timeout={int(statement_timeout_ms)}"
+    query["options"] = f"{query['options']} {extra}" if query.get("options") else extra
+    kwargs: dict[str, Any] = {"host": url.host, "port": url.port, "dbname": url.database, "user": url.username,
+                              "password": url.password, **query}
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
+def _postgres_query(url: URL, sql: str, statement_timeout_ms: int) -> QueryResult:
+    import psycopg
+
+    try:
+        conn = psycopg.connect(**_libpq_options(url, statement_timeout_ms), connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        raise ConfigError(
+            f"cannot connect as read-only role {url.username!r}: {_first_line(exc)} "
+            "(run `music-classifier db grant-readonly`, or set MUSIC_CLASSIFIER_READONLY_URL)"
+        ) from None
+    try:
+        with conn.cursor() as cur:
+            # prepare=True sends the text as ONE prepared statement: the server rejects a second
+            # command, and no client-side splitting or parsing is involved.
+            cur.execute(sql, prepare=True)
+            columns = [d.name for d in cur.description or ()]
+            rows = cur.fetchall() if cur.description else []
+    except psycopg.Error as exc:
+        raise InputError(f"query refused: {_first_line(exc)}") from None
+    finally:
+        conn.rollback()
+        conn.close()
+    return QueryResult(columns, [tuple(r) for r in rows])
+
+
+def ensure_readonly_role(conn: Connection, role: str) -> str:
+    """Create ``role`` (LOGIN, no other attribute) if missing and grant it SELECT on the current schema.
+
+    Roles are cluster-wide, so an existing role (or one created concurrently) is tolerated. Default
+    privileges make tables that the current user creates later readable too. Returns the schema.
+    """
+    if conn.dialect.name != "postgresql":
+        raise ConfigError("a read-only role is a PostgreSQL feature; on SQLite `sql` opens the file read-only")
+    check_role_name(role)
+    quote = conn.dialect.identifier_preparer.quote
+    schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
+    if not schema:
+        raise ConfigError("no current schema (check the search_path of the database URL)")
+    r, s = quote(role), quote(schema)
+    conn.exec_driver_sql(
+        f"DO $$ BEGIN CREATE ROLE {r} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE; "
+        "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+    )
+    conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {s} TO {r}")
+    conn.exec_driver_sql(f"GRANT SELECT ON ALL TABLES IN SCHEMA {s} TO {r}")
+    conn.exec_driver_sql(f"ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT SELECT ON TABLES TO {r}")
+    return schema
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
