@@ -1,0 +1,103 @@
+"""`music-classifier sheet …`: sync the class sheet into the database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from music_classifier.commands.common import console, err_console, fail, handle_errors, state
+
+sheet_app = typer.Typer(
+    help="Sync the class's song sheet into the database.\n\nExample: music-classifier sheet sync --csv songs.csv",
+    no_args_is_help=True,
+)
+
+
+def _load_table(settings: Any, sheet: str | None, worksheet: str | None, credentials: Path | None,
+                csv: Path | None, xlsx: Path | None) -> Any:
+    from music_classifier.ingest import sheet_source
+
+    if csv is not None:
+        return sheet_source.read_csv(csv)
+    if xlsx is not None:
+        return sheet_source.read_xlsx(xlsx, worksheet=worksheet)
+    if credentials is not None or settings.google_credentials is not None:
+        return sheet_source.read_google_sheet(sheet, worksheet=worksheet, credentials=credentials, settings=settings)
+    if worksheet is not None:
+        raise fail("--worksheet needs the Sheets API: give --credentials FILE or GOOGLE_APPLICATION_CREDENTIALS "
+                   "(a sheet shared by link is read from its first worksheet, or the URL's #gid=)")
+    return sheet_source.read_sheet_csv_export(sheet, settings=settings)
+
+
+def _print_report(report: Any) -> None:
+    from rich.table import Table
+
+    title = "sheet sync (dry run: nothing written)" if report.dry_run else "sheet sync"
+    table = Table(title=title, title_justify="left")
+    table.add_column("tracks", style="bold")
+    table.add_column("count", justify="right")
+    for label, value in (("added", report.added), ("revived", report.revived), ("updated", report.updated),
+                         ("removed", report.removed), ("unchanged", report.unchanged),
+                         ("rows skipped", len(report.skipped_rows))):
+        if label != "revived" or value:
+            table.add_row(label, str(value))
+    console.print(table)
+    console.print(f"proposals: +{report.proposals_added} -{report.proposals_removed} "
+                  f"moved {report.proposals_moved}; new students: {report.students_added}", highlight=False)
+    if report.genre_mapping_applied:
+        console.print("genre mapping applied:", highlight=False)
+        for raw, name in sorted(report.genre_mapping_applied.items(), key=lambda kv: kv[0].casefold()):
+            console.print(f"  {raw} -> {name}", highlight=False, markup=False)
+    if report.genres_created:
+        verb = "would create" if report.dry_run else "created"
+        console.print(f"genres {verb}: {', '.join(report.genres_created)}", highlight=False, markup=False)
+
+
+@sheet_app.command("sync")
+@handle_errors
+def sync(
+    ctx: typer.Context,
+    sheet: str | None = typer.Option(None, "--sheet", metavar="KEY_OR_URL", help="Google Sheet key or URL."),
+    worksheet: str | None = typer.Option(None, "--worksheet", metavar="NAME",
+                                         help="Worksheet (tab) name; default the first one."),
+    credentials: Path | None = typer.Option(None, "--credentials", metavar="FILE",
+                                            help="Service-account JSON (default GOOGLE_APPLICATION_CREDENTIALS; "
+                                                 "without one, --sheet reads the link-shared CSV export)."),
+    csv: Path | None = typer.Option(None, "--csv", metavar="FILE", help="A CSV export of the sheet."),
+    xlsx: Path | None = typer.Option(None, "--xlsx", metavar="FILE", help="An XLSX export of the sheet."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the diff; write nothing."),
+    strict: bool = typer.Option(False, "--strict", help="Abort, writing nothing, if any row is bad."),
+    allow_removals: bool = typer.Option(False, "--allow-removals",
+                                        help="Allow a sync that removes more than 20% of the sheet tracks."),
+) -> None:
+    """Sync students, tracks, proposals and genres from the class sheet (one transaction).
+
+    Exit codes: 0 every row synced, 3 some rows skipped and the rest committed, 1 nothing written.
+
+    Example: music-classifier sheet sync --csv songs.csv --dry-run
+    """
+    from music_classifier.ingest.sheet_sync import parse_rows, sync_sheet
+
+    sources = [name for name, value in (("--sheet", sheet), ("--csv", csv), ("--xlsx", xlsx)) if value is not None]
+    if len(sources) != 1:
+        raise fail("give exactly one source: --sheet KEY_OR_URL, --csv FILE or --xlsx FILE"
+                   + (f" (got {' and '.join(sources)})" if sources else ""))
+    if credentials is not None and sheet is None:
+        raise fail("--credentials is only used with --sheet")
+    st = state(ctx)
+    parsed = parse_rows(_load_table(st.settings, sheet, worksheet, credentials, csv, xlsx))
+    for bad in parsed.bad_rows:
+        err_console.print(str(bad), highlight=False, markup=False, soft_wrap=True)
+    with st.engine.connect() as conn:  # one transaction: committed only at the end, rolled back on any error
+        report = sync_sheet(conn, parsed, dry_run=dry_run, strict=strict, allow_removals=allow_removals)
+        if not dry_run:
+            conn.commit()
+    _print_report(report)
+    if report.skipped_rows:
+        raise typer.Exit(3)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(sheet_app, name="sheet")

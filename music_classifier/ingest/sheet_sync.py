@@ -1,0 +1,427 @@
+"""The class sheet -> students, tracks, proposals and track genres.
+
+:func:`parse_rows` turns a :class:`SheetTable` into validated rows and bad rows (each with its sheet
+row number). :func:`sync_sheet` applies them in the caller's transaction: it loads the current
+state with one query per table, computes the diff in Python and writes only the difference in
+bulk (executemany in chunks; COPY on PostgreSQL for large inserts), so a 100,000-row sheet syncs
+in seconds and a re-sync with no change writes nothing at all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
+
+from music_classifier.db.tables import MAX_TEXT, proposals, students, track_genres, tracks
+from music_classifier.errors import InputError
+from music_classifier.ingest.genres import genre_key, load_alias_map, resolve_genres, validate_genre_name
+from music_classifier.ingest.keys import KEY_SEPARATOR, normalise_artist, normalise_title
+from music_classifier.ingest.sheet_source import SheetTable
+
+SOURCE = "sheet"
+MAX_SONG = tracks.c.song.type.length
+REMOVAL_LIMIT = 0.20  # a sync dropping more than this share of the live sheet tracks is probably the wrong sheet
+CHUNK = 5_000  # rows per executemany: bounded memory, few round trips
+COPY_THRESHOLD = 2_000  # below this, a plain executemany is as fast as COPY on PostgreSQL
+_SEPARATOR = re.compile(r"\s+[-\u2013\u2014]\s+")  # "Artist - Title", also with an en or em dash
+_HEADER_NOISE = re.compile(r"[\s_\-]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc, as a regex: fast on 100,000 rows
+GENRE_COLUMNS = ("coarse_genre", "genre1", "genre2", "genre3")
+_HEADER_ALIASES = {
+    "student": "student", "name": "student", "studentname": "student",
+    "song": "song", "track": "song",
+    "artist": "artist", "title": "title",
+    "coarsegenre": "coarse_genre",
+    "genre1": "genre1", "genre2": "genre2", "genre3": "genre3",
+}
+
+
+class SheetRow(NamedTuple):  # a NamedTuple: 100,000 of them are built per sync, and tuples are cheap
+    row_number: int
+    student: str
+    artist: str
+    title: str
+    song: str
+    genres: tuple[str, ...]  # genres[0] is the coarse genre, then up to three subgenres
+    key: str
+
+
+@dataclass(frozen=True)
+class BadRow:
+    row_number: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"row {self.row_number}: {self.reason}"
+
+
+@dataclass
+class ParsedSheet:
+    rows: list[SheetRow]
+    bad_rows: list[BadRow]
+    origin: str = ""
+
+
+@dataclass
+class SyncReport:
+    """What a sync did (or, with ``dry_run``, would do). Counts are tracks unless named otherwise."""
+
+    added: int = 0
+    revived: int = 0  # soft-deleted tracks that are back in the sheet
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    skipped_rows: list[BadRow] = field(default_factory=list)
+    genre_mapping_applied: dict[str, str] = field(default_factory=dict)  # sheet spelling -> genre
+    genres_created: list[str] = field(default_factory=list)
+    students_added: int = 0
+    proposals_added: int = 0
+    proposals_removed: int = 0
+    proposals_moved: int = 0  # same student and song, different sheet row
+    dry_run: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return any((self.added, self.revived, self.updated, self.removed, self.genres_created, self.students_added,
+                    self.proposals_added, self.proposals_removed, self.proposals_moved))
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _header_map(table: SheetTable) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for index, header in enumerate(table.headers):
+        name = _HEADER_ALIASES.get(_HEADER_NOISE.sub("", header.casefold()))
+        if name is None:
+            continue  # extra columns (comments, links) are allowed and ignored
+        if name in found:
+            raise InputError(f"{table.origin}: columns {table.headers[found[name]]!r} and {header!r} "
+                             f"both mean {name!r}; keep one")
+        found[name] = index
+    missing = [c for c in ("student", "coarse_genre") if c not in found]
+    if "song" not in found and not {"artist", "title"} <= found.keys():
+        missing.insert(1, "song" if "artist" not in found else "title")
+    if missing:
+        have = ", ".join(table.headers) or "none"
+        raise InputError(f"{table.origin}: missing column {' and '.join(repr(m) for m in missing)} "
+                         f"(found: {have})")
+    return found
+
+
+def _clean(value: str, what: str, limit: int) -> str:
+    """Collapse outer whitespace; refuse control characters and over-long text (InputError = bad row)."""
+    text = value.strip()
+    if _CONTROL.search(text):
+        raise InputError(f"control character in {what}")
+    if len(text) > limit:
+        raise InputError(f"{what} is longer than {limit} characters")
+    return text
+
+
+def _genre(value: str, column: str, cache: dict[str, str | InputError]) -> str:
+    """Validate a genre cell; a class sheet repeats a few dozen spellings, so cache the verdicts."""
+    verdict = cache.get(value)
+    if verdict is None:
+        try:
+            verdict = validate_genre_name(_clean(value, column, 10 * MAX_TEXT))
+        except InputError as exc:
+            verdict = exc
+        cache[value] = verdict
+    if isinstance(verdict, InputError):
+        raise InputError(f"{column}: {verdict}")
+    return verdict
+
+
+def _parse_row(cells: Sequence[str], cols: dict[str, int], row_number: int,
+               genre_cache: dict[str, str | InputError], artist_keys: dict[str, str]) -> SheetRow:
+    student = _clean(cells[cols["student"]], "student", MAX_TEXT)
+    if not student:
+        raise InputError("empty student")
+    song_col = cols.get("title", cols.get("song"))
+    raw_song = _clean(cells[song_col], "song", MAX_SONG)
+    if "artist" in cols:
+        artist = _clean(cells[cols["artist"]], "artist", MAX_TEXT)
+        title = raw_song
+        if not artist and not title:
+            raise InputError("empty song")
+        if not artist or not title:
+            raise InputError("empty artist" if not artist else "empty title")
+        song = f"{artist} - {title}"
+    else:
+        if not raw_song:
+            raise InputError("empty song")
+        parts = _SEPARATOR.split(raw_song, maxsplit=1)
+        if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
+            raise InputError(f"song {raw_song[:60]!r} is not \"Artist - Title\"")
+        artist, title = parts[0].strip(), parts[1].strip()
+        song = raw_song
+    if len(artist) > MAX_TEXT or len(title) > MAX_TEXT or len(song) > MAX_SONG:
+        raise InputError(f"artist or title is longer than {MAX_TEXT} characters")
+    genres: list[str] = []
+    for column in GENRE_COLUMNS:
+        if column not in cols:
+            continue
+        value = cells[cols[column]]
+        if column != "coarse_genre" and not value.strip():
+            continue  # subgenres are optional
+        if column == "coarse_genre" and not value.strip():
+            raise InputError("blank genre")
+        genres.append(_genre(value, column, genre_cache))
+    # keys.track_key(artist, title), with the artist half cached: artists repeat down a sheet.
+    artist_key = artist_keys.get(artist)
+    if artist_key is None:
+        artist_key = artist_keys[artist] = normalise_artist(artist)
+    title_key = normalise_title(title)
+    if not artist_key and not title_key:
+        raise InputError("song has no letters or digits")
+    key = f"{artist_key}{KEY_SEPARATOR}{title_key}"
+    return SheetRow(row_number, " ".join(student.split()), artist, title, song, tuple(genres), key)
+
+
+def parse_rows(table: SheetTable) -> ParsedSheet:
+    """Validate every row. Blank rows are ignored; bad and duplicated rows are reported with their
+    sheet row number (the header is row 1) and left out. A missing column raises InputError."""
+    cols = _header_map(table)
+    rows: list[SheetRow] = []
+    bad: list[BadRow] = []
+    seen: dict[tuple[str, str], int] = {}
+    genre_cache: dict[str, str | InputError] = {}
+    artist_keys: dict[str, str] = {}
+    for offset, cells in enumerate(table.rows):
+        row_number = table.first_row_number + offset
+        if not any(c.strip() for c in cells):
+            continue
+        try:
+            row = _parse_row(cells, cols, row_number, genre_cache, artist_keys)
+        except InputError as exc:
+            bad.append(BadRow(row_number, str(exc)))
+            continue
+        identity = (row.student.casefold(), row.key)
+        if identity in seen:
+            bad.append(BadRow(row_number, f"duplicate of row {seen[identity]} (same student and song)"))
+            continue
+        seen[identity] = row_number
+        rows.append(row)
+    return ParsedSheet(rows=rows, bad_rows=bad, origin=table.origin)
+
+
+# --------------------------------------------------------------------------- bulk reads and writes
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _fetch(conn: Connection, statement: Any) -> list[tuple]:
+    """Run a SELECT on the DBAPI cursor and return plain tuples: loading 100,000s of rows through
+    SQLAlchemy's Row objects costs more than the whole diff. Parameters stay bound."""
+    compiled = statement.compile(dialect=conn.dialect)
+    params: Any = compiled.params
+    if compiled.positional:
+        params = tuple(compiled.params[name] for name in compiled.positiontup)
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def _bulk_insert(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple]) -> None:
+    """Insert many rows in the caller's transaction: COPY on PostgreSQL (the data is streamed, never
+    spliced into SQL), one prepared INSERT with executemany elsewhere."""
+    if not rows:
+        return
+    preparer = conn.dialect.identifier_preparer
+    if conn.dialect.name == "postgresql" and len(rows) >= COPY_THRESHOLD:
+        names = ", ".join(preparer.quote(c) for c in columns)
+        with conn.connection.driver_connection.cursor() as cursor:
+            with cursor.copy(f"COPY {preparer.format_table(table)} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        return
+    if conn.dialect.paramstyle == "qmark":
+        sql = str(insert(table).values({c: bindparam(c) for c in columns}).compile(dialect=conn.dialect))
+        for chunk in _chunks(rows):
+            conn.exec_driver_sql(sql, list(chunk))
+        return
+    for chunk in _chunks(rows):
+        conn.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in chunk])
+
+
+def _bulk_execute(conn: Connection, statement: Any, params: list[dict[str, Any]]) -> None:
+    for chunk in _chunks(params):
+        conn.execute(statement, list(chunk))
+
+
+def _update_tracks(conn: Connection, ids: Iterable[int], values: dict[str, Any]) -> None:
+    ids = sorted(ids)
+    for chunk in _chunks(ids, 1_000):
+        conn.execute(update(tracks).where(tracks.c.id.in_(chunk)).values(**values))
+
+
+# --------------------------------------------------------------------------- sync
+
+
+def _preview_genres(conn: Connection, names: Iterable[str]) -> tuple[dict[str, int], dict[str, str], list[str]]:
+    """What resolve_genres would do, without creating anything (for --dry-run). Unknown genres get
+    negative placeholder ids, so they compare as changes."""
+    from music_classifier.db.tables import genres
+    from music_classifier.ingest.genres import display_name
+
+    mapping = load_alias_map(conn)
+    displays = dict(_fetch(conn, select(genres.c.id, genres.c.display_name)))
+    ids: dict[str, int] = {}
+    applied: dict[str, str] = {}
+    created: list[str] = []
+    for raw in dict.fromkeys(names):
+        key = genre_key(raw)
+        if key not in mapping:
+            mapping[key] = -1 - len(created)
+            created.append(display_name(raw))
+            displays[mapping[key]] = created[-1]
+        ids[raw] = mapping[key]
+        if displays[mapping[key]] != raw:
+            applied[raw] = displays[mapping[key]]
+    return ids, applied, created
+
+
+def _resolve_genre_names(conn: Connection, wanted: dict[str, SheetRow], report: SyncReport) -> dict[str, int]:
+    names = [g for row in wanted.values() for g in row.genres]
+    if report.dry_run:
+        ids, report.genre_mapping_applied, report.genres_created = _preview_genres(conn, names)
+        return ids
+    resolution = resolve_genres(conn, names)
+    report.genre_mapping_applied, report.genres_created = dict(resolution.applied), list(resolution.created)
+    return resolution.ids
+
+
+def sync_sheet(conn: Connection, parsed: ParsedSheet, *, dry_run: bool = False, strict: bool = False,
+               allow_removals: bool = False) -> SyncReport:
+    """Make the sheet tracks, students, proposals and track genres match ``parsed``, in ``conn``'s
+    transaction (the caller commits). Tracks gone from the sheet are soft-deleted (their features
+    stay); tracks back in the sheet are revived. Before writing anything, raises InputError when
+    ``strict`` and there are bad rows, or when more than 20% of the live sheet tracks would be
+    removed and not ``allow_removals``. With ``dry_run`` nothing is written."""
+    report = SyncReport(skipped_rows=list(parsed.bad_rows), dry_run=dry_run)
+    if strict and parsed.bad_rows:
+        raise InputError(f"--strict: {len(parsed.bad_rows)} bad row(s), first {parsed.bad_rows[0]}; "
+                         "nothing was written")
+
+    # The first row naming a song decides its spelling and genres; later rows only add proposals.
+    wanted: dict[str, SheetRow] = {}
+    for row in parsed.rows:
+        wanted.setdefault(row.key, row)
+
+    existing = {key: (tid, artist, title, song, removed_at) for tid, key, artist, title, song, removed_at in
+                _fetch(conn, select(tracks.c.id, tracks.c.track_key, tracks.c.artist, tracks.c.title,
+                                    tracks.c.song, tracks.c.removed_at).where(tracks.c.source == SOURCE))}
+    live = sum(1 for t in existing.values() if t[4] is None)
+    to_remove = [t[0] for key, t in existing.items() if t[4] is None and key not in wanted]
+    if len(to_remove) > REMOVAL_LIMIT * live and not allow_removals:
+        raise InputError(f"this sync would remove {len(to_remove)} of {live} live sheet tracks "
+                         f"(more than {REMOVAL_LIMIT:.0%}: wrong sheet or worksheet?); nothing was written. "
+                         "Pass --allow-removals if that is intended")
+
+    genre_ids = _resolve_genre_names(conn, wanted, report)
+    now = datetime.now(UTC)
+    new_tracks: list[tuple] = []
+    changed: list[dict[str, Any]] = []
+    revive: list[int] = []
+    for key, row in wanted.items():
+        current = existing.get(key)
+        if current is None:
+            new_tracks.append((SOURCE, key, row.artist, row.title, row.song))
+            continue
+        tid, artist, title, song, removed_at = current
+        if removed_at is not None:
+            revive.append(tid)
+        if artist != row.artist or title != row.title or song != row.song:
+            changed.append({"b_id": tid, "artist": row.artist, "title": row.title, "song": row.song})
+    report.added, report.revived, report.removed = len(new_tracks), len(revive), len(to_remove)
+
+    current_genres = {(tid, rank): gid for tid, rank, gid in _fetch(conn, select(
+        track_genres.c.track_id, track_genres.c.rank, track_genres.c.genre_id)
+        .join(tracks, tracks.c.id == track_genres.c.track_id).where(tracks.c.source == SOURCE))}
+    current_proposals = {(sid, tid): (pid, sheet_row) for pid, sid, tid, sheet_row in _fetch(conn, select(
+        proposals.c.id, proposals.c.student_id, proposals.c.track_id, proposals.c.sheet_row)
+        .join(tracks, tracks.c.id == proposals.c.track_id).where(tracks.c.source == SOURCE))}
+    student_ids = dict(_fetch(conn, select(students.c.name, students.c.id)))
+    new_students = sorted({row.student for row in parsed.rows} - student_ids.keys())
+    report.students_added = len(new_students)
+
+    # New rows need ids before their genres and proposals can be compared: insert them now, or
+    # give them negative placeholders on a dry run.
+    if dry_run:
+        track_ids = {key: t[0] for key, t in existing.items()}
+        track_ids.update({r[1]: -1 - i for i, r in enumerate(new_tracks)})
+        student_ids.update({name: -1 - i for i, name in enumerate(new_students)})
+    else:
+        _bulk_insert(conn, tracks, ("source", "track_key", "artist", "title", "song"), new_tracks)
+        _bulk_insert(conn, students, ("name",), [(name,) for name in new_students])
+        track_ids = {key: t[0] for key, t in existing.items()}
+        if new_tracks:
+            track_ids = dict((key, tid) for tid, key in _fetch(
+                conn, select(tracks.c.id, tracks.c.track_key).where(tracks.c.source == SOURCE)))
+        if new_students:
+            student_ids = dict(_fetch(conn, select(students.c.name, students.c.id)))
+    new_ids = {track_ids[r[1]] for r in new_tracks}
+
+    genre_inserts: list[tuple] = []
+    genre_updates: list[dict[str, Any]] = []
+    genre_deletes: list[dict[str, Any]] = []
+    genre_changed: set[int] = set()
+    for key, row in wanted.items():
+        tid = track_ids[key]
+        for rank in range(4):
+            want = genre_ids[row.genres[rank]] if rank < len(row.genres) else None
+            have = current_genres.get((tid, rank))
+            if want == have:
+                continue
+            if have is None:
+                genre_inserts.append((tid, rank, want))
+            elif want is None:
+                genre_deletes.append({"b_track": tid, "b_rank": rank})
+            else:
+                genre_updates.append({"b_track": tid, "b_rank": rank, "genre_id": want})
+            genre_changed.add(tid)
+
+    wanted_proposals = {(student_ids[row.student], track_ids[row.key]): row.row_number for row in parsed.rows}
+    proposal_inserts = [(sid, tid, n) for (sid, tid), n in wanted_proposals.items()
+                        if (sid, tid) not in current_proposals]
+    proposal_moves = [{"b_id": pid, "sheet_row": wanted_proposals[ident]}
+                      for ident, (pid, n) in current_proposals.items()
+                      if ident in wanted_proposals and wanted_proposals[ident] != n]
+    proposal_deletes = [pid for ident, (pid, _) in current_proposals.items() if ident not in wanted_proposals]
+    report.proposals_added, report.proposals_moved = len(proposal_inserts), len(proposal_moves)
+    report.proposals_removed = len(proposal_deletes)
+
+    changed_ids = {c["b_id"] for c in changed}
+    touched = (changed_ids | genre_changed) - new_ids
+    report.updated = len(touched - set(revive))
+    report.unchanged = len(wanted) - report.added - report.revived - report.updated
+    if dry_run:
+        return report
+
+    _bulk_execute(conn, update(tracks).where(tracks.c.id == bindparam("b_id")).values(
+        artist=bindparam("artist"), title=bindparam("title"), song=bindparam("song"), updated_at=now), changed)
+    _update_tracks(conn, (touched - changed_ids) | set(revive), {"updated_at": now, "removed_at": None})
+    _update_tracks(conn, to_remove, {"removed_at": now, "updated_at": now})
+    track_rank = (track_genres.c.track_id == bindparam("b_track")) & (track_genres.c.rank == bindparam("b_rank"))
+    _bulk_execute(conn, delete(track_genres).where(track_rank), genre_deletes)
+    _bulk_execute(conn, update(track_genres).where(track_rank).values(genre_id=bindparam("genre_id")),
+                  genre_updates)
+    _bulk_insert(conn, track_genres, ("track_id", "rank", "genre_id"), genre_inserts)
+    for chunk in _chunks(proposal_deletes, 1_000):
+        conn.execute(delete(proposals).where(proposals.c.id.in_(chunk)))
+    _bulk_execute(conn, update(proposals).where(proposals.c.id == bindparam("b_id"))
+                  .values(sheet_row=bindparam("sheet_row")), proposal_moves)
+    _bulk_insert(conn, proposals, ("student_id", "track_id", "sheet_row"), proposal_inserts)
+    return report
