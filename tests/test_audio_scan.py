@@ -345,15 +345,15 @@ def test_progress_reports_every_byte_hashed(engine, library, seeded):
 
 def test_add_unmatched_registers_files_under_the_aliased_genre(engine, library, seeded):
     with engine.begin() as conn:
-        add_alias(conn, "Classic", "Classical")
+        add_alias(conn, "Klassik", "Classical")
     write_audio(library / "classical" / "Bach - Air.flac", seed=10)
     write_audio(library / "classical" / "untitled.wav", seed=11)
     write_audio(library / "classical" / "track2.mp3", artist="Chopin", title="Nocturne", seed=12)
     write_audio(library / "classical" / "track3.wav", artist="Satie", title="Gymnopedie", seed=13)
 
     with engine.begin() as conn:
-        report = scan_library(conn, root=library, subdir=library / "classical", add_unmatched_genre="Classic")
-    assert report.genre_applied == {"Classic": "Classical"}
+        report = scan_library(conn, root=library, subdir=library / "classical", add_unmatched_genre="Klassik")
+    assert report.genre_applied == {"Klassik": "Classical"}
     assert sorted(a.path for a in report.added) == ["classical/Bach - Air.flac", "classical/track2.mp3",
                                                     "classical/track3.wav", "classical/untitled.wav"]
     assert report.unmatched == []
@@ -373,7 +373,7 @@ def test_add_unmatched_registers_files_under_the_aliased_genre(engine, library, 
     ]
 
     with WriteCounter(engine) as writes, engine.begin() as conn:
-        again = scan_library(conn, root=library, subdir=library / "classical", add_unmatched_genre="Classic")
+        again = scan_library(conn, root=library, subdir=library / "classical", add_unmatched_genre="Klassik")
     assert again.added == [] and writes.statements == []
 
 

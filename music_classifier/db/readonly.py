@@ -117,7 +117,8 @@ def _sqlite_query(url: URL, sql: str, statement_timeout_ms: int) -> QueryResult:
 def readonly_url_for(url: URL | str, role: str) -> URL:
     """The main URL with the user replaced by the read-only role and the password dropped."""
     check_role_name(role)
-    return make_url(url).set(username=role, password=None)
+    # URL.set() treats None as 'leave unchanged'; the tuple's _replace really drops the password.
+    return make_url(url)._replace(username=role, password=None)
 
 
 def check_role_name(role: str) -> str:

@@ -1,0 +1,185 @@
+"""`music-classifier sql`: read-only enforced by the database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, insert, select
+from typer.testing import CliRunner
+
+from music_classifier.db.readonly import readonly_url_for, run_readonly_query
+from music_classifier.db.tables import genres, track_genres, tracks
+from music_classifier.errors import ConfigError, InputError
+
+TEST_ROLE = "mc_test_readonly"  # roles are cluster-wide: shared by every test schema, never dropped
+
+
+def _url(engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+def _invoke(engine, *args: str):
+    from music_classifier.cli import app
+
+    env = {"MUSIC_CLASSIFIER_READONLY_ROLE": TEST_ROLE, "MUSIC_CLASSIFIER_READONLY_URL": None,
+           "MUSIC_CLASSIFIER_STATEMENT_TIMEOUT_MS": "5000"}
+    return CliRunner().invoke(app, ["--db", _url(engine), *args], env=env)
+
+
+def _seed(engine):
+    """Three tracks in two genres, readable by the read-only role."""
+    with engine.begin() as conn:
+        rock, jazz = (conn.execute(insert(genres).values(name=n.lower(), display_name=n).returning(genres.c.id))
+                      .scalar_one() for n in ("Rock", "Jazz"))
+        for i, (artist, title, gid) in enumerate([("Queen", "Innuendo", rock), ("Muse", "Uprising", rock),
+                                                  ("Miles Davis", "So What", jazz)]):
+            tid = conn.execute(insert(tracks).values(source="sheet", track_key=f"k{i}", artist=artist, title=title,
+                                                     song=f"{artist} - {title}").returning(tracks.c.id)).scalar_one()
+            conn.execute(insert(track_genres).values(track_id=tid, rank=0, genre_id=gid))
+    if engine.dialect.name == "postgresql":
+        result = _invoke(engine, "db", "grant-readonly", "--role", TEST_ROLE)
+        assert result.exit_code == 0, result.output
+        assert TEST_ROLE in result.output
+    return engine
+
+
+@pytest.fixture
+def db(engine):
+    return _seed(engine)
+
+
+@pytest.fixture
+def pg_db(pg_schema_url):
+    from music_classifier.db import migrate
+    from music_classifier.db.engine import make_engine
+
+    engine = make_engine(pg_schema_url)
+    migrate.upgrade(engine)
+    yield _seed(engine)
+    engine.dispose()
+
+
+def _query(engine, sql: str, timeout_ms: int = 5000):
+    return run_readonly_query(_url(engine), sql, role=TEST_ROLE, statement_timeout_ms=timeout_ms)
+
+
+def _writes(tmp_path: Path) -> list[str]:
+    return [
+        "COMMIT; DROP TABLE tracks",
+        "SELECT 1; DROP TABLE tracks",
+        "DROP TABLE tracks",
+        f"ATTACH DATABASE '{tmp_path / 'attached.db'}' AS evil",
+        f"VACUUM INTO '{tmp_path / 'copy.db'}'",
+        "INSERT INTO genres (name, display_name) VALUES ('x', 'X')",
+        "UPDATE tracks SET artist = 'nobody'",
+        "DELETE FROM tracks",
+        "PRAGMA writable_schema = ON",
+        "CREATE TABLE evil (a INTEGER)",
+    ]
+
+
+def test_select_and_join_work(db):
+    result = _query(db, "SELECT t.artist, g.display_name AS genre FROM tracks t "
+                        "JOIN track_genres tg ON tg.track_id = t.id AND tg.rank = 0 "
+                        "JOIN genres g ON g.id = tg.genre_id ORDER BY t.artist")
+    assert result.columns == ["artist", "genre"]
+    assert result.rows == [("Miles Davis", "Jazz"), ("Muse", "Rock"), ("Queen", "Rock")]
+    recursive = _query(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5) "
+                           "SELECT count(*) FROM n")
+    assert recursive.rows == [(5,)]
+
+
+def test_every_kind_of_write_is_refused_and_tracks_survive(db, tmp_path):
+    with db.connect() as conn:
+        genres_before = conn.execute(select(func.count()).select_from(genres)).scalar()
+    for statement in _writes(tmp_path):
+        with pytest.raises(InputError, match="^query refused: "):
+            _query(db, statement)
+    with db.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(tracks)).scalar() == 3
+        assert set(conn.execute(select(tracks.c.artist)).scalars()) == {"Queen", "Muse", "Miles Davis"}
+        assert conn.execute(select(func.count()).select_from(genres)).scalar() == genres_before
+    assert not (tmp_path / "attached.db").exists()
+    assert not (tmp_path / "copy.db").exists()
+
+
+def test_cli_refusals_are_one_line_errors(db, tmp_path):
+    for statement in ("COMMIT; DROP TABLE tracks", f"VACUUM INTO '{tmp_path / 'copy2.db'}'", "DELETE FROM tracks"):
+        result = _invoke(db, "sql", statement)
+        assert result.exit_code == 1, (statement, result.output)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: query refused"), result.output
+    with db.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(tracks)).scalar() == 3
+
+
+def test_cli_table_and_csv(db):
+    table = _invoke(db, "sql", "SELECT artist, title FROM tracks ORDER BY artist")
+    assert table.exit_code == 0, table.output
+    assert "Miles Davis" in table.output and "3 row(s)" in table.output
+    as_csv = _invoke(db, "sql", "SELECT artist, title, spotify_id FROM tracks ORDER BY artist", "--csv")
+    assert as_csv.exit_code == 0, as_csv.output
+    rows = list(csv.reader(io.StringIO(as_csv.output)))
+    assert rows == [["artist", "title", "spotify_id"], ["Miles Davis", "So What", ""], ["Muse", "Uprising", ""],
+                    ["Queen", "Innuendo", ""]]
+
+
+def test_statement_timeout(db):
+    slow = ("SELECT pg_sleep(5)" if db.dialect.name == "postgresql" else
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n")
+    with pytest.raises(InputError, match="query refused: .*(interrupt|timeout)"):
+        _query(db, slow, timeout_ms=200)
+
+
+def test_sqlite_denies_what_mode_ro_alone_allows(sqlite_engine, tmp_path):
+    url = _url(sqlite_engine)
+    for statement, why in [("SELECT load_extension('evil')", "not authorized"),
+                           (f"ATTACH '{tmp_path / 'a.db'}' AS a", "too many attached databases|not authorized"),
+                           ("PRAGMA query_only = OFF", "not authorized"),
+                           ("BEGIN IMMEDIATE", "not authorized"),
+                           ("SAVEPOINT s", "not authorized")]:
+        with pytest.raises(InputError, match=why):
+            run_readonly_query(url, statement)
+    with pytest.raises(ConfigError, match="does not exist"):
+        run_readonly_query(f"sqlite:///{tmp_path / 'missing.db'}", "SELECT 1")
+    assert not (tmp_path / "missing.db").exists()
+
+
+@pytest.mark.postgres
+def test_postgres_role_holds_only_select(pg_db):
+    """Even outside a read-only transaction the role cannot write: privileges, not options, stop it."""
+    import psycopg
+
+    from music_classifier.db.readonly import _libpq_options
+
+    opts = _libpq_options(readonly_url_for(pg_db.url, TEST_ROLE), 5000)
+    opts["options"] = opts["options"].replace("default_transaction_read_only=on", "default_transaction_read_only=off")
+    with psycopg.connect(**opts) as conn:
+        assert conn.execute("SHOW transaction_read_only").fetchone() == ("off",)
+        assert conn.execute("SELECT count(*) FROM tracks").fetchone() == (3,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DELETE FROM tracks")
+        conn.rollback()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("CREATE TABLE evil (a int)")
+
+
+def test_readonly_url_keeps_search_path_and_drops_password():
+    from music_classifier.db.readonly import _libpq_options
+
+    url = readonly_url_for("postgresql+psycopg://app:secret@db.example:5433/class?options=-csearch_path%3Dlab",
+                           "reader")
+    opts = _libpq_options(url, 1234)
+    assert opts["user"] == "reader" and "password" not in opts
+    assert (opts["host"], opts["port"], opts["dbname"]) == ("db.example", 5433, "class")
+    assert opts["options"] == "-csearch_path=lab -c default_transaction_read_only=on -c statement_timeout=1234"
+    with pytest.raises(ConfigError):
+        readonly_url_for("postgresql://x@h/d", 'bad"; DROP ROLE postgres; --')
+
+
+def test_grant_readonly_on_sqlite_is_a_no_op(sqlite_engine):
+    result = _invoke(sqlite_engine, "db", "grant-readonly")
+    assert result.exit_code == 0 and "nothing to do on SQLite" in result.output
