@@ -7,8 +7,9 @@ Speed comes from sharing work, never from changing the maths:
   rolloff, contrast), the power features (chroma_stft, the mel spectrogram -> MFCC and the
   onset envelope -> tempo), the CQT's tuning estimate, and HPSS;
 - HPSS is ``librosa.decompose.hpss``'s maths with :mod:`.median`'s exact numba running median
-  in place of ``scipy.ndimage.median_filter`` (bit-identical output, several times faster); its
-  masks are applied in blocks of frames so a 10-minute track does not hold six full-size copies;
+  in place of ``scipy.ndimage.median_filter`` (bit-identical output, several times faster), and
+  its softmask and phase applied by one fused numba pass (bit-identical too, and without the
+  full-size temporaries that matter on a 10-minute track);
 - the constant-Q chroma behind tonnetz is librosa's own (exact), only its tuning estimate is
   taken from the shared STFT instead of a second one.
 
@@ -43,8 +44,6 @@ CQT_BINS_PER_OCTAVE = 36  # librosa.feature.chroma_cqt default; its tuning estim
 MIN_DURATION_S = 1.0
 #: A signal whose peak amplitude stays below this (-80 dBFS) is silence, not music.
 SILENCE_PEAK = 1e-4
-#: Frames per block when applying the HPSS masks (bounds temporaries on long tracks).
-_MASK_BLOCK_FRAMES = 2048
 
 
 def params_hash(params: Mapping[str, Any]) -> str:
@@ -158,25 +157,19 @@ def hpss_signals(D: np.ndarray, S_mag: np.ndarray, *, length: int, dtype: np.dty
     """
     import librosa
 
-    from music_classifier.features.median import median_filter_axis
+    from music_classifier.features.median import masked_spectrum, median_filter_axis
 
-    # decompose.hpss: median along time -> harmonic, along frequency -> percussive.
+    # decompose.hpss: median along time -> harmonic, along frequency -> percussive; then each
+    # component is magnitude * softmask(power=2, split_zeros=True since margin == 1) * phase.
     harm = median_filter_axis(S_mag, size=HPSS_KERNEL, axis=-1)
     perc = median_filter_axis(S_mag, size=HPSS_KERNEL, axis=-2)
     signals = []
-    part = np.empty_like(D)
-    frames = D.shape[-1]
     for target, other in ((harm, perc), (perc, harm)):
-        # margin == 1 -> split_zeros=True, power=2: decompose.hpss's own softmask call. The
-        # softmask and magphase are elementwise, so applying them per block of frames is exact.
-        for start in range(0, frames, _MASK_BLOCK_FRAMES):
-            cols = slice(start, start + _MASK_BLOCK_FRAMES)
-            mag, phase = librosa.magphase(D[:, cols])
-            mask = librosa.util.softmask(target[:, cols], other[:, cols], power=2.0, split_zeros=True)
-            part[:, cols] = (mag * mask) * phase
+        part = masked_spectrum(D, S_mag, target, other)
         signals.append(
             librosa.istft(part, dtype=dtype, n_fft=N_FFT, hop_length=HOP_LENGTH, length=length)
         )
+        del part
     return signals[0], signals[1]
 
 

@@ -1,11 +1,13 @@
-"""Exact running median filter, a drop-in for ``scipy.ndimage.median_filter(..., mode="reflect")``.
+"""numba kernels of the fast HPSS: an exact running median filter (a drop-in for
+``scipy.ndimage.median_filter(..., mode="reflect")``) and the fused softmask-and-phase pass.
 
 librosa's HPSS spends most of its time in scipy's generic rank filter, which re-selects the
 median of every window from scratch. Here each line keeps its window sorted and slides it: one
 binary search and one block move per output sample instead of a fresh selection. The median of
 a window is one of its elements, so picking the element of the same rank gives scipy's output
-bit for bit (tested against scipy, ties included). NaN is not supported (scipy's answer for
-NaN depends on its selection order); callers pass finite magnitudes.
+bit for bit (tested against scipy, ties included). Lines shorter than the window go to scipy.
+NaN is not supported (scipy's answer for NaN depends on its selection order); callers pass
+finite magnitudes.
 
 numba is imported lazily, inside :func:`_kernels`, so importing this module stays cheap and
 ``NUMBA_CACHE_DIR`` (set by the Makefile) is honoured when the kernels compile (``cache=True``).
@@ -99,7 +101,40 @@ def _kernels():
             for r in range(rows):
                 out[r, c] = res[r]
 
-    return _median_rows, _median_cols
+    @numba.njit(cache=True, nogil=True)
+    def _masked_spectrum(d_ri, mag, target, other, out_ri, zero, one, half, tiny):
+        """out = (mag * softmask(target, other, power=2, split_zeros=True)) * phase(D), fused.
+
+        ``d_ri``/``out_ri`` are complex arrays viewed as (rows, 2 * cols) reals. Each operation
+        is the one ``librosa.magphase`` / ``librosa.util.softmask`` / numpy's complex multiply
+        performs, in the same precision and order, so the result is bit-identical.
+        """
+        rows, cols = mag.shape
+        for r in range(rows):
+            for c in range(cols):
+                re = d_ri[r, 2 * c]
+                im = d_ri[r, 2 * c + 1]
+                m = mag[r, c]
+                zeros_to_ones = one if m == zero else zero
+                m_nonzero = m + zeros_to_ones
+                ph_re = re / m_nonzero + zeros_to_ones
+                ph_im = im / m_nonzero
+                x = target[r, c]
+                x_ref = other[r, c]
+                z = x if x >= x_ref else x_ref
+                if z < tiny:
+                    mask = half
+                else:
+                    a = x / z
+                    b = x_ref / z
+                    a = a * a
+                    b = b * b
+                    mask = a / (a + b)
+                scaled = m * mask
+                out_ri[r, 2 * c] = scaled * ph_re - zero * ph_im
+                out_ri[r, 2 * c + 1] = scaled * ph_im + zero * ph_re
+
+    return _median_rows, _median_cols, _masked_spectrum
 
 
 def median_filter_axis(x: np.ndarray, *, size: int, axis: int) -> np.ndarray:
@@ -130,11 +165,54 @@ def median_filter_axis(x: np.ndarray, *, size: int, axis: int) -> np.ndarray:
     out = np.empty_like(x)
     if x.size == 0:
         return out
-    rows_kernel, cols_kernel = _kernels()
+    if axis not in (0, 1, -1, -2):
+        raise ValueError(f"axis must be 0 or 1 for a 2-D array, got {axis}")
+    if x.shape[axis] < size:
+        # Lines shorter than the window: scipy's 'reflect' extension is irregular when a pad is
+        # longer than the line (it is not a plain repeated mirror), so defer to scipy itself.
+        # librosa's HPSS never gets here on the >= 1 s signals the extractor accepts.
+        from scipy.ndimage import median_filter
+
+        footprint = (1, size) if axis in (1, -1) else (size, 1)
+        return median_filter(x, size=footprint, mode="reflect")
+    rows_kernel, cols_kernel, _ = _kernels()
     if axis in (1, -1):
         rows_kernel(x, out, size)
-    elif axis in (0, -2):
-        cols_kernel(x, out, size)
     else:
-        raise ValueError(f"axis must be 0 or 1 for a 2-D array, got {axis}")
+        cols_kernel(x, out, size)
+    return out
+
+
+def masked_spectrum(D: np.ndarray, mag: np.ndarray, target: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """``(mag * librosa.util.softmask(target, other, power=2, split_zeros=True)) * phase(D)``.
+
+    What ``librosa.decompose.hpss`` returns for one component (margin 1), in one pass and
+    without its five full-size temporaries.
+
+    Parameters
+    ----------
+    D : np.ndarray, shape (freq, frames), complex64 or complex128
+        The STFT.
+    mag : np.ndarray, same shape, float32 or float64
+        ``np.abs(D)``.
+    target, other : np.ndarray, same shape and dtype as ``mag``
+        The median-filtered magnitudes of this component and of the other one.
+
+    Returns
+    -------
+    np.ndarray, same shape and dtype as ``D``
+    """
+    if not (D.shape == mag.shape == target.shape == other.shape):
+        raise ValueError(f"shape mismatch: {D.shape}, {mag.shape}, {target.shape}, {other.shape}")
+    real = mag.dtype.type
+    D = np.ascontiguousarray(D)
+    out = np.empty_like(D)
+    rows, cols = D.shape
+    d_ri = D.view(real).reshape(rows, 2 * cols)
+    out_ri = out.view(real).reshape(rows, 2 * cols)
+    _, _, kernel = _kernels()
+    kernel(
+        d_ri, np.ascontiguousarray(mag), np.ascontiguousarray(target), np.ascontiguousarray(other),
+        out_ri, real(0), real(1), real(0.5), real(np.finfo(mag.dtype).tiny),
+    )
     return out
