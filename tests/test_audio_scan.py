@@ -437,3 +437,13 @@ def test_file_without_read_permission_is_reported(engine, library, seeded):
     finally:
         locked.chmod(0o644)
     assert any(s.path == "rock/Queen - Innuendo.wav" and s.reason.startswith("unreadable") for s in report.skipped)
+
+
+def test_add_unmatched_adds_one_of_two_copies_and_reports_the_other_once(engine, library):
+    write_audio(library / "Satie - Gymnopedie.hq.ogg", artist="Satie", title="Gymnopedie", seed=20)
+    write_audio(library / "Satie - Gymnopedie.ogg", artist="Satie", title="Gymnopedie", seed=21)
+    with engine.begin() as conn:
+        report = scan_library(conn, root=library, add_unmatched_genre="Classical")
+    assert [a.path for a in report.added] == ["Satie - Gymnopedie.hq.ogg"]
+    assert [(u.path, u.reason) for u in report.unmatched] == [
+        ("Satie - Gymnopedie.ogg", "same song as Satie - Gymnopedie.hq.ogg")]

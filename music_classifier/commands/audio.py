@@ -74,7 +74,8 @@ def _print_report(report) -> None:  # noqa: ANN001 - ScanReport, imported lazily
     from rich.markup import escape
     from rich.table import Table
 
-    summary = Table(title=f"audio scan of {escape(str(report.directory))}", show_header=False)
+    console.print(f"audio scan of [bold]{escape(str(report.directory))}[/]", soft_wrap=True)
+    summary = Table(show_header=False)
     summary.add_column("what")
     summary.add_column("count", justify="right")
     how: dict[str, int] = {}

@@ -603,11 +603,12 @@ def _add_file_tracks(conn: Connection, files: list[_File], genre_id: int, all_tr
     new_rows: list[dict] = []
     revived: list[dict] = []
     seen: dict[str, str] = {}
+    unmatched = {u.path: u for u in report.unmatched}
     for f in files:
         assert f.info is not None
         key, artist, title, song = _new_track_identity(f)
         if key in seen:
-            report.unmatched.append(UnmatchedFile(f.rel, artist or None, title, f"same song as {seen[key]}"))
+            unmatched[f.rel] = UnmatchedFile(f.rel, artist or None, title, f"same song as {seen[key]}")
             continue
         seen[key] = f.rel
         values = {"audio_path": f.rel, "file_sha256": f.sha256, "duration_s": f.info.duration_s,
@@ -619,7 +620,7 @@ def _add_file_tracks(conn: Connection, files: list[_File], genre_id: int, all_tr
             new_rows.append({"source": "file", "track_key": key, "artist": artist, "title": title, "song": song,
                              **values})
         else:  # a live file track with this key already has other audio
-            report.unmatched.append(UnmatchedFile(f.rel, artist or None, title, f"same song as track #{old_id}"))
+            unmatched[f.rel] = UnmatchedFile(f.rel, artist or None, title, f"same song as track #{old_id}")
             continue
     ids_by_path: dict[str, int] = {}
     if new_rows:
@@ -639,8 +640,7 @@ def _add_file_tracks(conn: Connection, files: list[_File], genre_id: int, all_tr
     if ids_by_path:
         conn.execute(insert(track_genres), [{"track_id": tid, "rank": 0, "genre_id": genre_id}
                                             for tid in ids_by_path.values()])
-    added_paths = set(ids_by_path)
-    report.unmatched = [u for u in report.unmatched if u.path not in added_paths]
+    report.unmatched = [u for path, u in unmatched.items() if path not in ids_by_path]
     report.added = [MatchedFile(path, tid, "added") for path, tid in sorted(ids_by_path.items())]
 
 
