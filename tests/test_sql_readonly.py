@@ -90,6 +90,7 @@ def test_select_and_join_work(db):
     recursive = _query(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5) "
                            "SELECT count(*) FROM n")
     assert recursive.rows == [(5,)]
+    assert _query(db, "SELECT artist FROM tracks WHERE artist LIKE 'Q%' OR title = '%s'").rows == [("Queen",)]
 
 
 def test_every_kind_of_write_is_refused_and_tracks_survive(db, tmp_path):

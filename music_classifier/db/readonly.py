@@ -154,6 +154,9 @@ def _postgres_query(url: URL, sql: str, statement_timeout_ms: int) -> QueryResul
             cur.execute(sql, prepare=True)
             columns = [d.name for d in cur.description or ()]
             rows = cur.fetchall() if cur.description else []
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise InputError(f"query refused: {_first_line(exc)} (the read-only role reads only what "
+                         "`music-classifier db grant-readonly` granted)") from None
     except psycopg.Error as exc:
         raise InputError(f"query refused: {_first_line(exc)}") from None
     finally:
