@@ -551,9 +551,8 @@ def _write_links(conn: Connection, pairs: list[tuple[_File, _Track]], report: Sc
         if t.sha256 is not None and t.sha256 != f.sha256:
             content_changed.append(t.id)
     if changed:
-        # Free the old paths first: two tracks swapping files must not collide on uq_tracks_audio_path.
-        conn.execute(update(tracks).where(tracks.c.id == bindparam("b_id")).values(audio_path=None),
-                     [{"b_id": row["b_id"]} for row in changed])
+        # No uq_tracks_audio_path collision is possible: a path already stored on a track links its
+        # file to that track (the "path" step), so a track only ever moves to a path nobody holds.
         conn.execute(
             update(tracks).where(tracks.c.id == bindparam("b_id")).values(
                 audio_path=bindparam("b_path"), file_sha256=bindparam("b_sha"), duration_s=bindparam("b_duration"),
