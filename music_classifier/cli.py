@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "audio",
     "genres",
     "sql",
+    "spotify",
 ]
 
 
