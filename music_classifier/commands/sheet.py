@@ -23,8 +23,11 @@ def _load_table(settings: Any, sheet: str | None, worksheet: str | None, credent
         return sheet_source.read_csv(csv)
     if xlsx is not None:
         return sheet_source.read_xlsx(xlsx, worksheet=worksheet)
-    if credentials is not None or settings.google_credentials is not None:
-        return sheet_source.read_google_sheet(sheet, worksheet=worksheet, credentials=credentials, settings=settings)
+    # GOOGLE_APPLICATION_CREDENTIALS="" reaches the settings as Path("."): treat it as unset.
+    env_credentials = settings.google_credentials if str(settings.google_credentials or ".") != "." else None
+    if credentials is not None or env_credentials is not None:
+        return sheet_source.read_google_sheet(sheet, worksheet=worksheet, credentials=credentials or env_credentials,
+                                              settings=settings)
     if worksheet is not None:
         raise fail("--worksheet needs the Sheets API: give --credentials FILE or GOOGLE_APPLICATION_CREDENTIALS "
                    "(a sheet shared by link is read from its first worksheet, or the URL's #gid=)")

@@ -296,7 +296,7 @@ def read_google_sheet(key_or_url: str, *, worksheet: str | None = None, credenti
     from google.oauth2.service_account import Credentials
 
     credentials = credentials or settings.google_credentials
-    if credentials is None:
+    if credentials is None or str(credentials) in ("", "."):
         raise InputError("--sheet with the Sheets API needs --credentials FILE or GOOGLE_APPLICATION_CREDENTIALS")
     info = _load_service_account(Path(credentials))
     email = info["client_email"]

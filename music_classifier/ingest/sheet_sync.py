@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Table, bindparam, delete, insert, select, upd
 from music_classifier.db.tables import MAX_TEXT, proposals, students, track_genres, tracks
 from music_classifier.errors import InputError
 from music_classifier.ingest.genres import genre_key, load_alias_map, resolve_genres, validate_genre_name
-from music_classifier.ingest.keys import KEY_SEPARATOR, normalise_artist, normalise_title
+from music_classifier.ingest.keys import KEY_SEPARATOR, fold, normalise_artist, normalise_title
 from music_classifier.ingest.sheet_source import SheetTable
 
 SOURCE = "sheet"
@@ -30,6 +30,7 @@ CHUNK = 5_000  # rows per executemany: bounded memory, few round trips
 COPY_THRESHOLD = 2_000  # below this, a plain executemany is as fast as COPY on PostgreSQL
 _SEPARATOR = re.compile(r"\s+[-\u2013\u2014]\s+")  # "Artist - Title", also with an en or em dash
 _HEADER_NOISE = re.compile(r"[\s_\-]+")
+_WORDS = re.compile(r"[^\W_]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc, as a regex: fast on 100,000 rows
 GENRE_COLUMNS = ("coarse_genre", "genre1", "genre2", "genre3")
 _HEADER_ALIASES = {
@@ -138,6 +139,16 @@ def _genre(value: str, column: str, cache: dict[str, str | InputError]) -> str:
     return verdict
 
 
+def _key_part(text: str, normalise: Any) -> str:
+    """keys.normalise_* keep only Latin letters and digits, so "Кино" or "坂本龍一" normalise to "";
+    every Cyrillic song would then share one key. Fall back to the text's Unicode words, folded.
+    TODO(keys.py owner): make keys.py Unicode-aware and drop this fallback."""
+    key = normalise(text)
+    if key:
+        return key
+    return " ".join(_WORDS.findall(fold(text)))
+
+
 def _parse_row(cells: Sequence[str], cols: dict[str, int], row_number: int,
                genre_cache: dict[str, str | InputError], artist_keys: dict[str, str]) -> SheetRow:
     student = _clean(cells[cols["student"]], "student", MAX_TEXT)
@@ -176,8 +187,8 @@ def _parse_row(cells: Sequence[str], cols: dict[str, int], row_number: int,
     # keys.track_key(artist, title), with the artist half cached: artists repeat down a sheet.
     artist_key = artist_keys.get(artist)
     if artist_key is None:
-        artist_key = artist_keys[artist] = normalise_artist(artist)
-    title_key = normalise_title(title)
+        artist_key = artist_keys[artist] = _key_part(artist, normalise_artist)
+    title_key = _key_part(title, normalise_title)
     if not artist_key and not title_key:
         raise InputError("song has no letters or digits")
     key = f"{artist_key}{KEY_SEPARATOR}{title_key}"
