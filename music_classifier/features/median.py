@@ -9,132 +9,131 @@ bit for bit (tested against scipy, ties included). Lines shorter than the window
 NaN is not supported (scipy's answer for NaN depends on its selection order); callers pass
 finite magnitudes.
 
-numba is imported lazily, inside :func:`_kernels`, so importing this module stays cheap and
-``NUMBA_CACHE_DIR`` (set by the Makefile) is honoured when the kernels compile (``cache=True``).
+This module imports numba at its top (module-level kernels are what numba's on-disk cache,
+``cache=True`` under ``NUMBA_CACHE_DIR``, can reuse across processes; kernels defined in a
+closure recompile in every process). Only the extractor imports it, lazily, inside a function:
+nothing the CLI imports at start-up pulls numba in.
 """
 
 from __future__ import annotations
 
-from functools import cache
-
+import numba
 import numpy as np
 
 
-@cache
-def _kernels():
-    """Compile (or load from numba's on-disk cache) the two line kernels."""
-    import numba
+@numba.njit(cache=True, nogil=True)
+def _reflect_index(j: int, n: int) -> int:
+    # scipy's 'reflect' (d c b a | a b c d | d c b a): period 2n, mirrored half.
+    m = j % (2 * n)
+    if m < n:
+        return m
+    return 2 * n - 1 - m
 
-    @numba.njit(cache=True, nogil=True)
-    def _reflect_index(j: int, n: int) -> int:
-        # scipy's 'reflect' (d c b a | a b c d | d c b a): period 2n, mirrored half.
-        m = j % (2 * n)
-        if m < n:
-            return m
-        return 2 * n - 1 - m
 
-    @numba.njit(cache=True, nogil=True)
-    def _median_line(line, out, size, ext, window):
-        """Running median of ``line`` into ``out`` (same length), window ``size``."""
-        n = line.shape[0]
-        left = size // 2  # scipy centres a window of `size` at offset size // 2 (origin 0)
-        rank = size // 2  # scipy's median_filter takes the element of rank size // 2
-        total = n + size - 1
-        for j in range(total):
-            ext[j] = line[_reflect_index(j - left, n)]
-        # Sorted copy of the first window (insertion sort: size is small).
-        for j in range(size):
-            v = ext[j]
-            k = j
-            while k > 0 and window[k - 1] > v:
-                window[k] = window[k - 1]
-                k -= 1
-            window[k] = v
-        for i in range(n):
-            out[i] = window[rank]
-            if i == n - 1:
-                break
-            old = ext[i]
-            new = ext[i + size]
-            # Position of one element equal to `old` (binary search, leftmost).
-            lo = 0
-            hi = size
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if window[mid] < old:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            p = lo
-            # Slide `new` into the hole left by `old`, keeping the window sorted.
-            if new > old:
-                while p + 1 < size and window[p + 1] < new:
-                    window[p] = window[p + 1]
-                    p += 1
+@numba.njit(cache=True, nogil=True)
+def _median_line(line, out, size, ext, window):
+    """Running median of ``line`` into ``out`` (same length), window ``size``."""
+    n = line.shape[0]
+    left = size // 2  # scipy centres a window of `size` at offset size // 2 (origin 0)
+    rank = size // 2  # scipy's median_filter takes the element of rank size // 2
+    total = n + size - 1
+    for j in range(total):
+        k = j - left
+        ext[j] = line[k] if 0 <= k < n else line[_reflect_index(k, n)]
+    # Sorted copy of the first window (insertion sort: size is small).
+    for j in range(size):
+        v = ext[j]
+        k = j
+        while k > 0 and window[k - 1] > v:
+            window[k] = window[k - 1]
+            k -= 1
+        window[k] = v
+    for i in range(n):
+        out[i] = window[rank]
+        if i == n - 1:
+            break
+        old = ext[i]
+        new = ext[i + size]
+        # Position of one element equal to `old` (binary search, leftmost).
+        lo = 0
+        hi = size
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if window[mid] < old:
+                lo = mid + 1
             else:
-                while p > 0 and window[p - 1] > new:
-                    window[p] = window[p - 1]
-                    p -= 1
-            window[p] = new
+                hi = mid
+        p = lo
+        # Slide `new` into the hole left by `old`, keeping the window sorted.
+        if new > old:
+            while p + 1 < size and window[p + 1] < new:
+                window[p] = window[p + 1]
+                p += 1
+        else:
+            while p > 0 and window[p - 1] > new:
+                window[p] = window[p - 1]
+                p -= 1
+        window[p] = new
 
-    @numba.njit(cache=True, nogil=True)
-    def _median_rows(x, out, size):
-        """Median along axis 1 (each row) of a 2-D array."""
-        rows, cols = x.shape
-        ext = np.empty(cols + size - 1, dtype=x.dtype)
-        window = np.empty(size, dtype=x.dtype)
+
+@numba.njit(cache=True, nogil=True)
+def _median_rows(x, out, size):
+    """Median along axis 1 (each row) of a 2-D array."""
+    rows, cols = x.shape
+    ext = np.empty(cols + size - 1, dtype=x.dtype)
+    window = np.empty(size, dtype=x.dtype)
+    for r in range(rows):
+        _median_line(x[r], out[r], size, ext, window)
+
+
+@numba.njit(cache=True, nogil=True)
+def _median_cols(x, out, size):
+    """Median along axis 0 (each column) of a 2-D array, via contiguous line buffers."""
+    rows, cols = x.shape
+    ext = np.empty(rows + size - 1, dtype=x.dtype)
+    window = np.empty(size, dtype=x.dtype)
+    line = np.empty(rows, dtype=x.dtype)
+    res = np.empty(rows, dtype=x.dtype)
+    for c in range(cols):
         for r in range(rows):
-            _median_line(x[r], out[r], size, ext, window)
+            line[r] = x[r, c]
+        _median_line(line, res, size, ext, window)
+        for r in range(rows):
+            out[r, c] = res[r]
 
-    @numba.njit(cache=True, nogil=True)
-    def _median_cols(x, out, size):
-        """Median along axis 0 (each column) of a 2-D array, via contiguous line buffers."""
-        rows, cols = x.shape
-        ext = np.empty(rows + size - 1, dtype=x.dtype)
-        window = np.empty(size, dtype=x.dtype)
-        line = np.empty(rows, dtype=x.dtype)
-        res = np.empty(rows, dtype=x.dtype)
+
+@numba.njit(cache=True, nogil=True)
+def _masked_spectrum(d_ri, mag, target, other, out_ri, zero, one, half, tiny):
+    """out = (mag * softmask(target, other, power=2, split_zeros=True)) * phase(D), fused.
+
+    ``d_ri``/``out_ri`` are complex arrays viewed as (rows, 2 * cols) reals. Each operation
+    is the one ``librosa.magphase`` / ``librosa.util.softmask`` / numpy's complex multiply
+    performs, in the same precision and order, so the result is bit-identical.
+    """
+    rows, cols = mag.shape
+    for r in range(rows):
         for c in range(cols):
-            for r in range(rows):
-                line[r] = x[r, c]
-            _median_line(line, res, size, ext, window)
-            for r in range(rows):
-                out[r, c] = res[r]
-
-    @numba.njit(cache=True, nogil=True)
-    def _masked_spectrum(d_ri, mag, target, other, out_ri, zero, one, half, tiny):
-        """out = (mag * softmask(target, other, power=2, split_zeros=True)) * phase(D), fused.
-
-        ``d_ri``/``out_ri`` are complex arrays viewed as (rows, 2 * cols) reals. Each operation
-        is the one ``librosa.magphase`` / ``librosa.util.softmask`` / numpy's complex multiply
-        performs, in the same precision and order, so the result is bit-identical.
-        """
-        rows, cols = mag.shape
-        for r in range(rows):
-            for c in range(cols):
-                re = d_ri[r, 2 * c]
-                im = d_ri[r, 2 * c + 1]
-                m = mag[r, c]
-                zeros_to_ones = one if m == zero else zero
-                m_nonzero = m + zeros_to_ones
-                ph_re = re / m_nonzero + zeros_to_ones
-                ph_im = im / m_nonzero
-                x = target[r, c]
-                x_ref = other[r, c]
-                z = x if x >= x_ref else x_ref
-                if z < tiny:
-                    mask = half
-                else:
-                    a = x / z
-                    b = x_ref / z
-                    a = a * a
-                    b = b * b
-                    mask = a / (a + b)
-                scaled = m * mask
-                out_ri[r, 2 * c] = scaled * ph_re - zero * ph_im
-                out_ri[r, 2 * c + 1] = scaled * ph_im + zero * ph_re
-
-    return _median_rows, _median_cols, _masked_spectrum
+            re = d_ri[r, 2 * c]
+            im = d_ri[r, 2 * c + 1]
+            m = mag[r, c]
+            zeros_to_ones = one if m == zero else zero
+            m_nonzero = m + zeros_to_ones
+            ph_re = re / m_nonzero + zeros_to_ones
+            ph_im = im / m_nonzero
+            x = target[r, c]
+            x_ref = other[r, c]
+            z = x if x >= x_ref else x_ref
+            if z < tiny:
+                mask = half
+            else:
+                a = x / z
+                b = x_ref / z
+                a = a * a
+                b = b * b
+                mask = a / (a + b)
+            scaled = m * mask
+            out_ri[r, 2 * c] = scaled * ph_re - zero * ph_im
+            out_ri[r, 2 * c + 1] = scaled * ph_im + zero * ph_re
 
 
 def median_filter_axis(x: np.ndarray, *, size: int, axis: int) -> np.ndarray:
@@ -175,11 +174,10 @@ def median_filter_axis(x: np.ndarray, *, size: int, axis: int) -> np.ndarray:
 
         footprint = (1, size) if axis in (1, -1) else (size, 1)
         return median_filter(x, size=footprint, mode="reflect")
-    rows_kernel, cols_kernel, _ = _kernels()
     if axis in (1, -1):
-        rows_kernel(x, out, size)
+        _median_rows(x, out, size)
     else:
-        cols_kernel(x, out, size)
+        _median_cols(x, out, size)
     return out
 
 
@@ -210,8 +208,7 @@ def masked_spectrum(D: np.ndarray, mag: np.ndarray, target: np.ndarray, other: n
     rows, cols = D.shape
     d_ri = D.view(real).reshape(rows, 2 * cols)
     out_ri = out.view(real).reshape(rows, 2 * cols)
-    _, _, kernel = _kernels()
-    kernel(
+    _masked_spectrum(
         d_ri, np.ascontiguousarray(mag), np.ascontiguousarray(target), np.ascontiguousarray(other),
         out_ri, real(0), real(1), real(0.5), real(np.finfo(mag.dtype).tiny),
     )
