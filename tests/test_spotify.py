@@ -289,6 +289,10 @@ def test_403_opens_the_breaker_and_other_workers_stop_without_asking(engine, fak
     assert shown.exit_code == 0 and "OPEN" in shown.output
     recco = settings.model_copy(update={"audio_features_provider": "reccobeats"})
     assert sorted(process_spotify_batch(engine, ids, settings=recco).done) == ids[:2]
+    with engine.connect() as conn:  # ReccoBeats has no duration_ms: no row, NULL in the view
+        assert set(feature_values(conn, ids[0])) == set(SPOTIFY_V1) - {"duration_ms"}
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM spotify_features WHERE duration_ms IS NULL "
+                                    "AND energy IS NOT NULL").scalar() == 2
     reset = runner.invoke(app, ["--db", db_url_of(engine), "spotify", "breaker", "--reset"])
     assert reset.exit_code == 0 and "reset" in reset.output
     with engine.connect() as conn:

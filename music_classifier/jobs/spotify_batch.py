@@ -9,22 +9,23 @@ Order of work, and why:
      Retry-After (the worker never sleeps).
    - 403: open the breaker, record the searches, fail the batch with the message (one commit), then
      raise :class:`AudioFeaturesForbidden` so the CLI shows it once.
-5. One commit: search results on ``tracks``; per extraction, ``features`` replaced (delete then insert,
-   so a job run twice leaves one set of rows) and status ``done``, or ``failed`` with its reason.
+5. One commit: search results on ``tracks``; per extraction, :func:`jobs.persist.save_result` (features
+   replaced, so a job run twice leaves one set of rows; status ``done``) or ``failed`` with its reason.
+Status ``running``/attempts are the job layer's (``jobs.tasks.spotify_batch`` marks them first).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, select, update
 
 from music_classifier.db.tables import extractions, features, tracks
 from music_classifier.features.spotify_errors import AudioFeaturesForbidden
 from music_classifier.features.spotify_match import MATCH_THRESHOLD
+from music_classifier.jobs.persist import mark_failed, save_result
 from music_classifier.jobs.spotify_breaker import open_breaker, read_breaker
 
 if TYPE_CHECKING:
@@ -71,12 +72,6 @@ def _load(conn: Connection, extraction_ids: list[int]) -> list[_Item]:
     return [_Item(r.id, r.track_id, r.artist, r.title, r.spotify_id) for r in rows]
 
 
-def _finish(conn: Connection, extraction_id: int, *, error: str | None, seconds: float, now: datetime) -> None:
-    conn.execute(update(extractions).where(extractions.c.id == extraction_id).values(
-        status="failed" if error else "done", error=error, finished_at=now, seconds=seconds,
-        started_at=func.coalesce(extractions.c.started_at, now)))
-
-
 def _store_lookups(conn: Connection, lookups: dict[int, _Lookup]) -> None:
     for track_id, lookup in lookups.items():
         conn.execute(update(tracks).where(tracks.c.id == track_id).values(
@@ -84,15 +79,14 @@ def _store_lookups(conn: Connection, lookups: dict[int, _Lookup]) -> None:
             spotify_lookup="found" if lookup.found else "not_found", updated_at=func.now()))
 
 
-def _fail_all(engine: Engine, items: list[_Item], message: str, lookups: dict[int, _Lookup], seconds: float,
-              *, trip_breaker: bool) -> None:
-    now = datetime.now(UTC)
+def _fail_all(engine: Engine, items: list[_Item], message: str, lookups: dict[int, _Lookup], *,
+              trip_breaker: bool) -> None:
     with engine.begin() as conn:
         if trip_breaker:
             open_breaker(conn, message)
         _store_lookups(conn, lookups)
         for item in items:
-            _finish(conn, item.extraction_id, error=message, seconds=seconds, now=now)
+            mark_failed(conn, item.extraction_id, message)
 
 
 def not_found_message(score: float | None, threshold: float) -> str:
@@ -126,7 +120,7 @@ def process_spotify_batch(
     provider_name = provider.name if provider is not None else settings.audio_features_provider.strip().lower()
     if breaker.is_open and provider_name == "spotify":
         message = breaker.reason or AudioFeaturesForbidden().args[0]
-        _fail_all(engine, items, message, {}, 0.0, trip_breaker=False)
+        _fail_all(engine, items, message, {}, trip_breaker=False)
         outcome.breaker_open = True
         outcome.failed = {i.extraction_id: message for i in items}
         return outcome
@@ -156,13 +150,11 @@ def process_spotify_batch(
         try:
             values = provider.fetch_audio_features(ids)
         except AudioFeaturesForbidden as exc:
-            per_item = (time.monotonic() - started) / len(items)
-            _fail_all(engine, items, str(exc), lookups, per_item, trip_breaker=True)
+            _fail_all(engine, items, str(exc), lookups, trip_breaker=True)
             raise
 
     # 5. one commit
     per_item = (time.monotonic() - started) / len(items)
-    now = datetime.now(UTC)
     with engine.begin() as conn:
         _store_lookups(conn, lookups)
         for item in items:
@@ -174,13 +166,14 @@ def process_spotify_batch(
                 error = f"{provider_name} has no audio features for Spotify track {sid}"
             else:
                 error = None
-            conn.execute(delete(features).where(features.c.extraction_id == item.extraction_id))
-            if row is not None:
-                conn.execute(insert(features), [{"extraction_id": item.extraction_id, "name": name, "value": value}
-                                                for name, value in row.items()])
-            _finish(conn, item.extraction_id, error=error, seconds=per_item, now=now)
             if error:
+                # No values from an earlier run may outlive a failure (the views skip failed rows anyway).
+                conn.execute(delete(features).where(features.c.extraction_id == item.extraction_id))
+                mark_failed(conn, item.extraction_id, error)
                 outcome.failed[item.extraction_id] = error
             else:
+                # A field the provider lacks (ReccoBeats has no duration_ms) gets no row: NULL in the view.
+                save_result(conn, item.extraction_id, {k: v for k, v in row.items() if v is not None}, None,
+                            seconds=per_item)
                 outcome.done.append(item.extraction_id)
     return outcome
