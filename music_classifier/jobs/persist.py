@@ -1,0 +1,201 @@
+"""Extraction rows: which tracks need work, ``queued`` rows, and idempotent results.
+
+The database is the source of truth for the jobs. Every function takes a Connection; the caller
+owns the transaction. Results are written delete-then-insert inside the caller's transaction, so
+a job that runs twice (an RQ retry, a worker declared dead that was only slow) leaves exactly one
+set of feature rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, delete, exists, insert, or_, select, update
+from sqlalchemy.sql import ColumnElement
+
+from music_classifier.db.tables import extractions, segment_features, tracks
+from music_classifier.db.tables import features as features_table
+from music_classifier.errors import InputError
+
+SELECTIONS = ("missing", "failed", "stale", "all")
+EXTRACTORS = ("librosa", "spotify")
+MAX_ERROR_CHARS = 2000
+_CHUNK = 5000  # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
+
+#: A segment result: (segment index, start in seconds, {feature name: value}).
+Segment = tuple[int, float, Mapping[str, float]]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _same_kind(extractor: str, version: str, params_hash: str) -> ColumnElement[bool]:
+    return and_(extractions.c.extractor == extractor, extractions.c.version == version,
+                extractions.c.params_hash == params_hash)
+
+
+def _eligible_tracks(extractor: str) -> ColumnElement[bool]:
+    """Live tracks an extractor can work on: librosa needs a linked audio file."""
+    live = tracks.c.removed_at.is_(None)
+    if extractor == "librosa":
+        return and_(live, tracks.c.audio_path.is_not(None))
+    return live
+
+
+def select_track_ids(conn: Connection, *, extractor: str, version: str, params_hash: str, selection: str) -> list[int]:
+    """Tracks to (re)compute for one (extractor, version, params).
+
+    - ``missing``: no row yet, or a ``queued`` row never handed to a queue (an interrupted
+      ``features compute``). Spotify also skips tracks that already have ``done`` Spotify values
+      under other params (a dataset import).
+    - ``failed`` / ``stale``: rows in that status (stale = the audio file changed).
+    - ``all``: everything except rows ``running`` or already waiting in a queue.
+    """
+    if selection not in SELECTIONS:
+        raise InputError(f"unknown selection {selection!r}: use one of {', '.join(SELECTIONS)}")
+    e = extractions.alias("e")
+    row = and_(e.c.track_id == tracks.c.id, e.c.extractor == extractor, e.c.version == version,
+               e.c.params_hash == params_hash)
+    has_row = exists().where(row)
+    never_queued = exists().where(row, e.c.status == "queued", e.c.rq_job_id.is_(None))
+    if selection == "missing":
+        cond = or_(~has_row, never_queued)
+        if extractor == "spotify":
+            d = extractions.alias("d")
+            cond = and_(cond, ~exists().where(d.c.track_id == tracks.c.id, d.c.extractor == "spotify",
+                                              d.c.status == "done"))
+    elif selection in ("failed", "stale"):
+        cond = exists().where(row, e.c.status == selection)
+    else:
+        cond = or_(~has_row, never_queued, exists().where(row, e.c.status.in_(("done", "failed", "stale"))))
+    query = select(tracks.c.id).where(_eligible_tracks(extractor), cond).order_by(tracks.c.id)
+    return list(conn.execute(query).scalars())
+
+
+def ensure_extractions(
+    conn: Connection, track_ids: Iterable[int], *, extractor: str, version: str, params: Mapping[str, Any],
+    params_hash: str | None = None,
+) -> dict[int, int]:
+    """Bulk upsert: every given track gets a ``queued`` row for (extractor, version, params).
+
+    Existing rows are reset to ``queued`` (error, worker, times and job id cleared: a stale or
+    failed row recomputes); missing rows are inserted. Returns ``{track_id: extraction_id}``.
+    """
+    from music_classifier.features.librosa_extractor import params_hash as hash_params
+
+    wanted = list(dict.fromkeys(int(t) for t in track_ids))
+    if not wanted:
+        return {}
+    phash = params_hash or hash_params(params)
+    kind = _same_kind(extractor, version, phash)
+    wanted_set = set(wanted)
+
+    def current() -> dict[int, int]:
+        rows = conn.execute(select(extractions.c.track_id, extractions.c.id).where(kind))
+        return {t: i for t, i in rows if t in wanted_set}
+
+    existing = current()
+    now = utcnow()
+    if existing:
+        conn.execute(
+            update(extractions).where(extractions.c.id == bindparam("eid")).values(
+                status="queued", error=None, worker=None, rq_job_id=None, queued_at=now, started_at=None,
+                finished_at=None),
+            [{"eid": eid} for eid in existing.values()],
+        )
+    new = [t for t in wanted if t not in existing]
+    if new:
+        conn.execute(insert(extractions), [
+            {"track_id": t, "extractor": extractor, "version": version, "params_hash": phash, "params": dict(params),
+             "status": "queued", "attempts": 0, "queued_at": now} for t in new])
+        existing = current()
+    return {t: existing[t] for t in wanted}
+
+
+def set_job_ids(conn: Connection, job_ids: Mapping[int, str | None]) -> None:
+    """Record the RQ job now responsible for each extraction (``{extraction_id: job_id}``)."""
+    if job_ids:
+        conn.execute(update(extractions).where(extractions.c.id == bindparam("eid")).values(
+            rq_job_id=bindparam("jid")), [{"eid": e, "jid": j} for e, j in job_ids.items()])
+
+
+def attempts_of(conn: Connection, extraction_ids: Sequence[int]) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for chunk in _chunks(list(extraction_ids)):
+        out.update(conn.execute(select(extractions.c.id, extractions.c.attempts)
+                                .where(extractions.c.id.in_(chunk))).tuples())
+    return out
+
+
+def mark_running(conn: Connection, extraction_id: int, worker: str) -> bool:
+    """The job started: status ``running``, one more attempt. False when the row does not exist."""
+    result = conn.execute(update(extractions).where(extractions.c.id == extraction_id).values(
+        status="running", attempts=extractions.c.attempts + 1, worker=worker[:200], started_at=utcnow(),
+        finished_at=None, error=None))
+    return result.rowcount > 0
+
+
+def mark_queued(conn: Connection, extraction_ids: Sequence[int], job_id: str | None) -> None:
+    """Back to ``queued`` under a (new) job, e.g. a batch re-enqueued after a 429."""
+    for chunk in _chunks(list(extraction_ids)):
+        conn.execute(update(extractions).where(extractions.c.id.in_(chunk)).values(
+            status="queued", rq_job_id=job_id, queued_at=utcnow(), error=None))
+
+
+def save_result(
+    conn: Connection, extraction_id: int, features: Mapping[str, float], segments: Sequence[Segment] | None,
+    *, seconds: float,
+) -> None:
+    """Replace the extraction's feature (and segment) rows and mark it ``done``; idempotent."""
+    conn.execute(delete(features_table).where(features_table.c.extraction_id == extraction_id))
+    conn.execute(delete(segment_features).where(segment_features.c.extraction_id == extraction_id))
+    if features:
+        conn.execute(insert(features_table), [{"extraction_id": extraction_id, "name": n, "value": float(v)}
+                                              for n, v in features.items()])
+    seg_rows = [{"extraction_id": extraction_id, "segment": int(i), "start_s": float(s), "name": n, "value": float(v)}
+                for i, s, values in (segments or []) for n, v in values.items()]
+    if seg_rows:
+        conn.execute(insert(segment_features), seg_rows)
+    conn.execute(update(extractions).where(extractions.c.id == extraction_id).values(
+        status="done", error=None, finished_at=utcnow(), seconds=round(float(seconds), 4)))
+
+
+def mark_failed(conn: Connection, extraction_id: int, error: str, *, only_if: Mapping[str, Any] | None = None) -> bool:
+    """Status ``failed`` with a readable one-line-first error. ``only_if``: column values the row
+    must still have (compare-and-set, so reconciliation never overwrites a result that just landed)."""
+    query = update(extractions).where(extractions.c.id == extraction_id)
+    for column, value in (only_if or {}).items():
+        query = query.where(extractions.c[column] == value)
+    result = conn.execute(query.values(status="failed", error=error.strip()[:MAX_ERROR_CHARS] or "failed",
+                                       finished_at=utcnow()))
+    return result.rowcount > 0
+
+
+@dataclass(frozen=True)
+class LibrosaJob:
+    extraction_id: int
+    track_id: int
+    audio_path: str | None
+    excerpt_s: float | None
+    segment_s: float | None
+
+
+def load_librosa_job(conn: Connection, extraction_id: int) -> LibrosaJob | None:
+    row = conn.execute(
+        select(extractions.c.id, extractions.c.track_id, extractions.c.params, tracks.c.audio_path)
+        .join(tracks, tracks.c.id == extractions.c.track_id)
+        .where(extractions.c.id == extraction_id, extractions.c.extractor == "librosa")
+    ).first()
+    if row is None:
+        return None
+    params = row.params or {}
+    return LibrosaJob(row.id, row.track_id, row.audio_path, params.get("excerpt_s"), params.get("segment_s"))

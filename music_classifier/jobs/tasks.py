@@ -1,0 +1,162 @@
+"""The ONLY functions a worker runs. Each takes extraction ids (JSON), nothing else.
+
+RQ imports whatever dotted path a job names, so :class:`~music_classifier.jobs.worker.TaskWorker`
+refuses every job whose function is not listed in :data:`ALLOWED_FUNCTIONS`. Credentials and
+paths never travel through Redis: a task reads the database URL and the library root from its
+own machine's environment (:mod:`.runtime`) and the audio path from the database.
+
+Error policy: a permanent problem (bad audio, missing file, path outside the library) ends as a
+``failed`` extraction with a readable error and the task returns normally, so RQ does not retry
+it; a transient one (database unavailable or locked, network) is raised so RQ's Retry applies.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from datetime import timedelta
+
+from music_classifier.jobs.persist import (
+    LibrosaJob,
+    load_librosa_job,
+    mark_failed,
+    mark_queued,
+    mark_running,
+    save_result,
+)
+from music_classifier.jobs.runtime import (
+    JOB_TIMEOUT_S,
+    RESULT_TTL_S,
+    job_engine,
+    job_settings,
+    make_queue,
+    next_job_id,
+    retry_policy,
+    worker_label,
+)
+
+log = logging.getLogger(__name__)
+
+#: Test hook, off by default: when set to a FIFO's path, a librosa task blocks reading it right after
+#: its row turns ``running`` (the test kills the worker there). A regular file does not block.
+TEST_HOLD_ENV = "MUSIC_CLASSIFIER_TEST_HOLD_FIFO"
+
+TASK_NAMES = ("librosa_track", "spotify_batch")
+ALLOWED_FUNCTIONS = frozenset(f"{__name__}.{name}" for name in TASK_NAMES)
+
+
+class ExtractionNotFound(LookupError):
+    """The row is not visible (yet): its enqueue has not committed, or it was deleted. Retried."""
+
+
+def librosa_track(extraction_id: int) -> None:
+    """Compute one librosa extraction and store it with ONE commit (or mark it failed)."""
+    extraction_id = int(extraction_id)
+    settings = job_settings()
+    engine = job_engine(settings)
+    with engine.begin() as conn:
+        job = load_librosa_job(conn, extraction_id)
+        if job is None:
+            raise ExtractionNotFound(f"librosa extraction {extraction_id} not found in the database")
+        mark_running(conn, extraction_id, worker_label())
+    _hold_for_tests()
+    started = time.perf_counter()
+    try:
+        values, segments = _extract_librosa(job, settings.library_root)
+    except Exception as exc:  # noqa: BLE001 - permanent: the same file fails the same way again
+        with engine.begin() as conn:
+            mark_failed(conn, extraction_id, describe_error(exc))
+        log.warning("extraction %s failed: %s", extraction_id, describe_error(exc))
+        return
+    with engine.begin() as conn:
+        save_result(conn, extraction_id, values, segments, seconds=time.perf_counter() - started)
+
+
+def spotify_batch(extraction_ids: list[int]) -> None:
+    """One batch (up to 100) of Spotify extractions; a 429 re-enqueues the batch after Retry-After."""
+    from music_classifier.errors import RemoteError
+    from music_classifier.features.spotify_errors import AudioFeaturesForbidden, RateLimited
+    from music_classifier.jobs.spotify_batch import process_spotify_batch
+
+    ids = [int(i) for i in extraction_ids]
+    settings = job_settings()
+    engine = job_engine(settings)
+    label = worker_label()
+    with engine.begin() as conn:
+        for extraction_id in ids:
+            mark_running(conn, extraction_id, label)
+    try:
+        process_spotify_batch(engine, ids, settings=settings)
+    except RateLimited as exc:
+        if not _reschedule_rate_limited(engine, ids, exc.retry_after_s):
+            with engine.begin() as conn:  # in-process: the caller counts down and calls again
+                mark_queued(conn, ids, None)
+            raise
+    except AudioFeaturesForbidden:
+        if _current_rq_job() is None:
+            raise  # in-process: the caller shows the message once and stops
+        # Under RQ: the batch is already failed and the breaker open; a retry cannot help.
+    except RemoteError as exc:  # 5xx/network that outlived the client's backoff: let RQ retry later
+        with engine.begin() as conn:
+            for extraction_id in ids:
+                mark_failed(conn, extraction_id, str(exc), only_if={"status": "running"})
+        raise
+
+
+def describe_error(exc: BaseException) -> str:
+    """One readable line: domain errors as they are, anything else prefixed with its type."""
+    from music_classifier.errors import MusicClassifierError
+
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, MusicClassifierError) and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _extract_librosa(job: LibrosaJob, library_root):  # noqa: ANN001, ANN202
+    from music_classifier.features.audio_io import excerpt_window, load_audio, probe_audio
+    from music_classifier.features.errors import FeatureError
+    from music_classifier.features.librosa_extractor import extract_librosa_features, extract_segment_features
+    from music_classifier.ingest.audio_scan import resolve_in_library
+
+    if not job.audio_path:
+        raise FeatureError(f"track {job.track_id} has no audio file linked (run `music-classifier audio scan`)")
+    path = resolve_in_library(library_root, job.audio_path)
+    offset_s = duration_s = None
+    if job.excerpt_s:
+        offset_s, duration_s = excerpt_window(probe_audio(path).duration_s, float(job.excerpt_s))
+    y, sr = load_audio(path, offset_s=offset_s, duration_s=duration_s)
+    values = extract_librosa_features(y=y, sr=sr)
+    segments = extract_segment_features(y=y, sr=sr, segment_s=float(job.segment_s)) if job.segment_s else None
+    return values, segments
+
+
+def _current_rq_job():  # noqa: ANN202
+    from rq import get_current_job
+
+    return get_current_job()
+
+
+def _reschedule_rate_limited(engine, ids: list[int], retry_after_s: float) -> bool:  # noqa: ANN001
+    """Under RQ: enqueue the same payload ``retry_after_s`` from now and return True (the worker
+    never sleeps). Outside RQ: False."""
+    job = _current_rq_job()
+    if job is None:
+        return False
+    queue = make_queue(job.connection, job.origin)
+    new_id = next_job_id(job.id)
+    delay = timedelta(seconds=max(1.0, float(retry_after_s)))
+    queue.enqueue_in(delay, spotify_batch, ids, job_id=new_id, job_timeout=JOB_TIMEOUT_S, result_ttl=RESULT_TTL_S,
+                     retry=retry_policy())
+    with engine.begin() as conn:
+        mark_queued(conn, ids, new_id)
+    log.warning("rate limited: batch of %d re-enqueued as %s in %.0f s", len(ids), new_id, delay.total_seconds())
+    return True
+
+
+def _hold_for_tests() -> None:
+    path = os.environ.get(TEST_HOLD_ENV)
+    if path:
+        with open(path, "rb") as fifo:  # blocks until a writer opens the FIFO (or the process is killed)
+            fifo.read()
