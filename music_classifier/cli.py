@@ -30,6 +30,8 @@ COMMAND_MODULES = [
     "audio",
     "genres",
     "sql",
+    "features",
+    "jobs",
     "spotify",
 ]
 
