@@ -33,6 +33,7 @@ COMMAND_MODULES = [
     "features",
     "jobs",
     "spotify",
+    "imports",
 ]
 
 
