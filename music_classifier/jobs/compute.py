@@ -179,10 +179,10 @@ def _count(engine: Engine, ids: list[int], report: ComputeReport) -> None:
                 elif status == "failed":
                     report.failed += n
             if len(report.errors) < 10:
-                report.errors += list(conn.execute(
+                report.errors += [(eid, error) for eid, error in conn.execute(
                     select(extractions.c.id, extractions.c.error).where(
                         extractions.c.id.in_(chunk), extractions.c.status == "failed")
-                    .order_by(extractions.c.id).limit(10 - len(report.errors))).tuples())
+                    .order_by(extractions.c.id).limit(10 - len(report.errors)))]
 
 
 class _progress:

@@ -131,8 +131,8 @@ def set_job_ids(conn: Connection, job_ids: Mapping[int, str | None]) -> None:
 def attempts_of(conn: Connection, extraction_ids: Sequence[int]) -> dict[int, int]:
     out: dict[int, int] = {}
     for chunk in _chunks(list(extraction_ids)):
-        out.update(conn.execute(select(extractions.c.id, extractions.c.attempts)
-                                .where(extractions.c.id.in_(chunk))).tuples())
+        rows = conn.execute(select(extractions.c.id, extractions.c.attempts).where(extractions.c.id.in_(chunk)))
+        out.update((eid, attempts) for eid, attempts in rows)
     return out
 
 

@@ -1,0 +1,247 @@
+"""RQ against the real Redis, with real `music-classifier worker --burst` processes.
+
+Each test uses its own queue name (uuid) and deletes only its own keys; never FLUSHDB.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from sqlalchemy import func, insert, select, text
+
+from music_classifier.db import migrate
+from music_classifier.db.engine import make_engine
+from music_classifier.db.tables import extractions, features, segment_features, tracks
+from music_classifier.jobs.enqueue import enqueue_extractions, librosa_spec
+from music_classifier.jobs.reconcile import reconcile, retry_failed
+from music_classifier.jobs.runtime import make_queue, redis_connection
+from music_classifier.jobs.tasks import TEST_HOLD_ENV
+
+pytestmark = pytest.mark.redis
+SR = 22050
+N_FEATURES = 83
+
+
+class Env:
+    def __init__(self, tmp_path: Path, redis_url: str):
+        self.db_url = f"sqlite:///{tmp_path / 'jobs.db'}"
+        self.engine = make_engine(self.db_url)
+        migrate.upgrade(self.engine)
+        self.library = tmp_path / "library"
+        self.library.mkdir()
+        self.redis_url = redis_url
+        self.queue_name = f"mc-test-{uuid.uuid4().hex[:12]}"
+        self.redis = redis_connection(redis_url)
+        self.queue = make_queue(self.redis, self.queue_name)
+        self.env = {**os.environ, "DATABASE_URL": self.db_url, "MUSIC_CLASSIFIER_LIBRARY": str(self.library),
+                    "REDIS_URL": redis_url, "MUSIC_CLASSIFIER_QUEUE": self.queue_name}
+        self.env.pop(TEST_HOLD_ENV, None)
+
+    def add_track(self, name: str, content: bytes | np.ndarray | None) -> int:
+        path = self.library / name
+        if isinstance(content, np.ndarray):
+            sf.write(path, content, SR)
+        elif content is not None:
+            path.write_bytes(content)
+        with self.engine.begin() as conn:
+            return conn.execute(insert(tracks).values(
+                source="file", track_key=f"a\x1f{name}", artist="a", title=name, song=f"a - {name}",
+                audio_path=name).returning(tracks.c.id)).scalar_one()
+
+    def worker(self, *extra: str, env: dict | None = None) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "music_classifier.cli", "worker", "--burst", *extra],
+                                env=env or self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+    def run_worker(self, timeout: float = 45) -> str:
+        proc = self.worker()
+        out, _ = proc.communicate(timeout=timeout)
+        assert proc.returncode == 0, out.decode()
+        return out.decode()
+
+    def statuses(self) -> dict[int, tuple[str, str | None]]:
+        with self.engine.connect() as conn:
+            return {r.track_id: (r.status, r.error) for r in conn.execute(
+                select(extractions.c.track_id, extractions.c.status, extractions.c.error))}
+
+    def feature_counts(self) -> dict[int, int]:
+        with self.engine.connect() as conn:
+            return {t: n for t, n in conn.execute(select(extractions.c.track_id, func.count(features.c.name))
+                                                  .join(features, features.c.extraction_id == extractions.c.id)
+                                                  .group_by(extractions.c.track_id))}
+
+    def cleanup(self) -> None:
+        keys = set(self.redis.scan_iter(match=f"*{self.queue_name}*", count=1000))
+        keys |= {f"rq:queue:{self.queue_name}".encode()}
+        for key in keys:
+            self.redis.delete(key)
+        self.redis.srem("rq:queues", f"rq:queue:{self.queue_name}")
+        self.engine.dispose()
+
+
+def tone(seconds: float, freq: float = 440.0) -> np.ndarray:
+    t = np.arange(int(seconds * SR)) / SR
+    rng = np.random.default_rng(int(freq))
+    return (0.4 * np.sin(2 * np.pi * freq * t) + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+@pytest.fixture
+def rq_env(tmp_path, redis_url):
+    env = Env(tmp_path, redis_url)
+    yield env
+    env.cleanup()
+
+
+def enqueue(env: Env, selection: str = "missing"):
+    with env.engine.begin() as conn:
+        return enqueue_extractions(conn, env.queue, extractor="librosa", selection=selection,
+                                   spec=librosa_spec(segments=True))
+
+
+def test_worker_process_computes_good_files_fails_bad_ones_and_refuses_foreign_functions(rq_env, tmp_path):
+    good = [rq_env.add_track(f"tone{i}.wav", tone(3.0, 220.0 * (i + 1))) for i in range(2)]
+    corrupt = rq_env.add_track("corrupt.wav", b"RIFF\x24\x00\x00\x00WAVEfmt " + os.urandom(200))
+    empty = rq_env.add_track("empty.wav", b"")
+    not_audio = rq_env.add_track("notes.wav", b"this is a text file, not audio\n" * 20)
+    missing = rq_env.add_track("gone.wav", None)
+    report = enqueue(rq_env)
+    assert (report.tracks, report.jobs) == (6, 6)
+    # Payload is the extraction id only (JSON), no path or credential.
+    payload = json.loads(zlib.decompress(rq_env.redis.hget(f"rq:job:{report.job_ids[0]}", "data")))
+    assert payload[0] == "music_classifier.jobs.tasks.librosa_track"
+    assert payload[1:] == [None, [payload[2][0]], {}] and isinstance(payload[2][0], int)
+
+    marker = tmp_path / "pwned"
+    evil = rq_env.queue.enqueue("os.system", f"touch {marker}", job_id=f"{rq_env.queue_name}-evil")
+
+    rq_env.run_worker()
+
+    statuses = rq_env.statuses()
+    counts = rq_env.feature_counts()
+    for track in good:
+        assert statuses[track] == ("done", None)
+        assert counts[track] == N_FEATURES
+    for track, words in [(corrupt, "not a readable audio file"), (empty, "empty"),
+                         (not_audio, "not a readable audio file"), (missing, "not found")]:
+        status, error = statuses[track]
+        assert status == "failed" and words in error, (track, error)
+        assert track not in counts
+    with rq_env.engine.connect() as conn:
+        view = conn.execute(text("SELECT track_id, tempo, mfcc1_mean FROM librosa_features ORDER BY track_id")).all()
+        assert [r.track_id for r in view] == good and all(r.tempo is not None for r in view)
+        assert conn.execute(select(func.count()).select_from(segment_features)).scalar_one() == 2 * N_FEATURES
+
+    assert not marker.exists()
+    evil.refresh()
+    assert evil.get_status().value == "failed"
+    assert "refused" in (evil.latest_result().exc_string or "")
+
+
+def _wait_for_running(env: Env, deadline_s: float = 40) -> int:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        with env.engine.connect() as conn:
+            row = conn.execute(select(extractions.c.id, extractions.c.worker)
+                               .where(extractions.c.status == "running")).first()
+        if row is not None:
+            return row.id
+        time.sleep(0.05)  # polling the database for the job's own signal, not waiting for a guess
+    raise AssertionError("no job started")
+
+
+def test_killed_worker_then_reconcile_and_new_worker_leave_every_track_done_or_failed(rq_env, tmp_path):
+    start = time.monotonic()
+    ids = [rq_env.add_track(f"t{i}.wav", tone(2.0, 200.0 + 50 * i)) for i in range(3)]
+    enqueue(rq_env)
+    fifo = tmp_path / "hold.fifo"
+    os.mkfifo(fifo)
+    first = rq_env.worker(env={**rq_env.env, TEST_HOLD_ENV: str(fifo)})
+    try:
+        held = _wait_for_running(rq_env)
+        with rq_env.engine.connect() as conn:
+            label = conn.execute(select(extractions.c.worker).where(extractions.c.id == held)).scalar_one()
+        horse_pid = int(label.rsplit("/", 1)[1])
+        # The machine "dies": the worker's process group and the work horse (its own group) get SIGKILL.
+        os.killpg(first.pid, signal.SIGKILL)
+        os.killpg(horse_pid, signal.SIGKILL)
+    finally:
+        first.kill()
+        first.communicate()
+
+    with rq_env.engine.begin() as conn:
+        report = reconcile(conn, rq_env.queue)
+    assert [eid for eid, _ in report.dead] == [held]
+    rq_env.run_worker()
+
+    statuses = rq_env.statuses()
+    counts = rq_env.feature_counts()
+    for track in ids:
+        status, error = statuses[track]
+        assert status in ("done", "failed")
+        if status == "failed":
+            assert "worker died" in error
+            assert track not in counts
+        else:
+            assert counts[track] == N_FEATURES
+    assert sum(s == "failed" for s, _ in statuses.values()) == 1
+
+    # The dead job is not resurrected by RQ later, and `jobs retry --failed` finishes it.
+    with rq_env.engine.begin() as conn:
+        assert retry_failed(conn, rq_env.queue) == 1
+    rq_env.run_worker()
+    assert {s for s, _ in rq_env.statuses().values()} == {"done"}
+    assert rq_env.feature_counts() == dict.fromkeys(ids, N_FEATURES)
+    with rq_env.engine.connect() as conn:  # one set of rows per extraction, none duplicated
+        assert conn.execute(select(func.count()).select_from(features)).scalar_one() == 3 * N_FEATURES
+    assert time.monotonic() - start < 60
+
+
+def test_redis_losing_queued_jobs_loses_nothing_after_reconcile(rq_env):
+    ids = [rq_env.add_track(f"t{i}.wav", tone(2.0, 300.0 + 10 * i)) for i in range(3)]
+    report = enqueue(rq_env)
+    # "Restart" Redis without persistence: the queue and every job hash are gone.
+    rq_env.redis.delete(f"rq:queue:{rq_env.queue_name}", *[f"rq:job:{j}" for j in report.job_ids])
+    assert rq_env.queue.count == 0
+    with rq_env.engine.begin() as conn:
+        fixed = reconcile(conn, rq_env.queue)
+    assert fixed.requeued == 3 and fixed.dead == []
+    assert rq_env.queue.count == 3
+    with rq_env.engine.begin() as conn:  # a second pass finds nothing to do
+        again = reconcile(conn, rq_env.queue)
+    assert (again.requeued, again.dead) == (0, [])
+    rq_env.run_worker()
+    assert rq_env.feature_counts() == dict.fromkeys(ids, N_FEATURES)
+
+
+def test_enqueue_twice_does_not_duplicate(rq_env):
+    for i in range(4):
+        rq_env.add_track(f"t{i}.wav", tone(2.0))
+    first = enqueue(rq_env)
+    second = enqueue(rq_env)
+    assert (first.jobs, second.jobs) == (4, 0)
+    assert rq_env.queue.count == 4
+    with rq_env.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(extractions)).scalar_one() == 4
+
+
+def test_enqueue_without_redis_says_use_compute(tmp_path):
+    from typer.testing import CliRunner
+
+    from music_classifier.cli import app
+
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    env = {"REDIS_URL": "", "DATABASE_URL": db}
+    result = CliRunner().invoke(app, ["features", "enqueue", "--extractor", "librosa"], env=env)
+    assert result.exit_code == 1
+    assert "REDIS_URL is not set" in result.output and "features compute" in result.output
