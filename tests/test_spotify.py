@@ -99,6 +99,8 @@ def feature_values(conn, extraction_id: int) -> dict[str, float]:
     (("The Beatles", "Hey Jude"), ("The Beatles", "Hey Bulldog"), False),  # same artist, other song: 0.63
     (("Leonard Cohen", "Hallelujah"), ("Jeff Buckley", "Hallelujah"), False),  # a cover: 0.32
     (("Queen", "Bohemian Rhapsody"), ("", "Bohemian Rhapsody"), False),
+    (("オメガトライブ", "君のハートはマリンブルー"), ("オメガトライブ", "君のハートはマリンブルー"), True),  # scripts
+    (("Kaspiyskiy Gruz", "Доедешь: Пиши"), ("Kaspiyskiy Gruz", "Табор уходит в небо"), False),
 ])
 def test_match_threshold_separates_variants_from_other_songs(ours, theirs, passes):
     score = match_score(ours[0], ours[1], theirs[0], theirs[1])

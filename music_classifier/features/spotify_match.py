@@ -1,8 +1,9 @@
 """How a (artist, title) pair is matched to a Spotify track: one rule for search and for datasets.
 
 Both sides go through the ingest key normalisation (case, accents, "feat." credits, "The ",
-"(Remastered 2011)" and "- Remastered" suffixes, punctuation), then rapidfuzz's normalised Indel
-similarity (``fuzz.ratio`` / 100) compares them.
+"(Remastered 2011)" and "- Remastered" suffixes, punctuation; case-folded text for other scripts,
+which that normalisation empties), then rapidfuzz's normalised Indel similarity
+(``fuzz.ratio`` / 100) compares them.
 
 The score of a candidate is the *weaker* of its title and artist similarities: a perfect artist
 must not carry a wrong title (same artist, other song), nor a perfect title a wrong artist (a
@@ -20,7 +21,7 @@ from typing import TypeVar
 
 from rapidfuzz import fuzz
 
-from music_classifier.ingest.keys import normalise_artist, normalise_title
+from music_classifier.ingest.keys import fold, normalise_artist, normalise_title
 
 # Why 0.85: one wrong letter in a 7-letter name ("Nirvanna") scores 0.93 and a trailing " Live"
 # on a title 0.90, so honest spelling variants pass; the same artist's other song ("Hey Jude" vs
@@ -32,12 +33,26 @@ _CREDIT_SPLIT = re.compile(r"\s*[,;]\s*")
 T = TypeVar("T")
 
 
+def _folded(text: str) -> str:
+    return " ".join(fold(text).split())
+
+
+def norm_artist(artist: str) -> str:
+    """The ingest key normalisation; for names in other scripts (which it reduces to nothing, keeping
+    only a-z and digits) the case-folded text, so "オメガトライブ" still matches itself."""
+    return normalise_artist(artist) or _folded(artist)
+
+
+def norm_title(title: str) -> str:
+    return normalise_title(title) or _folded(title)
+
+
 def artist_variants(credit: str) -> list[str]:
     """The normalised spellings a candidate's artist credit may match: whole credit, then each artist."""
-    variants = [normalise_artist(credit)]
+    variants = [norm_artist(credit)]
     parts = _CREDIT_SPLIT.split(credit)
     if len(parts) > 1:
-        variants.extend(normalise_artist(p) for p in parts)
+        variants.extend(norm_artist(p) for p in parts)
     return [v for v in dict.fromkeys(variants) if v]
 
 
@@ -49,12 +64,12 @@ def similarity(a: str, b: str) -> float:
 
 
 def artist_similarity(artist: str, cand_artist: str) -> float:
-    norm = normalise_artist(artist)
+    norm = norm_artist(artist)
     return max((similarity(norm, v) for v in artist_variants(cand_artist)), default=0.0)
 
 
 def title_similarity(title: str, cand_title: str) -> float:
-    return similarity(normalise_title(title), normalise_title(cand_title))
+    return similarity(norm_title(title), norm_title(cand_title))
 
 
 def match_score(artist: str, title: str, cand_artist: str, cand_title: str) -> float:

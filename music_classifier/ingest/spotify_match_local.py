@@ -27,16 +27,15 @@ from sqlalchemy import Connection, delete, func, insert, literal, select, update
 
 from music_classifier.db.tables import extractions, features, tracks
 from music_classifier.errors import InputError
-from music_classifier.features.spotify_match import MATCH_THRESHOLD, artist_variants, best_candidate
+from music_classifier.features.spotify_match import MATCH_THRESHOLD, artist_variants, best_candidate, norm_artist
 from music_classifier.features.spotify_provider import EXTRACTOR_NAME, EXTRACTOR_VERSION, extraction_params, params_hash
-from music_classifier.ingest.keys import normalise_artist
 
 TARGET_SOURCES = ("sheet", "file")
 DATASET_PARAMS = extraction_params("dataset")
 
 
 @dataclass(frozen=True)
-class _Candidate:
+class Candidate:
     track_id: int
     artist: str
     title: str
@@ -54,7 +53,7 @@ class MatchLocalReport:
     examples: list[str] = field(default_factory=list)  # a few unmatched tracks with their best score
 
 
-def _candidates(conn: Connection) -> list[_Candidate]:
+def _candidates(conn: Connection) -> list[Candidate]:
     newest = (select(extractions.c.track_id, func.max(extractions.c.id).label("extraction_id"))
               .where(extractions.c.extractor == EXTRACTOR_NAME, extractions.c.status == "done")
               .group_by(extractions.c.track_id).subquery())
@@ -63,27 +62,31 @@ def _candidates(conn: Connection) -> list[_Candidate]:
         .join(newest, newest.c.track_id == tracks.c.id)
         .where(tracks.c.source == "csv", tracks.c.removed_at.is_(None), tracks.c.spotify_id.is_not(None))
         .order_by(tracks.c.id))
-    return [_Candidate(*r) for r in rows]
+    return [Candidate(*r) for r in rows]
 
 
-class _ArtistIndex:
+class ArtistIndex:
     """Normalised artist spelling -> candidates credited under it (whole credit or any one artist)."""
 
-    def __init__(self, candidates: list[_Candidate]) -> None:
-        self.by_artist: dict[str, list[_Candidate]] = defaultdict(list)
+    def __init__(self, candidates: list[Candidate]) -> None:
+        self.by_artist: dict[str, list[Candidate]] = defaultdict(list)
         for cand in candidates:
             for variant in artist_variants(cand.artist):
                 self.by_artist[variant].append(cand)
         self.keys = list(self.by_artist)
 
-    def near(self, artist: str, threshold: float) -> list[_Candidate]:
+    def best(self, artist: str, title: str, threshold: float) -> tuple[Candidate, float] | None:
+        """The best candidate by :func:`match_score` among those whose artist can reach ``threshold``."""
+        return best_candidate(artist, title, ((c, c.artist, c.title) for c in self.near(artist, threshold)))
+
+    def near(self, artist: str, threshold: float) -> list[Candidate]:
         from rapidfuzz import fuzz, process
 
-        norm = normalise_artist(artist)
+        norm = norm_artist(artist)
         if not norm:
             return []
         hits = process.extract(norm, self.keys, scorer=fuzz.ratio, score_cutoff=threshold * 100 - 1e-9, limit=None)
-        seen: dict[int, _Candidate] = {}
+        seen: dict[int, Candidate] = {}
         for key, _score, _index in hits:
             for cand in self.by_artist[key]:
                 seen.setdefault(cand.track_id, cand)
@@ -97,7 +100,7 @@ def match_local(conn: Connection, *, threshold: float = MATCH_THRESHOLD) -> Matc
     report = MatchLocalReport()
     candidates = _candidates(conn)
     report.candidates = len(candidates)
-    index = _ArtistIndex(candidates)
+    index = ArtistIndex(candidates)
     targets = conn.execute(
         select(tracks.c.id, tracks.c.artist, tracks.c.title, tracks.c.spotify_lookup)
         .where(tracks.c.source.in_(TARGET_SOURCES), tracks.c.removed_at.is_(None),
@@ -107,8 +110,7 @@ def match_local(conn: Connection, *, threshold: float = MATCH_THRESHOLD) -> Matc
     phash = params_hash(DATASET_PARAMS)
     now = datetime.now(UTC)
     for target in targets:
-        best = best_candidate(target.artist, target.title,
-                              ((c, c.artist, c.title) for c in index.near(target.artist, threshold)))
+        best = index.best(target.artist, target.title, threshold)
         if best is None or best[1] < threshold:
             report.unmatched += 1
             if len(report.examples) < 5:
