@@ -152,6 +152,17 @@ def test_wrong_credentials_and_missing_credentials_are_one_line_errors(fake, set
         make_spotipy(settings.model_copy(update={"spotify_client_id": None}))
 
 
+def test_token_endpoint_5xx_is_retried_and_429_is_rate_limited(fake, settings):
+    fake.add_track(fake_id(1), "Nirvana", "Lithium")
+    fake.fail("/api/token", 503, 1)
+    assert SpotifyCatalog.from_settings(settings, backoff=FAST).resolve("Nirvana", "Lithium") is not None
+    assert fake.count("/api/token") == 2
+    fake.fail("/api/token", 429, 1, Retry_After="30")
+    with pytest.raises(RateLimited) as caught:
+        SpotifyCatalog.from_settings(settings, backoff=FAST).resolve("Nirvana", "Lithium")
+    assert caught.value.retry_after_s == 30
+
+
 def test_audio_features_in_batches_of_100(fake, settings):
     ids = [fake.add_track(fake_id(i), f"Artist {i}", f"Song {i}") for i in range(250)]
     provider = SpotifyAudioFeatures(make_spotipy(settings), backoff=FAST)
@@ -326,6 +337,10 @@ def test_playlist_import_pages_applies_alias_and_is_idempotent(engine, fake, set
         assert filed == [("Electronic", 230)]
     moved = import_playlist(engine, pid, "Techno", catalog=catalog)
     assert (moved.added, moved.updated) == (0, 230)
+    result = CliRunner().invoke(app, ["--db", db_url_of(engine), "spotify", "playlist", pid, "--genre", "Techno"],
+                                env=cli_env(fake))
+    assert result.exit_code == 0, result.output
+    assert "0 added, 0 updated, 230 unchanged as Techno" in " ".join(result.output.split())
 
 
 def test_editorial_playlist_404_is_explained(engine, fake, settings):

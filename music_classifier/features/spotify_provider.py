@@ -201,6 +201,13 @@ class _SpotipyCaller:
                 message = str(exc.msg).splitlines()[-1].strip() if exc.msg else ""
                 raise RemoteError(f"{what}: Spotify answered {status} {message}".rstrip()) from None
             except SpotifyOauthError as exc:
+                # spotipy drops the token endpoint's status; the HTTPError it was raised from keeps it.
+                cause = exc.__context__
+                response = getattr(cause, "response", None) if isinstance(cause, requests.HTTPError) else None
+                if response is not None and response.status_code == 429:
+                    raise RateLimited(retry_after_seconds(response.headers.get("Retry-After"))) from None
+                if response is not None and response.status_code >= 500:
+                    raise _Retryable(f"token endpoint HTTP {response.status_code}") from None
                 detail = exc.error_description or exc.error or str(exc)
                 raise RemoteError(f"Spotify refused the client credentials (SPOTIFY_CLIENT_ID/SECRET): "
                                   f"{detail}") from None
