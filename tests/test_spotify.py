@@ -258,6 +258,18 @@ def test_batch_searches_fetches_and_stores_once_idempotently(engine, fake, setti
         assert conn.execute(select(func.count()).select_from(features)).scalar() == 2 * len(SPOTIFY_V1)
 
 
+def test_batch_without_credentials_fails_its_rows_with_the_reason(engine, fake, settings):
+    from music_classifier.errors import ConfigError
+
+    ids, _, _ = _queued_batch(engine, fake)
+    with pytest.raises(ConfigError, match="SPOTIFY_CLIENT_ID"):
+        process_spotify_batch(engine, ids, settings=settings.model_copy(update={"spotify_client_secret": None}))
+    with engine.connect() as conn:
+        assert {extraction_row(conn, i).status for i in ids} == {"failed"}
+        assert "SPOTIFY_CLIENT_SECRET" in extraction_row(conn, ids[0]).error
+    assert fake.requests == []
+
+
 def test_batch_429_writes_nothing_and_does_not_sleep(engine, fake, settings):
     ids, (_, t_found, _), _ = _queued_batch(engine, fake)
     fake.fail("/v1/audio-features", 429, 1, Retry_After="3600")

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, Engine, delete, func, select, update
 
 from music_classifier.db.tables import extractions, features, tracks
+from music_classifier.errors import ConfigError
 from music_classifier.features.spotify_errors import AudioFeaturesForbidden
 from music_classifier.features.spotify_match import MATCH_THRESHOLD
 from music_classifier.jobs.persist import mark_failed, save_result
@@ -129,7 +130,11 @@ def process_spotify_batch(
     lookups: dict[int, _Lookup] = {}
     to_search = {i.track_id: i for i in items if not i.spotify_id}
     if to_search:
-        catalog = catalog or SpotifyCatalog.from_settings(settings)
+        try:
+            catalog = catalog or SpotifyCatalog.from_settings(settings)
+        except ConfigError as exc:  # no credentials: every row says so (none is left `running`)
+            _fail_all(engine, items, str(exc), {}, trip_breaker=False)
+            raise
         for track_id, item in to_search.items():
             match = catalog.best_search_match(item.artist, item.title)
             if match is not None and match.score >= threshold:
@@ -146,7 +151,11 @@ def process_spotify_batch(
     ids = list(dict.fromkeys(sid for sid in map(spotify_id_of, items) if sid))
     values: dict[str, FeatureValues | None] = {}
     if ids:
-        provider = provider or make_audio_features_provider(settings)
+        try:
+            provider = provider or make_audio_features_provider(settings)
+        except ConfigError as exc:
+            _fail_all(engine, items, str(exc), lookups, trip_breaker=False)
+            raise
         try:
             values = provider.fetch_audio_features(ids)
         except AudioFeaturesForbidden as exc:
