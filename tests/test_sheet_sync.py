@@ -11,7 +11,7 @@ from music_classifier.db.tables import MAX_TEXT, genres, proposals, students, tr
 from music_classifier.errors import InputError
 from music_classifier.ingest.keys import track_key
 from music_classifier.ingest.sheet_source import build_table
-from music_classifier.ingest.sheet_sync import parse_rows, sync_sheet
+from music_classifier.ingest.sheet_sync import parse_for_sync, parse_rows, sync_sheet
 
 HEADER = ["Student", "Song", "Coarse_Genre", "genre 1", "GENRE2", "genre_3"]
 BASE = [
@@ -29,8 +29,9 @@ def parsed(rows, header=HEADER):
 
 
 def sync(engine, rows, **kwargs):
+    """As `sheet sync` runs it: stored keys reused, one transaction."""
     with engine.begin() as conn:
-        return sync_sheet(conn, parsed(rows), **kwargs)
+        return sync_sheet(conn, parse_for_sync(conn, build_table([HEADER, *rows], "test sheet")), **kwargs)
 
 
 def snapshot(engine) -> dict[str, list[tuple]]:

@@ -81,7 +81,7 @@ def sync(
 
     Example: music-classifier sheet sync --csv songs.csv --dry-run
     """
-    from music_classifier.ingest.sheet_sync import parse_rows, sync_sheet
+    from music_classifier.ingest.sheet_sync import parse_for_sync, sync_sheet
 
     sources = [name for name, value in (("--sheet", sheet), ("--csv", csv), ("--xlsx", xlsx)) if value is not None]
     if len(sources) != 1:
@@ -90,10 +90,11 @@ def sync(
     if credentials is not None and sheet is None:
         raise fail("--credentials is only used with --sheet")
     st = state(ctx)
-    parsed = parse_rows(_load_table(st.settings, sheet, worksheet, credentials, csv, xlsx))
-    for bad in parsed.bad_rows:
-        err_console.print(str(bad), highlight=False, markup=False, soft_wrap=True)
+    table = _load_table(st.settings, sheet, worksheet, credentials, csv, xlsx)
     with st.engine.connect() as conn:  # one transaction: committed only at the end, rolled back on any error
+        parsed = parse_for_sync(conn, table)
+        for bad in parsed.bad_rows:
+            err_console.print(str(bad), highlight=False, markup=False, soft_wrap=True)
         report = sync_sheet(conn, parsed, dry_run=dry_run, strict=strict, allow_removals=allow_removals)
         if not dry_run:
             conn.commit()

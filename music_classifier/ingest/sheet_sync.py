@@ -125,20 +125,6 @@ def _clean(value: str, what: str, limit: int) -> str:
     return text
 
 
-def _genre(value: str, column: str, cache: dict[str, str | InputError]) -> str:
-    """Validate a genre cell; a class sheet repeats a few dozen spellings, so cache the verdicts."""
-    verdict = cache.get(value)
-    if verdict is None:
-        try:
-            verdict = validate_genre_name(_clean(value, column, 10 * MAX_TEXT))
-        except InputError as exc:
-            verdict = exc
-        cache[value] = verdict
-    if isinstance(verdict, InputError):
-        raise InputError(f"{column}: {verdict}")
-    return verdict
-
-
 def _key_part(text: str, normalise: Any) -> str:
     """keys.normalise_* keep only Latin letters and digits, so "Кино" or "坂本龍一" normalise to "";
     every Cyrillic song would then share one key. Fall back to the text's Unicode words, folded.
@@ -149,77 +135,120 @@ def _key_part(text: str, normalise: Any) -> str:
     return " ".join(_WORDS.findall(fold(text)))
 
 
-def _parse_row(cells: Sequence[str], cols: dict[str, int], row_number: int,
-               genre_cache: dict[str, str | InputError], artist_keys: dict[str, str]) -> SheetRow:
-    student = _clean(cells[cols["student"]], "student", MAX_TEXT)
-    if not student:
-        raise InputError("empty student")
-    song_col = cols.get("title", cols.get("song"))
-    raw_song = _clean(cells[song_col], "song", MAX_SONG)
-    if "artist" in cols:
-        artist = _clean(cells[cols["artist"]], "artist", MAX_TEXT)
-        title = raw_song
-        if not artist and not title:
-            raise InputError("empty song")
-        if not artist or not title:
-            raise InputError("empty artist" if not artist else "empty title")
-        song = f"{artist} - {title}"
-    else:
-        if not raw_song:
-            raise InputError("empty song")
-        parts = _SEPARATOR.split(raw_song, maxsplit=1)
-        if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
-            raise InputError(f"song {raw_song[:60]!r} is not \"Artist - Title\"")
-        artist, title = parts[0].strip(), parts[1].strip()
-        song = raw_song
-    if len(artist) > MAX_TEXT or len(title) > MAX_TEXT or len(song) > MAX_SONG:
-        raise InputError(f"artist or title is longer than {MAX_TEXT} characters")
-    genres: list[str] = []
-    for column in GENRE_COLUMNS:
-        if column not in cols:
-            continue
-        value = cells[cols[column]]
-        if column != "coarse_genre" and not value.strip():
-            continue  # subgenres are optional
-        if column == "coarse_genre" and not value.strip():
-            raise InputError("blank genre")
-        genres.append(_genre(value, column, genre_cache))
-    # keys.track_key(artist, title), with the artist half cached: artists repeat down a sheet.
-    artist_key = artist_keys.get(artist)
-    if artist_key is None:
-        artist_key = artist_keys[artist] = _key_part(artist, normalise_artist)
-    title_key = _key_part(title, normalise_title)
-    if not artist_key and not title_key:
-        raise InputError("song has no letters or digits")
-    key = f"{artist_key}{KEY_SEPARATOR}{title_key}"
-    return SheetRow(row_number, " ".join(student.split()), artist, title, song, tuple(genres), key)
+class _RowParser:
+    """Validates one row at a time with per-sheet caches: a class sheet repeats its genres, artists
+    and (on a re-sync) whole songs, and the normalisation in keys.py is the costly part."""
+
+    def __init__(self, cols: dict[str, int], known_keys: dict[tuple[str, str], str]) -> None:
+        self.student = cols["student"]
+        self.artist = cols.get("artist")
+        # With an artist column the song column holds the title; without one it holds "Artist - Title".
+        self.song = cols.get("title", cols.get("song")) if self.artist is not None else cols["song"]
+        self.genre_cols = [(name, cols[name]) for name in GENRE_COLUMNS if name in cols]
+        self.known_keys = known_keys
+        self.genre_cache: dict[str, str | InputError] = {}
+        self.artist_keys: dict[str, str] = {}
+
+    def parse(self, cells: Sequence[str], row_number: int) -> SheetRow:
+        # Fast path: one regex and one max() per row; the field-by-field checks below only run
+        # when something is wrong, to name the field.
+        if _CONTROL.search("".join(cells)) or max(map(len, cells)) > MAX_TEXT:
+            student = _clean(cells[self.student], "student", MAX_TEXT)
+            raw_song = _clean(cells[self.song], "song", MAX_SONG)
+            raw_artist = _clean(cells[self.artist], "artist", MAX_TEXT) if self.artist is not None else ""
+        else:
+            student = cells[self.student].strip()
+            raw_song = cells[self.song].strip()
+            raw_artist = cells[self.artist].strip() if self.artist is not None else ""
+        if not student:
+            raise InputError("empty student")
+        if self.artist is not None:
+            artist, title = raw_artist, raw_song
+            if not artist or not title:
+                raise InputError("empty song" if not artist and not title else
+                                 "empty artist" if not artist else "empty title")
+            song = f"{artist} - {title}"
+        else:
+            if not raw_song:
+                raise InputError("empty song")
+            parts = _SEPARATOR.split(raw_song, maxsplit=1)
+            if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
+                raise InputError(f"song {raw_song[:60]!r} is not \"Artist - Title\"")
+            artist, title = parts[0].strip(), parts[1].strip()
+            song = raw_song
+        if len(artist) > MAX_TEXT or len(title) > MAX_TEXT or len(song) > MAX_SONG:
+            raise InputError(f"artist or title is longer than {MAX_TEXT} characters")
+        genres: list[str] = []
+        for column, index in self.genre_cols:
+            value = cells[index]
+            if not value or value.isspace():
+                if column == "coarse_genre":
+                    raise InputError("blank genre")
+                continue  # subgenres are optional
+            verdict = self.genre_cache.get(value)
+            if verdict is None:
+                verdict = self.genre_cache[value] = self._check_genre(value, column)
+            if isinstance(verdict, InputError):
+                raise verdict
+            genres.append(verdict)
+        key = self.known_keys.get((artist, title)) or self._key(artist, title)
+        return SheetRow(row_number, " ".join(student.split()), artist, title, song, tuple(genres), key)
+
+    @staticmethod
+    def _check_genre(value: str, column: str) -> str | InputError:
+        """The cleaned genre name, or the error (cached per spelling, so not raised here)."""
+        try:
+            return validate_genre_name(_clean(value, column, 10 * MAX_TEXT))
+        except InputError as exc:
+            return InputError(f"{column}: {exc}")
+
+    def _key(self, artist: str, title: str) -> str:
+        """keys.track_key(artist, title), with the artist half cached: artists repeat down a sheet."""
+        artist_key = self.artist_keys.get(artist)
+        if artist_key is None:
+            artist_key = self.artist_keys[artist] = _key_part(artist, normalise_artist)
+        title_key = _key_part(title, normalise_title)
+        if not artist_key and not title_key:
+            raise InputError("song has no letters or digits")
+        return f"{artist_key}{KEY_SEPARATOR}{title_key}"
 
 
-def parse_rows(table: SheetTable) -> ParsedSheet:
+def parse_rows(table: SheetTable, *, known_keys: dict[tuple[str, str], str] | None = None) -> ParsedSheet:
     """Validate every row. Blank rows are ignored; bad and duplicated rows are reported with their
-    sheet row number (the header is row 1) and left out. A missing column raises InputError."""
-    cols = _header_map(table)
+    sheet row number (the header is row 1) and left out. A missing column raises InputError.
+
+    ``known_keys`` ((artist, title) -> track key, see :func:`sheet_track_keys`) lets a re-sync skip
+    recomputing the keys of songs already stored with exactly that spelling."""
+    parser = _RowParser(_header_map(table), known_keys or {})
     rows: list[SheetRow] = []
     bad: list[BadRow] = []
     seen: dict[tuple[str, str], int] = {}
-    genre_cache: dict[str, str | InputError] = {}
-    artist_keys: dict[str, str] = {}
+    first = table.first_row_number
     for offset, cells in enumerate(table.rows):
-        row_number = table.first_row_number + offset
-        if not any(c.strip() for c in cells):
-            continue
         try:
-            row = _parse_row(cells, cols, row_number, genre_cache, artist_keys)
+            row = parser.parse(cells, first + offset)
         except InputError as exc:
-            bad.append(BadRow(row_number, str(exc)))
+            if any(c.strip() for c in cells):  # blank rows are not errors, just gaps in the sheet
+                bad.append(BadRow(first + offset, str(exc)))
             continue
         identity = (row.student.casefold(), row.key)
         if identity in seen:
-            bad.append(BadRow(row_number, f"duplicate of row {seen[identity]} (same student and song)"))
+            bad.append(BadRow(row.row_number, f"duplicate of row {seen[identity]} (same student and song)"))
             continue
-        seen[identity] = row_number
+        seen[identity] = row.row_number
         rows.append(row)
     return ParsedSheet(rows=rows, bad_rows=bad, origin=table.origin)
+
+
+def sheet_track_keys(conn: Connection) -> dict[tuple[str, str], str]:
+    """(artist, title) -> track key of the sheet tracks already stored (one query)."""
+    return {(artist, title): key for artist, title, key in _fetch(
+        conn, select(tracks.c.artist, tracks.c.title, tracks.c.track_key).where(tracks.c.source == SOURCE))}
+
+
+def parse_for_sync(conn: Connection, table: SheetTable) -> ParsedSheet:
+    """:func:`parse_rows` with the stored keys reused: what `sheet sync` runs before :func:`sync_sheet`."""
+    return parse_rows(table, known_keys=sheet_track_keys(conn))
 
 
 # --------------------------------------------------------------------------- bulk reads and writes

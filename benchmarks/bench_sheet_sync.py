@@ -1,0 +1,287 @@
+"""Benchmark: `sheet sync` of a generated 100,000-row sheet export against what a user would write
+instead, all in one run on the same machine (figures are ratios, so machine speed cancels out).
+
+    python benchmarks/bench_sheet_sync.py [--rows 100000] [--repeat 3] [--write]
+
+- SQLite: first sync vs a blind ``pandas.DataFrame.to_sql`` of the same rows (target <= 5x); a
+  no-change re-sync vs the same blind insert (target <= 3x).
+- PostgreSQL (psycopg 3): first sync vs a default ``to_sql`` (target <= 2x), and COPY of the raw
+  rows as the floor. Runs in a fresh schema that is dropped afterwards.
+- The slow habit, a commit per row, measured on 2,000 rows and extrapolated.
+
+"Sync" is what `music-classifier sheet sync --csv FILE` does: read the CSV, parse and validate the
+rows, then diff and write in one transaction. The baseline reads the same CSV with pandas and
+inserts it blindly. Each figure is the best of ``--repeat`` runs (the machine is shared).
+``--write`` replaces the ``## Sheet sync`` section of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL",
+                              os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+HEADER = ["student", "song", "coarse_genre", "genre1", "genre2", "genre3"]
+SECTION = "## Sheet sync"
+LOOP_ROWS = 2_000
+
+
+def generate_sheet(path: Path, rows: int, seed: int = 2) -> None:
+    """A class-sheet-like export: ~1 student per 50 rows, a long tail of genres (some spelled
+    several ways), artists repeating, a few accents, most rows with one or two subgenres."""
+    rng = random.Random(seed)
+    coarse = ["Rock", "Pop", "Hip-Hop", "hip hop", "Jazz", "Classical", "Classic", "Electronic", "Indi_Rock",
+              "Indie Rock", "Alt_Rock", "Metal", "Folk", "Blues", "Reggae", "Country", "R&B", "Soul", "Punk"]
+    tail = [f"Style {i}" for i in range(30)]
+    subs = ["Synthpop", "Trap", "Bebop", "Baroque", "House", "Techno", "Grunge", "Shoegaze", "Lo-Fi", "Drill",
+            "Post-Punk", "Dream Pop", "Ambient", "Funk", "Disco"] + tail
+    artists = [f"{rng.choice(['The ', '', '', 'DJ '])}Artist{'é' if i % 17 == 0 else ''} {i}" for i in range(20_000)]
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(HEADER)
+        for i in range(rows):
+            genre = rng.choice(coarse) if rng.random() < 0.9 else rng.choice(tail)
+            n_sub = rng.choice((0, 1, 1, 2, 2, 3))
+            sub = rng.sample(subs, n_sub) + [""] * (3 - n_sub)
+            writer.writerow([f"Student {rng.randrange(rows // 50 + 1)}",
+                             f"{rng.choice(artists)} - Song {i} (Remastered)" if i % 11 == 0
+                             else f"{rng.choice(artists)} - Song number {i}", genre, *sub])
+
+
+def best(repeat: int, setup: Callable[[], object], run: Callable[[object], object]) -> float:
+    times = []
+    for _ in range(repeat):
+        ctx = setup()
+        start = time.perf_counter()
+        run(ctx)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def sync_from_csv(engine, path: Path) -> object:
+    from music_classifier.ingest.sheet_source import read_csv
+    from music_classifier.ingest.sheet_sync import parse_for_sync, sync_sheet
+
+    table = read_csv(path)
+    with engine.begin() as conn:  # as `sheet sync` does it
+        return sync_sheet(conn, parse_for_sync(conn, table))
+
+
+def blind_to_sql(engine, path: Path) -> None:
+    import pandas as pd
+
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame.to_sql("sheet_blind", engine, index=False, if_exists="replace")
+
+
+def fresh_sqlite(tmp: Path, migrate_schema: bool):
+    from music_classifier.db import migrate
+    from music_classifier.db.engine import make_engine
+
+    db = tmp / f"{uuid.uuid4().hex}.db"
+    engine = make_engine(f"sqlite:///{db}")
+    if migrate_schema:
+        migrate.upgrade(engine)
+    return engine
+
+
+def per_row_commit_loop(engine, path: Path, rows: int) -> float:
+    """The slow habit: one INSERT and one COMMIT per sheet row."""
+    from sqlalchemy import Column, MetaData, String, Table, insert
+
+    meta = MetaData()
+    table = Table("sheet_loop", meta, *(Column(name, String) for name in HEADER))
+    meta.create_all(engine)
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        next(reader)
+        records = [dict(zip(HEADER, row, strict=True)) for _, row in zip(range(rows), reader, strict=False)]
+    start = time.perf_counter()
+    for record in records:
+        with engine.begin() as conn:
+            conn.execute(insert(table).values(**record))
+    return time.perf_counter() - start
+
+
+def postgres_available() -> str | None:
+    from music_classifier.db.engine import make_engine
+
+    try:
+        engine = make_engine(POSTGRES_URL)
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        engine.dispose()
+        return None
+    except Exception as exc:  # noqa: BLE001
+        return str(exc).splitlines()[0]
+
+
+def bench_postgres(path: Path, repeat: int) -> dict[str, float]:
+    from music_classifier.db import migrate
+    from music_classifier.db.engine import make_engine
+
+    admin = make_engine(POSTGRES_URL)
+    schema = f"bench_sheet_{os.getpid()}"
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    url = f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+    results: dict[str, float] = {}
+
+    def reset_schema(with_tables: bool):
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        engine = make_engine(url)
+        if with_tables:
+            migrate.upgrade(engine)
+        return engine
+
+    def copy_floor(engine) -> None:
+        with path.open(encoding="utf-8") as fh:
+            data = fh.read()
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE sheet_copy (student text, song text, coarse_genre text, "
+                                 "genre1 text, genre2 text, genre3 text)")
+            with conn.connection.driver_connection.cursor() as cursor:
+                with cursor.copy("COPY sheet_copy FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
+                    copy.write(data)
+
+    try:
+        results["pg_to_sql"] = best(repeat, lambda: reset_schema(False), lambda e: blind_to_sql(e, path))
+        results["pg_copy"] = best(repeat, lambda: reset_schema(False), copy_floor)
+        results["pg_first_sync"] = best(repeat, lambda: reset_schema(True), lambda e: sync_from_csv(e, path))
+        engine = make_engine(url)  # the last first-sync's database
+        results["pg_resync"] = best(repeat, lambda: engine, lambda e: sync_from_csv(e, path))
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.dispose()
+    return results
+
+
+def phase_split(engine_factory: Callable[[], object], path: Path) -> dict[str, float]:
+    """Where a first sync spends its time (one run)."""
+    from music_classifier.ingest.sheet_source import read_csv
+    from music_classifier.ingest.sheet_sync import parse_for_sync, sync_sheet
+
+    engine = engine_factory()
+    t0 = time.perf_counter()
+    table = read_csv(path)
+    t1 = time.perf_counter()
+    with engine.begin() as conn:
+        parsed = parse_for_sync(conn, table)
+        t2 = time.perf_counter()
+        sync_sheet(conn, parsed)
+    t3 = time.perf_counter()
+    return {"read": t1 - t0, "parse": t2 - t1, "write": t3 - t2}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--write", action="store_true", help="replace the section in BENCHMARKS.md")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench_sheet_") as tmp_name:
+        tmp = Path(tmp_name)
+        sheet = tmp / "sheet.csv"
+        generate_sheet(sheet, args.rows)
+        r: dict[str, float] = {}
+        print(f"sheet: {args.rows:,} rows", file=sys.stderr)
+        r["sqlite_to_sql"] = best(args.repeat, lambda: fresh_sqlite(tmp, False), lambda e: blind_to_sql(e, sheet))
+        r["sqlite_first_sync"] = best(args.repeat, lambda: fresh_sqlite(tmp, True),
+                                      lambda e: sync_from_csv(e, sheet))
+        last = fresh_sqlite(tmp, True)
+        sync_from_csv(last, sheet)
+        r["sqlite_resync"] = best(args.repeat, lambda: last, lambda e: sync_from_csv(e, sheet))
+        split = phase_split(lambda: fresh_sqlite(tmp, True), sheet)
+        loop_rows = min(LOOP_ROWS, args.rows)
+        loop = per_row_commit_loop(fresh_sqlite(tmp, False), sheet, loop_rows)
+        r["sqlite_loop_extrapolated"] = loop * args.rows / loop_rows
+        pg_missing = postgres_available()
+        if pg_missing is None:
+            r.update(bench_postgres(sheet, args.repeat))
+        else:
+            print(f"PostgreSQL unavailable ({pg_missing}); skipping its figures", file=sys.stderr)
+
+    report = render(r, split, args, loop, loop_rows, pg_missing)
+    print(report)
+    if args.write:
+        write_section(ROOT / "BENCHMARKS.md", report)
+    return 0
+
+
+def render(r: dict[str, float], split: dict[str, float], args: argparse.Namespace, loop: float, loop_rows: int,
+           pg_missing: str | None) -> str:
+    def ratio(a: str, b: str) -> str:
+        return f"{r[a] / r[b]:.2f}x"
+
+    command = "python benchmarks/bench_sheet_sync.py" + (f" --rows {args.rows}" if args.rows != 100_000 else "") \
+        + (f" --repeat {args.repeat}" if args.repeat != 3 else "") + " --write"
+    lines = [
+        SECTION, "",
+        f"Command: `{command}` (from the repository root, venv active; PostgreSQL at `{POSTGRES_URL}` in a fresh "
+        "schema that is dropped afterwards). One run, one machine; each figure is the best of "
+        f"{args.repeat} runs. A generated {args.rows:,}-row sheet export (student, \"Artist - Title\", coarse genre, "
+        "0-3 subgenres; ~50 genre spellings). \"Sync\" = read the CSV + parse/validate + diff + write in one "
+        "transaction, as `sheet sync --csv` does; the baselines read the same CSV with pandas and insert it blindly "
+        "into one table without constraints.", "",
+        "| measurement | seconds | ratio | target |",
+        "|---|---:|---:|---:|",
+        f"| SQLite: blind `pandas.read_csv` + `DataFrame.to_sql` | {r['sqlite_to_sql']:.2f} | 1x (baseline) | |",
+        f"| SQLite: first sync | {r['sqlite_first_sync']:.2f} | {ratio('sqlite_first_sync', 'sqlite_to_sql')} "
+        "| <= 5x |",
+        f"| SQLite: re-sync, no change (writes nothing) | {r['sqlite_resync']:.2f} | "
+        f"{ratio('sqlite_resync', 'sqlite_to_sql')} | <= 3x |",
+        f"| SQLite: per-row commit loop, {loop_rows:,} rows measured ({loop:.2f} s), extrapolated to "
+        f"{args.rows:,} | {r['sqlite_loop_extrapolated']:.1f} | "
+        f"{ratio('sqlite_loop_extrapolated', 'sqlite_to_sql')} | |",
+    ]
+    if pg_missing is None:
+        lines += [
+            f"| PostgreSQL: default `to_sql` (psycopg 3) | {r['pg_to_sql']:.2f} | 1x (baseline) | |",
+            f"| PostgreSQL: COPY of the raw CSV (the floor) | {r['pg_copy']:.2f} | {ratio('pg_copy', 'pg_to_sql')} "
+            "| |",
+            f"| PostgreSQL: first sync | {r['pg_first_sync']:.2f} | {ratio('pg_first_sync', 'pg_to_sql')} "
+            f"({ratio('pg_first_sync', 'pg_copy')} of COPY) | <= 2x |",
+            f"| PostgreSQL: re-sync, no change | {r['pg_resync']:.2f} | {ratio('pg_resync', 'pg_to_sql')} | |",
+        ]
+    else:
+        lines += ["", f"PostgreSQL figures missing: {pg_missing}"]
+    lines += [
+        "",
+        f"SQLite first sync by phase (one run): read CSV {split['read']:.2f} s, parse + validate + track keys "
+        f"{split['parse']:.2f} s, diff + write {split['write']:.2f} s. The sync writes ~4.5 rows per sheet row "
+        "(track, proposal, 1-4 track genres) into tables with unique keys and foreign keys, where the baseline "
+        "writes one row into a bare table; on PostgreSQL the sync's inserts go through COPY and most of the "
+        "remaining time is the server's per-row foreign-key checks. A no-change re-sync runs four SELECTs, "
+        "compares in Python and issues no INSERT/UPDATE/DELETE (tests/test_sheet_sync.py checks that).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_section(path: Path, section: str) -> None:
+    """Replace our section (up to the next `## ` heading) or append it; other sections stay as they are."""
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
+    start = text.find(SECTION + "\n")
+    if start == -1:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = text.find("\n## ", start + len(SECTION))
+        text = text[:start] + section + ("" if end == -1 else text[end + 1:])
+    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
