@@ -16,14 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from music_classifier.jobs.persist import (
-    EXTRACTORS,
-    attempts_of,
-    ensure_extractions,
-    select_track_ids,
-    set_job_ids,
-)
-from music_classifier.jobs.runtime import JOB_TIMEOUT_S, RESULT_TTL_S, job_id_for, retry_policy
+from music_classifier.jobs.persist import EXTRACTORS, queue_selection, set_job_ids, set_job_ids_by_formula
+from music_classifier.jobs.runtime import JOB_TIMEOUT_S, RESULT_TTL_S, job_id_for, job_id_prefix, retry_policy
 
 if TYPE_CHECKING:
     from rq import Queue
@@ -138,14 +132,16 @@ def enqueue_extractions(conn: Connection, queue: Queue, *, extractor: str, selec
 
         raise InputError(f"unknown extractor {extractor!r}: use one of {', '.join(EXTRACTORS)}")
     report = EnqueueReport(extractor, selection, queue.name, dict(spec.params))
-    track_ids = select_track_ids(conn, extractor=extractor, version=spec.version, params_hash=spec.params_hash,
-                                 selection=selection)
-    ids_by_track = ensure_extractions(conn, track_ids, extractor=extractor, version=spec.version, params=spec.params,
-                                      params_hash=spec.params_hash)
-    report.tracks = len(ids_by_track)
-    extraction_ids = list(ids_by_track.values())
-    plan = plan_jobs(queue.name, extractor, extraction_ids, attempts_of(conn, extraction_ids))
-    set_job_ids(conn, {eid: job_id for job_id, ids in plan for eid in ids})
+    kind = {"extractor": extractor, "version": spec.version, "params_hash": spec.params_hash}
+    stamp, rows = queue_selection(conn, params=spec.params, selection=selection, **kind)
+    report.tracks = len(rows)
+    if extractor == "librosa":  # job ids computed by one UPDATE, with the same formula as job_id_for
+        prefix = job_id_prefix(queue.name, extractor)
+        set_job_ids_by_formula(conn, stamp=stamp, prefix=prefix, **kind)
+        plan = [(f"{prefix}{eid}-{attempts + 1}", [eid]) for eid, attempts in rows]
+    else:
+        plan = plan_jobs(queue.name, extractor, [eid for eid, _ in rows], dict(rows))
+        set_job_ids(conn, {eid: job_id for job_id, ids in plan for eid in ids})
     push_jobs(queue, extractor, plan)
     report.jobs = len(plan)
     report.job_ids = [job_id for job_id, _ in plan]

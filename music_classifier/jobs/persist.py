@@ -51,15 +51,8 @@ def _eligible_tracks(extractor: str) -> ColumnElement[bool]:
     return live
 
 
-def select_track_ids(conn: Connection, *, extractor: str, version: str, params_hash: str, selection: str) -> list[int]:
-    """Tracks to (re)compute for one (extractor, version, params).
-
-    - ``missing``: no row yet, or a ``queued`` row never handed to a queue (an interrupted
-      ``features compute``). Spotify also skips tracks that already have ``done`` Spotify values
-      under other params (a dataset import).
-    - ``failed`` / ``stale``: rows in that status (stale = the audio file changed).
-    - ``all``: everything except rows ``running`` or already waiting in a queue.
-    """
+def _selection_condition(extractor: str, version: str, params_hash: str, selection: str) -> ColumnElement[bool]:
+    """Condition on ``tracks`` for :func:`select_track_ids` (correlated EXISTS on extractions)."""
     if selection not in SELECTIONS:
         raise InputError(f"unknown selection {selection!r}: use one of {', '.join(SELECTIONS)}")
     e = extractions.alias("e")
@@ -77,8 +70,60 @@ def select_track_ids(conn: Connection, *, extractor: str, version: str, params_h
         cond = exists().where(row, e.c.status == selection)
     else:
         cond = or_(~has_row, never_queued, exists().where(row, e.c.status.in_(("done", "failed", "stale"))))
-    query = select(tracks.c.id).where(_eligible_tracks(extractor), cond).order_by(tracks.c.id)
-    return list(conn.execute(query).scalars())
+    return and_(_eligible_tracks(extractor), cond)
+
+
+def select_track_ids(conn: Connection, *, extractor: str, version: str, params_hash: str, selection: str) -> list[int]:
+    """Tracks to (re)compute for one (extractor, version, params).
+
+    - ``missing``: no row yet, or a ``queued`` row never handed to a queue (an interrupted
+      ``features compute``). Spotify also skips tracks that already have ``done`` Spotify values
+      under other params (a dataset import).
+    - ``failed`` / ``stale``: rows in that status (stale = the audio file changed).
+    - ``all``: everything except rows ``running`` or already waiting in a queue.
+    """
+    cond = _selection_condition(extractor, version, params_hash, selection)
+    return list(conn.execute(select(tracks.c.id).where(cond).order_by(tracks.c.id)).scalars())
+
+
+def queue_selection(conn: Connection, *, extractor: str, version: str, params: Mapping[str, Any], params_hash: str,
+                    selection: str) -> tuple[datetime, list[tuple[int, int]]]:
+    """Set-based :func:`select_track_ids` + :func:`ensure_extractions`, for 100,000-row enqueues.
+
+    Two statements do the work inside the database (reset existing rows, ``INSERT … SELECT`` the
+    new ones); every touched row carries the same ``queued_at`` stamp, by which they are read
+    back. Returns ``(stamp, [(extraction_id, attempts)])`` ordered by extraction id.
+    """
+    from sqlalchemy import literal
+
+    now = utcnow()
+    kind = _same_kind(extractor, version, params_hash)
+    cond = _selection_condition(extractor, version, params_hash, selection)
+    conn.execute(update(extractions).where(kind, extractions.c.track_id.in_(select(tracks.c.id).where(cond)))
+                 .values(status="queued", error=None, worker=None, rq_job_id=None, queued_at=now, started_at=None,
+                         finished_at=None))
+    missing = select(tracks.c.id, literal(extractor), literal(version), literal(params_hash),
+                     literal(dict(params), type_=extractions.c.params.type), literal("queued"), literal(0),
+                     literal(now, type_=extractions.c.queued_at.type)).where(
+        _eligible_tracks(extractor), ~exists().where(extractions.c.track_id == tracks.c.id, kind), cond)
+    conn.execute(insert(extractions).from_select(
+        ["track_id", "extractor", "version", "params_hash", "params", "status", "attempts", "queued_at"], missing))
+    rows = conn.execute(select(extractions.c.id, extractions.c.attempts)
+                        .where(kind, extractions.c.queued_at == now, extractions.c.status == "queued")
+                        .order_by(extractions.c.id))
+    return now, [(eid, attempts) for eid, attempts in rows]
+
+
+def set_job_ids_by_formula(conn: Connection, *, extractor: str, version: str, params_hash: str, stamp: datetime,
+                           prefix: str) -> None:
+    """``rq_job_id = prefix || id || '-' || (attempts + 1)`` for the rows of one :func:`queue_selection`,
+    in one statement (the formula of :func:`~music_classifier.jobs.runtime.job_id_for`)."""
+    from sqlalchemy import String, cast, literal
+
+    conn.execute(update(extractions).where(_same_kind(extractor, version, params_hash),
+                                           extractions.c.queued_at == stamp, extractions.c.status == "queued")
+                 .values(rq_job_id=literal(prefix) + cast(extractions.c.id, String) + literal("-")
+                         + cast(extractions.c.attempts + 1, String)))
 
 
 def ensure_extractions(

@@ -130,8 +130,12 @@ def job_id_for(queue_name: str, extractor: str, first_extraction_id: int, attemp
     (or two test runs) that share a Redis server on distinct queues from overwriting each
     other's job hashes (``rq:job:<id>`` keys are global).
     """
-    safe_queue = re.sub(r"[^A-Za-z0-9_-]", "_", queue_name)
-    return f"{safe_queue}-{extractor}-{first_extraction_id}-{attempt}"
+    return f"{job_id_prefix(queue_name, extractor)}{first_extraction_id}-{attempt}"
+
+
+def job_id_prefix(queue_name: str, extractor: str) -> str:
+    """``<queue>-<extractor>-`` with the queue name reduced to the characters RQ allows in ids."""
+    return f"{re.sub(r'[^A-Za-z0-9_-]', '_', queue_name)}-{extractor}-"
 
 
 def next_job_id(job_id: str) -> str:
