@@ -173,3 +173,13 @@ def test_zero_tracks_per_genre_is_refused_with_a_clear_error(tmp_path):
     with pytest.raises(InputError, match="tracks-per-genre"):
         generate_demo_library(tmp_path, tracks_per_genre=0)
     assert not any(tmp_path.iterdir())
+
+
+def test_no_extra_file_is_close_enough_for_the_scans_fuzzy_step_to_match_a_sheet_track(small_library):
+    """The extras must come out of `audio scan` unmatched, or the thinnest genre could not be supplemented."""
+    from music_classifier.ingest.audio_scan import FUZZY_THRESHOLD, fuzzy_score
+
+    lib = small_library
+    for extra in lib.extra_tracks:
+        scores = [fuzzy_score(extra.artist, extra.title, t.artist, t.title) for t in lib.tracks]
+        assert max(scores) < FUZZY_THRESHOLD, extra.song
