@@ -300,3 +300,16 @@ def test_real_tables(engine, shared_data):
         avg = dict(conn.execute(text(
             "SELECT coarse_genre, AVG(tempo) FROM spotify_features GROUP BY coarse_genre")).all())
         assert len(avg) == 6 and all(80 < v < 160 for v in avg.values())
+
+
+def test_blank_lines_are_dropped_and_line_numbers_stay_those_of_the_file(tmp_path):
+    from music_classifier.ingest.csv_import import parse_table
+    from music_classifier.ingest.csv_layouts import TIDYTUESDAY
+
+    path = write_csv(tmp_path / "gaps.csv", TIDY_HEADER, [
+        TIDY_ROWS[0], tidy_row("9zzzzzzzzzzzzzzzzzzzzz", "Z", "T", "pl", "pop", "", 1, tempo="x")])
+    header, first, broken = path.read_text().splitlines()
+    path.write_text("\n".join([header, "", first, "", broken]) + "\n\n")
+    good, bad = parse_table(path, TIDYTUESDAY)
+    assert good["line"].tolist() == [3]
+    assert [(b.line, b.reason) for b in bad] == [(5, "tempo 'x' is not a finite number")]

@@ -133,12 +133,21 @@ def parse_table(path: Path, lay: CsvLayout) -> tuple[pd.DataFrame, list[BadRow]]
     text_cols = [c for c in (lay.id_column, lay.artist_column, lay.title_column, lay.genre_column,
                              lay.subgenre_column, lay.playlist_column) if c]
     try:
+        # Blank lines are read (as empty rows) so that line numbers stay those of the file; they
+        # are then dropped silently. (A quoted field spanning lines would still shift them.)
         raw = pd.read_csv(path, usecols=lay.required_columns, dtype={c: str for c in text_cols},
-                          keep_default_na=False, na_values={c: NA_SPELLINGS for c in lay.feature_map})
+                          keep_default_na=False, na_values={c: NA_SPELLINGS for c in lay.feature_map},
+                          skip_blank_lines=False)
     except (UnicodeDecodeError, pd.errors.ParserError, ValueError) as exc:
         raise InputError(f"{path}: cannot parse ({str(exc).splitlines()[0]})") from None
+    lines = np.arange(2, len(raw) + 2)
+    features_cols = list(lay.feature_map)
+    blank_line = (raw[list(dict.fromkeys(text_cols))].fillna("").eq("").all(axis=1)
+                  & raw[features_cols].isna().all(axis=1)).to_numpy()
+    if blank_line.any():
+        raw, lines = raw[~blank_line].reset_index(drop=True), lines[~blank_line]
     n = len(raw)
-    df = pd.DataFrame({"line": np.arange(2, n + 2)})
+    df = pd.DataFrame({"line": lines})
     for c in dict.fromkeys(text_cols):
         df[c] = raw[c].fillna("").str.strip().to_numpy(dtype=object)
     reason = pd.Series([None] * n, dtype=object)
