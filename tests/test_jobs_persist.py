@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -88,3 +90,29 @@ def test_compute_in_process_stores_features_and_reports_bad_files(engine, db_url
         assert conn.execute(select(func.count()).select_from(features)).scalar_one() == 83
     again = compute_extractions(engine, settings, librosa_spec(segments=False), processes=processes)
     assert again.tracks == 0  # nothing missing any more
+
+
+def test_jobs_command_shows_counts_and_recent_failures(sqlite_engine, tmp_path):
+    from typer.testing import CliRunner
+
+    from music_classifier.cli import app
+
+    with sqlite_engine.begin() as conn:
+        track_ids = _add_tracks(conn, 2)
+        ids = ensure_extractions(conn, track_ids, extractor="librosa", version="1", params={"excerpt_s": None})
+        mark_failed(conn, ids[track_ids[1]], "t1.wav: file is empty (0 bytes)")
+    db = str(sqlite_engine.url)
+    result = CliRunner().invoke(app, ["--db", db, "jobs"], env={"REDIS_URL": ""})
+    assert result.exit_code == 0, result.output
+    assert "librosa" in result.output and "t1.wav: file is empty (0 bytes)" in result.output
+    # Without Redis, reconcile still fixes rows of dead local processes.
+    with sqlite_engine.begin() as conn:
+        mark_running(conn, ids[track_ids[0]], f"local@{socket.gethostname()}/999999999")
+    result = CliRunner().invoke(app, ["--db", db, "jobs", "reconcile"], env={"REDIS_URL": ""})
+    assert result.exit_code == 0, result.output
+    with sqlite_engine.connect() as conn:
+        row = conn.execute(select(extractions.c.status, extractions.c.error)
+                           .where(extractions.c.id == ids[track_ids[0]])).one()
+    assert row.status == "failed" and "worker died" in row.error
+    result = CliRunner().invoke(app, ["--db", db, "jobs", "retry", "--failed"], env={"REDIS_URL": ""})
+    assert result.exit_code == 1 and "REDIS_URL is not set" in result.output
