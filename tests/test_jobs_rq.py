@@ -245,3 +245,47 @@ def test_enqueue_without_redis_says_use_compute(tmp_path):
     result = CliRunner().invoke(app, ["features", "enqueue", "--extractor", "librosa"], env=env)
     assert result.exit_code == 1
     assert "REDIS_URL is not set" in result.output and "features compute" in result.output
+
+
+def test_spotify_429_under_rq_is_re_enqueued_after_retry_after_and_then_completes(rq_env):
+    from fake_spotify import CLIENT_ID, CLIENT_SECRET, FakeSpotify, fake_id, features_for
+    from rq.registry import ScheduledJobRegistry
+
+    fake = FakeSpotify().start()
+    try:
+        sid = fake.add_track(fake_id(1), "Artist", "Title")
+        with rq_env.engine.begin() as conn:
+            track = conn.execute(insert(tracks).values(
+                source="sheet", track_key="artist\x1ftitle", artist="Artist", title="Title", song="Artist - Title",
+                spotify_id=sid).returning(tracks.c.id)).scalar_one()
+            report = enqueue_extractions(conn, rq_env.queue, extractor="spotify", selection="missing")
+        assert (report.tracks, report.jobs) == (1, 1)
+        fake.fail("/v1/audio-features", 429, 1, Retry_After="1")
+        env = {**rq_env.env, "SPOTIFY_CLIENT_ID": CLIENT_ID, "SPOTIFY_CLIENT_SECRET": CLIENT_SECRET,
+               "SPOTIFY_API_URL": fake.api_url, "SPOTIFY_AUTH_URL": fake.auth_url}
+
+        def burst() -> None:
+            proc = rq_env.worker("--no-preload", env=env)
+            out, _ = proc.communicate(timeout=30)
+            assert proc.returncode == 0, out.decode()
+
+        burst()  # 429: the worker re-enqueues the batch for later and returns at once (never sleeps)
+        with rq_env.engine.connect() as conn:
+            row = conn.execute(select(extractions).where(extractions.c.track_id == track)).one()
+        assert row.status == "queued" and row.rq_job_id == report.job_ids[0][:-1] + "2"
+        registry = ScheduledJobRegistry(rq_env.queue_name, connection=rq_env.redis, serializer=rq_env.queue.serializer)
+        assert row.rq_job_id in registry.get_job_ids()
+        due = registry.get_scheduled_time(row.rq_job_id).timestamp()
+        while time.time() < due + 0.1:  # Retry-After must pass before the scheduler releases the job
+            time.sleep(0.1)
+
+        burst()  # the worker's scheduler enqueues the due job, the worker runs it
+        with rq_env.engine.connect() as conn:
+            row = conn.execute(select(extractions).where(extractions.c.track_id == track)).one()
+            stored = dict(conn.execute(select(features.c.name, features.c.value)
+                                       .where(features.c.extraction_id == row.id)).all())
+        assert row.status == "done"
+        assert stored["tempo"] == features_for(sid)["tempo"] and len(stored) == 12
+        assert fake.count("/v1/audio-features") == 2
+    finally:
+        fake.stop()
