@@ -1,0 +1,108 @@
+"""`music-classifier demo`: the whole pipeline on generated music, embedded (SQLite, in-process jobs).
+
+It calls the same library functions as the commands, in the order a class would run them:
+generate -> db upgrade -> sheet sync -> audio scan -> supplement the thinnest genre -> features
+compute -> dataset create -> train -> report.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TRY_NEXT = [
+    "SELECT coarse_genre, COUNT(*) AS tracks, ROUND(AVG(tempo), 1) AS avg_bpm FROM librosa_features "
+    "GROUP BY coarse_genre ORDER BY tracks DESC",
+    "SELECT s.name AS student, t.artist, t.title FROM proposals p JOIN students s ON s.id = p.student_id "
+    "JOIN tracks t ON t.id = p.track_id ORDER BY s.name",
+    "SELECT artist, title, coarse_genre, ROUND(spectral_centroid_mean) AS centroid_hz FROM librosa_features "
+    "ORDER BY centroid_hz DESC LIMIT 5",
+]
+
+
+@dataclass
+class DemoResult:
+    out_dir: Path
+    database_url: str
+    database_path: Path
+    report_path: Path | None = None
+    model_id: int | None = None
+    dataset: str = "demo"
+    accuracy: float | None = None
+    macro_f1: float | None = None
+    chance: float | None = None
+    steps: list[tuple[str, str]] = field(default_factory=list)  # (step, summary)
+
+
+def run_demo(out_dir: Path, *, tracks_per_genre: int = 8, seed: int = 0, processes: int | None = None,
+             log: Callable[[str, str], None] | None = None, show_progress: bool = False) -> DemoResult:
+    """Generate a library in ``out_dir`` and run every step on it; returns where the outputs are."""
+    from music_classifier.db import migrate
+    from music_classifier.db.engine import make_engine
+    from music_classifier.demo.library import generate_demo_library
+    from music_classifier.ingest.audio_scan import scan_library
+    from music_classifier.ingest.sheet_source import read_csv
+    from music_classifier.ingest.sheet_sync import parse_rows, sync_sheet
+    from music_classifier.jobs.compute import compute_extractions
+    from music_classifier.jobs.enqueue import librosa_spec
+    from music_classifier.settings import get_settings
+
+    out_dir = out_dir.resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    db_path = out_dir / "demo.db"
+    if db_path.exists():  # a demo run starts from scratch; the audio is regenerated deterministically
+        db_path.unlink()
+    url = f"sqlite:///{db_path}"
+    result = DemoResult(out_dir=out_dir, database_url=url, database_path=db_path)
+
+    def step(name: str, summary: str) -> None:
+        result.steps.append((name, summary))
+        if log:
+            log(name, summary)
+
+    lib = generate_demo_library(out_dir, tracks_per_genre=tracks_per_genre, seed=seed, show_progress=show_progress)
+    counts = ", ".join(f"{g} {n}" for g, n in lib.counts.items())
+    step("generate", f"{len(lib.tracks)} sheet tracks ({counts}) + {len(lib.extra_tracks)} extra "
+                     f"{lib.thinnest_genre} files in {lib.root}")
+
+    settings = get_settings(database_url=url, library=out_dir,
+                            models_dir=out_dir / "models")
+    engine = make_engine(url)
+    try:
+        migrate.upgrade(engine)
+        step("db upgrade", f"{url} at {migrate.current_revision(engine)}")
+
+        parsed = parse_rows(read_csv(lib.sheet_csv))
+        with engine.begin() as conn:
+            sync = sync_sheet(conn, parsed)
+        step("sheet sync", f"added {sync.added}, skipped {len(sync.skipped_rows)} bad rows "
+                           f"({'; '.join(str(b) for b in sync.skipped_rows)}); genre mapping: "
+                           + ", ".join(f"{k} -> {v}" for k, v in sorted(sync.genre_mapping_applied.items())))
+
+        with engine.begin() as conn:
+            scan = scan_library(conn, root=out_dir, subdir=lib.audio_dir)
+        step("audio scan", f"{len(scan.matched)} files matched, {len(scan.unmatched)} unmatched, "
+                           f"{len(scan.without_audio)} tracks without audio")
+
+        with engine.begin() as conn:
+            extra = scan_library(conn, root=out_dir, subdir=lib.extra_dir, add_unmatched_genre=lib.thinnest_genre)
+        step("supplement", f"{len(extra.added)} unmatched files registered as {lib.thinnest_genre} tracks "
+                           f"(the thinnest genre)")
+
+        procs = processes or min(2, os.cpu_count() or 1)
+        feats = compute_extractions(engine, settings, librosa_spec(), selection="missing", processes=procs,
+                                    show_progress=show_progress)
+        step("features compute", f"librosa: {feats.done} done, {feats.failed} failed in {feats.seconds:.1f} s "
+                                 f"({procs} processes)")
+
+        _train_and_report(engine, settings, result, lib, seed=seed, step=step)
+    finally:
+        engine.dispose()
+    return result
+
+
+def _train_and_report(engine, settings, result: DemoResult, lib, *, seed: int, step) -> None:  # noqa: ANN001
+    """Dataset, model and report: filled in from the models layer."""
+    raise NotImplementedError
