@@ -11,7 +11,7 @@ instead, all in one run on the same machine (figures are ratios, so machine spee
 
 "Sync" is what `music-classifier sheet sync --csv FILE` does: read the CSV, parse and validate the
 rows, then diff and write in one transaction. The baseline reads the same CSV with pandas and
-inserts it blindly. Each figure is the best of ``--repeat`` runs (the machine is shared).
+inserts it blindly. Each figure is the best of ``--repeat`` interleaved rounds (the machine is shared).
 ``--write`` replaces the ``## Sheet sync`` section of BENCHMARKS.md.
 """
 
@@ -58,14 +58,18 @@ def generate_sheet(path: Path, rows: int, seed: int = 2) -> None:
                              else f"{rng.choice(artists)} - Song number {i}", genre, *sub])
 
 
-def best(repeat: int, setup: Callable[[], object], run: Callable[[object], object]) -> float:
-    times = []
+def interleaved(repeat: int, cases: dict[str, tuple[Callable[[], object], Callable[[object], object]]]
+                ) -> dict[str, float]:
+    """Best time of each case over ``repeat`` rounds; each round runs every case once, so a load
+    spike from another process on this shared machine hits the baseline and ours alike."""
+    times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(repeat):
-        ctx = setup()
-        start = time.perf_counter()
-        run(ctx)
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for name, (setup, run) in cases.items():
+            ctx = setup()
+            start = time.perf_counter()
+            run(ctx)
+            times[name].append(time.perf_counter() - start)
+    return {name: min(values) for name, values in times.items()}
 
 
 def sync_from_csv(engine, path: Path) -> object:
@@ -156,11 +160,13 @@ def bench_postgres(path: Path, repeat: int) -> dict[str, float]:
                     copy.write(data)
 
     try:
-        results["pg_to_sql"] = best(repeat, lambda: reset_schema(False), lambda e: blind_to_sql(e, path))
-        results["pg_copy"] = best(repeat, lambda: reset_schema(False), copy_floor)
-        results["pg_first_sync"] = best(repeat, lambda: reset_schema(True), lambda e: sync_from_csv(e, path))
+        results.update(interleaved(repeat, {
+            "pg_to_sql": (lambda: reset_schema(False), lambda e: blind_to_sql(e, path)),
+            "pg_copy": (lambda: reset_schema(False), copy_floor),
+            "pg_first_sync": (lambda: reset_schema(True), lambda e: sync_from_csv(e, path)),
+        }))
         engine = make_engine(url)  # the last first-sync's database
-        results["pg_resync"] = best(repeat, lambda: engine, lambda e: sync_from_csv(e, path))
+        results.update(interleaved(repeat, {"pg_resync": (lambda: engine, lambda e: sync_from_csv(e, path))}))
     finally:
         with admin.begin() as conn:
             conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
@@ -196,14 +202,14 @@ def main() -> int:
         tmp = Path(tmp_name)
         sheet = tmp / "sheet.csv"
         generate_sheet(sheet, args.rows)
-        r: dict[str, float] = {}
         print(f"sheet: {args.rows:,} rows", file=sys.stderr)
-        r["sqlite_to_sql"] = best(args.repeat, lambda: fresh_sqlite(tmp, False), lambda e: blind_to_sql(e, sheet))
-        r["sqlite_first_sync"] = best(args.repeat, lambda: fresh_sqlite(tmp, True),
-                                      lambda e: sync_from_csv(e, sheet))
-        last = fresh_sqlite(tmp, True)
-        sync_from_csv(last, sheet)
-        r["sqlite_resync"] = best(args.repeat, lambda: last, lambda e: sync_from_csv(e, sheet))
+        synced = fresh_sqlite(tmp, True)
+        sync_from_csv(synced, sheet)
+        r = interleaved(args.repeat, {
+            "sqlite_to_sql": (lambda: fresh_sqlite(tmp, False), lambda e: blind_to_sql(e, sheet)),
+            "sqlite_first_sync": (lambda: fresh_sqlite(tmp, True), lambda e: sync_from_csv(e, sheet)),
+            "sqlite_resync": (lambda: synced, lambda e: sync_from_csv(e, sheet)),
+        })
         split = phase_split(lambda: fresh_sqlite(tmp, True), sheet)
         loop_rows = min(LOOP_ROWS, args.rows)
         loop = per_row_commit_loop(fresh_sqlite(tmp, False), sheet, loop_rows)
@@ -226,23 +232,27 @@ def render(r: dict[str, float], split: dict[str, float], args: argparse.Namespac
     def ratio(a: str, b: str) -> str:
         return f"{r[a] / r[b]:.2f}x"
 
+    def verdict(a: str, b: str, limit: float) -> str:
+        return f"<= {limit:g}x: {'met' if r[a] / r[b] <= limit else 'MISSED'}"
+
     command = "python benchmarks/bench_sheet_sync.py" + (f" --rows {args.rows}" if args.rows != 100_000 else "") \
         + (f" --repeat {args.repeat}" if args.repeat != 3 else "") + " --write"
     lines = [
         SECTION, "",
         f"Command: `{command}` (from the repository root, venv active; PostgreSQL at `{POSTGRES_URL}` in a fresh "
         "schema that is dropped afterwards). One run, one machine; each figure is the best of "
-        f"{args.repeat} runs. A generated {args.rows:,}-row sheet export (student, \"Artist - Title\", coarse genre, "
-        "0-3 subgenres; ~50 genre spellings). \"Sync\" = read the CSV + parse/validate + diff + write in one "
+        f"{args.repeat} rounds, each round running the baseline and ours back to back. A generated "
+        f"{args.rows:,}-row sheet export (student, \"Artist - Title\", coarse genre, 0-3 subgenres; "
+        "~50 genre spellings). \"Sync\" = read the CSV + parse/validate + diff + write in one "
         "transaction, as `sheet sync --csv` does; the baselines read the same CSV with pandas and insert it blindly "
         "into one table without constraints.", "",
         "| measurement | seconds | ratio | target |",
         "|---|---:|---:|---:|",
         f"| SQLite: blind `pandas.read_csv` + `DataFrame.to_sql` | {r['sqlite_to_sql']:.2f} | 1x (baseline) | |",
         f"| SQLite: first sync | {r['sqlite_first_sync']:.2f} | {ratio('sqlite_first_sync', 'sqlite_to_sql')} "
-        "| <= 5x |",
+        f"| {verdict('sqlite_first_sync', 'sqlite_to_sql', 5)} |",
         f"| SQLite: re-sync, no change (writes nothing) | {r['sqlite_resync']:.2f} | "
-        f"{ratio('sqlite_resync', 'sqlite_to_sql')} | <= 3x |",
+        f"{ratio('sqlite_resync', 'sqlite_to_sql')} | {verdict('sqlite_resync', 'sqlite_to_sql', 3)} |",
         f"| SQLite: per-row commit loop, {loop_rows:,} rows measured ({loop:.2f} s), extrapolated to "
         f"{args.rows:,} | {r['sqlite_loop_extrapolated']:.1f} | "
         f"{ratio('sqlite_loop_extrapolated', 'sqlite_to_sql')} | |",
@@ -253,7 +263,7 @@ def render(r: dict[str, float], split: dict[str, float], args: argparse.Namespac
             f"| PostgreSQL: COPY of the raw CSV (the floor) | {r['pg_copy']:.2f} | {ratio('pg_copy', 'pg_to_sql')} "
             "| |",
             f"| PostgreSQL: first sync | {r['pg_first_sync']:.2f} | {ratio('pg_first_sync', 'pg_to_sql')} "
-            f"({ratio('pg_first_sync', 'pg_copy')} of COPY) | <= 2x |",
+            f"({ratio('pg_first_sync', 'pg_copy')} of COPY) | {verdict('pg_first_sync', 'pg_to_sql', 2)} |",
             f"| PostgreSQL: re-sync, no change | {r['pg_resync']:.2f} | {ratio('pg_resync', 'pg_to_sql')} | |",
         ]
     else:
@@ -263,9 +273,15 @@ def render(r: dict[str, float], split: dict[str, float], args: argparse.Namespac
         f"SQLite first sync by phase (one run): read CSV {split['read']:.2f} s, parse + validate + track keys "
         f"{split['parse']:.2f} s, diff + write {split['write']:.2f} s. The sync writes ~4.5 rows per sheet row "
         "(track, proposal, 1-4 track genres) into tables with unique keys and foreign keys, where the baseline "
-        "writes one row into a bare table; on PostgreSQL the sync's inserts go through COPY and most of the "
-        "remaining time is the server's per-row foreign-key checks. A no-change re-sync runs four SELECTs, "
-        "compares in Python and issues no INSERT/UPDATE/DELETE (tests/test_sheet_sync.py checks that).",
+        "writes one row into a bare table. On PostgreSQL the sync's inserts already go through COPY; what is "
+        "left is the server's per-row foreign-key checks (each inserted track_genres/proposals row runs an RI "
+        "trigger that looks up and KEY SHARE-locks its parent track): in a separate experiment on the same "
+        "machine, disabling the triggers on those two tables (superuser-only, never done by the tool) took "
+        "the write phase from 16.2 s to 6.3 s under load. Reaching <= 2x of to_sql would need fewer "
+        "constrained rows or different constraints, i.e. a schema decision, not a faster client. A no-change "
+        "re-sync runs five SELECTs, compares in Python and issues no INSERT/UPDATE/DELETE "
+        "(tests/test_sheet_sync.py checks that with a statement counter). The per-row commit loop is one "
+        "INSERT + COMMIT per row into a bare table on the same SQLite file system (fsync per commit).",
         "",
     ]
     return "\n".join(lines)
