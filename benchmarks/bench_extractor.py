@@ -54,10 +54,10 @@ def first_compile_seconds() -> tuple[float, float]:
     code = (
         "import time, numpy as np\n"
         "t = time.perf_counter()\n"
-        "from music_classifier.features.median import median_filter_axis, masked_spectrum\n"
+        "from music_classifier.features.median import median_filter_axis, split_hpss\n"
         "x = np.ones((40, 40), np.float32)\n"
         "median_filter_axis(x, size=31, axis=0); median_filter_axis(x, size=31, axis=1)\n"
-        "masked_spectrum(x.astype(np.complex64), x, x, x)\n"
+        "split_hpss(x.astype(np.complex64), x, x)\n"
         "print(time.perf_counter() - t)\n"
     )
     with tempfile.TemporaryDirectory() as empty_cache:
@@ -112,13 +112,13 @@ def per_track(clips: list[Path]) -> list[dict]:
 # Each is counted once: chroma_stft's own tuning estimate stays inside chroma_stft.
 PROFILE_STEPS = [
     ("HPSS median filters (numba)", "median.py", "median_filter_axis", None),
-    ("HPSS softmask+phase (numba)", "median.py", "masked_spectrum", None),
-    ("HPSS inverse STFTs", "spectrum.py", "istft", "hpss_signals"),
+    ("HPSS soft masks x phase (numba)", "median.py", "split_hpss", None),
+    ("HPSS inverse STFTs", "spectrum.py", "istft", "extract_librosa_features"),
     ("CQT chroma for tonnetz (librosa, exact)", "spectral.py", "chroma_cqt", None),
-    ("CQT tuning estimate (piptrack on the shared |S|)", "pitch.py", "estimate_tuning", "extract_librosa_features"),
-    ("chroma_stft incl. its tuning estimate (piptrack on |S|^2)", "spectral.py", "chroma_stft", None),
+    ("tuning estimates (blockwise piptrack on |S|^2 and |S|)", "librosa_extractor.py", "estimate_tuning", None),
+    ("chroma_stft", "spectral.py", "chroma_stft", None),
     ("the one STFT", "spectrum.py", "stft", "extract_librosa_features"),
-    ("spectral_contrast", "spectral.py", "spectral_contrast", None),
+    ("centroid, bandwidth, rolloff, contrast", "librosa_extractor.py", "_blockwise", None),
     ("tempo (onset envelope + tempogram)", "rhythm.py", "tempo", None),
     ("onset envelope", "onset.py", "onset_strength", None),
 ]
@@ -214,7 +214,13 @@ def peak_rss(path: Path, which: str) -> tuple[int, int, float, float]:
     queue = ctx.Queue()
     proc = ctx.Process(target=_peak_rss_child, args=(str(path), which, queue))
     proc.start()
-    result = queue.get()
+    while True:  # never wait forever on a child that died (e.g. killed by the OOM killer)
+        try:
+            result = queue.get(timeout=5)
+            break
+        except Exception:  # queue.Empty
+            if not proc.is_alive():
+                raise RuntimeError(f"memory child exited with code {proc.exitcode}") from None
     proc.join()
     return result
 

@@ -50,21 +50,22 @@ def _assert_same_features(ours: dict[str, float], reference: dict[str, float]) -
 # --- the exact median filter -------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("order", ["C", "F"])  # librosa.stft returns Fortran order
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("ties", [False, True])
 @pytest.mark.parametrize("shape", [(1025, 120), (7, 40), (40, 7), (1, 1), (3, 16)])
-def test_median_filter_equals_scipy_bit_for_bit(dtype, ties, shape):
-    rng = np.random.default_rng(hash((shape, ties)) % 2**32)
+def test_median_filter_equals_scipy_bit_for_bit(dtype, ties, shape, order):
+    rng = np.random.default_rng(abs(hash((shape, ties))) % 2**32)
     x = rng.random(shape)
     if ties:
         x = np.round(x * 3)  # few distinct values: many equal elements per window
-    x = x.astype(dtype)
+    x = np.asarray(x.astype(dtype), order=order)
     for size in (31, 30, 5, 2, 1):  # 31 is librosa's HPSS kernel; short lines reflect repeatedly
         for axis, footprint in ((1, (1, size)), (0, (size, 1))):
             expected = median_filter(x, size=footprint, mode="reflect")
             got = median_filter_axis(x, size=size, axis=axis)
-            assert got.dtype == expected.dtype
-            assert got.tobytes() == expected.tobytes(), (size, axis)
+            assert got.dtype == expected.dtype and got.shape == expected.shape
+            assert got.tobytes() == expected.tobytes(), (size, axis)  # bit for bit, C order
 
 
 def test_median_filter_rejects_bad_arguments():
@@ -78,7 +79,7 @@ def test_median_filter_rejects_bad_arguments():
 def test_fast_hpss_spectra_equal_librosa_decompose_hpss_bit_for_bit(dtype):
     import librosa
 
-    from music_classifier.features.median import masked_spectrum
+    from music_classifier.features.median import split_hpss
 
     y = _music_like(2.0).astype(dtype)
     y[SR // 2 : SR] = 0.0  # silent stretch: zero magnitudes and both-zero masks (split to 0.5)
@@ -88,8 +89,25 @@ def test_fast_hpss_spectra_equal_librosa_decompose_hpss_bit_for_bit(dtype):
     harm = median_filter_axis(S, size=31, axis=-1)
     perc = median_filter_axis(S, size=31, axis=-2)
     assert (harm + perc == 0).any()  # the split_zeros branch is exercised
-    assert masked_spectrum(D, S, harm, perc).tobytes() == expected_harm.tobytes()
-    assert masked_spectrum(D, S, perc, harm).tobytes() == expected_perc.tobytes()
+    assert split_hpss(D, harm, perc).tobytes() == expected_harm.tobytes()
+    assert D.tobytes() == expected_perc.tobytes()  # D was overwritten with the percussive part
+
+
+def test_blockwise_tuning_estimate_equals_librosa():
+    import librosa
+
+    from music_classifier.features import librosa_extractor
+
+    y = _music_like(4.0)
+    S = np.abs(librosa.stft(y))
+    expected = librosa.estimate_tuning(S=S, sr=SR, bins_per_octave=36)
+    old_block = librosa_extractor._BLOCK_FRAMES
+    try:
+        librosa_extractor._BLOCK_FRAMES = 7  # many blocks, one partial
+        got = librosa_extractor.estimate_tuning(S, sr=SR, bins_per_octave=36)
+    finally:
+        librosa_extractor._BLOCK_FRAMES = old_block
+    assert got == expected
 
 
 # --- equality with the naive reference -------------------------------------------------------

@@ -5,17 +5,21 @@ Speed comes from sharing work, never from changing the maths:
 - one STFT (``n_fft=2048``, ``hop_length=512``, Hann, centred, zero padded — the parameters
   every librosa call of the reference uses) feeds the magnitude features (centroid, bandwidth,
   rolloff, contrast), the power features (chroma_stft, the mel spectrogram -> MFCC and the
-  onset envelope -> tempo), the CQT's tuning estimate, and HPSS;
+  onset envelope -> tempo), the tuning estimates, and HPSS;
 - HPSS is ``librosa.decompose.hpss``'s maths with :mod:`.median`'s exact numba running median
   in place of ``scipy.ndimage.median_filter`` (bit-identical output, several times faster), and
-  its softmask and phase applied by one fused numba pass (bit-identical too, and without the
-  full-size temporaries that matter on a 10-minute track);
-- the constant-Q chroma behind tonnetz is librosa's own (exact), only its tuning estimate is
+  its soft masks and mask-times-phase done by one numba pass that writes the percussive part
+  over the STFT (bit-identical too);
+- the constant-Q chroma behind tonnetz is librosa's own (exact); only its tuning estimate is
   taken from the shared STFT instead of a second one.
 
 Every librosa call here is the one the reference makes, given the precomputed input librosa
 would otherwise compute itself (``S=``, ``onset_envelope=``, ``chroma=``, ``tuning=``).
 ``tests/test_features_librosa.py`` checks all values against :mod:`.reference`.
+
+Memory: the tuning estimates run piptrack per block of frames, big arrays are deleted after
+their last use and HPSS writes its percussive part over the STFT, so a 10-minute track peaks
+at about seven spectrogram-sized float32 arrays (see BENCHMARKS.md for the measured RSS).
 
 librosa and numba are imported inside the functions: importing this module is cheap.
 """
@@ -44,6 +48,8 @@ CQT_BINS_PER_OCTAVE = 36  # librosa.feature.chroma_cqt default; its tuning estim
 MIN_DURATION_S = 1.0
 #: A signal whose peak amplitude stays below this (-80 dBFS) is silence, not music.
 SILENCE_PEAK = 1e-4
+#: Frames per call of the frame-local steps (piptrack, spectral features): bounds their temporaries.
+_BLOCK_FRAMES = 2048
 
 
 def params_hash(params: Mapping[str, Any]) -> str:
@@ -137,40 +143,42 @@ def summarise(
     return out
 
 
-def hpss_signals(D: np.ndarray, S_mag: np.ndarray, *, length: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-    """Harmonic and percussive signals, as ``librosa.effects.hpss(y)`` returns them.
+def _blockwise(feature, S: np.ndarray, **kwargs) -> np.ndarray:
+    """``feature(S=S, **kwargs)`` for a frame-local librosa feature, computed per block of frames."""
+    blocks = [feature(S=S[:, i : i + _BLOCK_FRAMES], **kwargs) for i in range(0, S.shape[-1], _BLOCK_FRAMES)]
+    return np.concatenate(blocks, axis=-1)
+
+
+def estimate_tuning(S: np.ndarray, *, sr: int, bins_per_octave: int) -> float:
+    """``librosa.estimate_tuning(S=S, sr=sr, bins_per_octave=...)``, computed per block of frames.
+
+    piptrack is column-local (per-frame threshold, parabolic interpolation along frequency), so
+    running it on blocks of frames and keeping only the detected peaks gives the same peaks; the
+    median and the tuning histogram do not depend on their order. Same value, but without
+    piptrack's half-dozen full-size temporaries (600 MB on a 10-minute track).
 
     Parameters
     ----------
-    D : np.ndarray, shape (1 + n_fft/2, frames), complex
-        ``librosa.stft(y)`` with the default parameters.
-    S_mag : np.ndarray, same shape, real
-        ``np.abs(D)``.
-    length : int
-        ``len(y)``; the inverse STFT is trimmed/padded to it.
-    dtype : np.dtype
-        ``y.dtype``.
+    S : np.ndarray, shape (1 + n_fft/2, frames), magnitude or power spectrogram
+    sr : int, Hz
+    bins_per_octave : int
 
     Returns
     -------
-    (y_harmonic, y_percussive) : two np.ndarray of shape (length,), amplitude
+    float, tuning offset in fractions of a bin, in [-0.5, 0.5)
     """
     import librosa
 
-    from music_classifier.features.median import masked_spectrum, median_filter_axis
-
-    # decompose.hpss: median along time -> harmonic, along frequency -> percussive; then each
-    # component is magnitude * softmask(power=2, split_zeros=True since margin == 1) * phase.
-    harm = median_filter_axis(S_mag, size=HPSS_KERNEL, axis=-1)
-    perc = median_filter_axis(S_mag, size=HPSS_KERNEL, axis=-2)
-    signals = []
-    for target, other in ((harm, perc), (perc, harm)):
-        part = masked_spectrum(D, S_mag, target, other)
-        signals.append(
-            librosa.istft(part, dtype=dtype, n_fft=N_FFT, hop_length=HOP_LENGTH, length=length)
-        )
-        del part
-    return signals[0], signals[1]
+    pitches, mags = [], []
+    for start in range(0, S.shape[-1], _BLOCK_FRAMES):
+        pitch, mag = librosa.piptrack(S=S[:, start : start + _BLOCK_FRAMES], sr=sr, n_fft=N_FFT)
+        found = pitch > 0
+        pitches.append(pitch[found])
+        mags.append(mag[found])
+    pitch = np.concatenate(pitches)
+    mag = np.concatenate(mags)
+    threshold = np.median(mag) if pitch.size else 0.0
+    return float(librosa.pitch_tuning(pitch[mag >= threshold], resolution=0.01, bins_per_octave=bins_per_octave))
 
 
 def extract_librosa_features(*, y: np.ndarray, sr: int) -> dict[str, float]:
@@ -195,32 +203,54 @@ def extract_librosa_features(*, y: np.ndarray, sr: int) -> dict[str, float]:
     ------
     FeatureError
         Invalid, too short or silent input, or a non-finite result.
+
+    Notes
+    -----
+    Peak memory is about six spectrogram-sized float32 arrays (``1025 x n_samples / 512``; about
+    600 MiB for 10 minutes at 22,050 Hz): large arrays are released as soon as their last use
+    is done, and HPSS overwrites the STFT with its percussive part.
     """
     y = validate_signal(y, sr)
     import librosa
 
+    from music_classifier.features.median import median_filter_axis, split_hpss
+
     D = librosa.stft(y, n_fft=N_FFT, hop_length=HOP_LENGTH)  # the one STFT, shape (1025, frames)
     S_mag = np.abs(D)
-    S_pow = S_mag**2.0  # what librosa's _spectrogram(power=2.0) computes from the same STFT
 
-    chroma_stft = librosa.feature.chroma_stft(S=S_pow, sr=sr)  # tuning estimated from S_pow, as librosa does
+    # Power features. librosa's _spectrogram(power=2.0) computes exactly this from the same STFT.
+    S_pow = S_mag**2.0
+    chroma_stft = librosa.feature.chroma_stft(
+        S=S_pow, sr=sr, tuning=estimate_tuning(S_pow, sr=sr, bins_per_octave=12)
+    )
     log_mel = librosa.power_to_db(librosa.feature.melspectrogram(S=S_pow, sr=sr))
     del S_pow
     mfcc = librosa.feature.mfcc(S=log_mel, n_mfcc=N_MFCC)
     onset_env = librosa.onset.onset_strength(S=log_mel, sr=sr)
+
+    # Magnitude features. All are frame-local, so they run per block of frames: the same
+    # values without full-size temporaries (librosa's bandwidth needs three).
+    centroid = _blockwise(librosa.feature.spectral_centroid, S_mag, sr=sr)
+    bandwidth = _blockwise(librosa.feature.spectral_bandwidth, S_mag, sr=sr)
+    rolloff = _blockwise(librosa.feature.spectral_rolloff, S_mag, sr=sr)
+    contrast = _blockwise(librosa.feature.spectral_contrast, S_mag, sr=sr)
+    # chroma_cqt would run a second magnitude STFT just to estimate its tuning: reuse ours.
+    cqt_tuning = estimate_tuning(S_mag, sr=sr, bins_per_octave=CQT_BINS_PER_OCTAVE)
+
+    # HPSS (librosa.effects.hpss: decompose.hpss on this STFT, then two inverse STFTs).
+    harm = median_filter_axis(S_mag, size=HPSS_KERNEL, axis=-1)  # along time -> harmonic
+    perc = median_filter_axis(S_mag, size=HPSS_KERNEL, axis=-2)  # along frequency -> percussive
+    del S_mag
+    harmonic = split_hpss(D, harm, perc)  # D now holds the percussive part
+    del harm, perc
+    y_harm = librosa.istft(harmonic, dtype=y.dtype, n_fft=N_FFT, hop_length=HOP_LENGTH, length=y.shape[-1])
+    del harmonic
+    y_perc = librosa.istft(D, dtype=y.dtype, n_fft=N_FFT, hop_length=HOP_LENGTH, length=y.shape[-1])
+    del D
+
+    # Last, with the spectrograms gone: the steps with big temporaries of their own.
     tempo = librosa.feature.tempo(onset_envelope=onset_env, sr=sr, hop_length=HOP_LENGTH)[0]
-
-    centroid = librosa.feature.spectral_centroid(S=S_mag, sr=sr)
-    bandwidth = librosa.feature.spectral_bandwidth(S=S_mag, sr=sr)
-    rolloff = librosa.feature.spectral_rolloff(S=S_mag, sr=sr)
-    contrast = librosa.feature.spectral_contrast(S=S_mag, sr=sr)
-    # chroma_cqt would re-run a magnitude STFT just to estimate the tuning: reuse ours.
-    tuning = librosa.estimate_tuning(S=S_mag, sr=sr, bins_per_octave=CQT_BINS_PER_OCTAVE)
-
-    y_harm, y_perc = hpss_signals(D, S_mag, length=y.shape[-1], dtype=y.dtype)
-    del D, S_mag
-
-    chroma_cqt = librosa.feature.chroma_cqt(y=y, sr=sr, tuning=tuning)
+    chroma_cqt = librosa.feature.chroma_cqt(y=y, sr=sr, tuning=cqt_tuning)
     tonnetz = librosa.feature.tonnetz(chroma=chroma_cqt, sr=sr)
 
     return summarise(

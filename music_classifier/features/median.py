@@ -1,5 +1,6 @@
 """numba kernels of the fast HPSS: an exact running median filter (a drop-in for
-``scipy.ndimage.median_filter(..., mode="reflect")``) and the fused softmask-and-phase pass.
+``scipy.ndimage.median_filter(..., mode="reflect")``) and one fused pass for the soft masks and
+mask-times-phase, all bit-identical to what ``librosa.decompose.hpss`` computes.
 
 librosa's HPSS spends most of its time in scipy's generic rank filter, which re-selects the
 median of every window from scratch. Here each line keeps its window sorted and slides it: one
@@ -19,6 +20,9 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+
+#: Rows (frames, for librosa's Fortran-ordered STFT) per block of magnitudes split_hpss recomputes.
+_ABS_BLOCK_ROWS = 1024
 
 
 @numba.njit(cache=True, nogil=True)
@@ -103,12 +107,13 @@ def _median_cols(x, out, size):
 
 
 @numba.njit(cache=True, nogil=True)
-def _masked_spectrum(d_ri, mag, target, other, out_ri, zero, one, half, tiny):
-    """out = (mag * softmask(target, other, power=2, split_zeros=True)) * phase(D), fused.
+def _split(d_ri, mag, harm, perc, harm_ri, zero, one, half, tiny):
+    """Harmonic part into ``harm_ri``, percussive part over ``d_ri`` (complex as interleaved reals).
 
-    ``d_ri``/``out_ri`` are complex arrays viewed as (rows, 2 * cols) reals. Each operation
-    is the one ``librosa.magphase`` / ``librosa.util.softmask`` / numpy's complex multiply
-    performs, in the same precision and order, so the result is bit-identical.
+    Per element, the operations of ``librosa.decompose.hpss`` (margin 1, power 2) in its order and
+    precision: ``librosa.magphase``'s phase; ``librosa.util.softmask``'s Z = max of the two
+    medians, both masks 0.5 below ``tiny``, else (X/Z)**2 / ((X/Z)**2 + (X_ref/Z)**2) (the sum is
+    the same for both masks, IEEE addition commutes); then numpy's real-times-complex product.
     """
     rows, cols = mag.shape
     for r in range(rows):
@@ -120,20 +125,35 @@ def _masked_spectrum(d_ri, mag, target, other, out_ri, zero, one, half, tiny):
             m_nonzero = m + zeros_to_ones
             ph_re = re / m_nonzero + zeros_to_ones
             ph_im = im / m_nonzero
-            x = target[r, c]
-            x_ref = other[r, c]
-            z = x if x >= x_ref else x_ref
+            h = harm[r, c]
+            p = perc[r, c]
+            z = h if h >= p else p
             if z < tiny:
-                mask = half
+                mask_h = half
+                mask_p = half
             else:
-                a = x / z
-                b = x_ref / z
+                a = h / z
+                b = p / z
                 a = a * a
                 b = b * b
-                mask = a / (a + b)
-            scaled = m * mask
-            out_ri[r, 2 * c] = scaled * ph_re - zero * ph_im
-            out_ri[r, 2 * c + 1] = scaled * ph_im + zero * ph_re
+                mask_h = a / (a + b)
+                mask_p = b / (a + b)
+            scaled = m * mask_h
+            harm_ri[r, 2 * c] = scaled * ph_re - zero * ph_im
+            harm_ri[r, 2 * c + 1] = scaled * ph_im + zero * ph_re
+            scaled = m * mask_p
+            d_ri[r, 2 * c] = scaled * ph_re - zero * ph_im
+            d_ri[r, 2 * c + 1] = scaled * ph_im + zero * ph_re
+
+
+def _c_views(*arrays: np.ndarray) -> tuple[list[np.ndarray], bool]:
+    """C-contiguous views of same-layout 2-D arrays: themselves, or their transposes when all are
+    Fortran-ordered (``librosa.stft`` returns Fortran order: each frame contiguous)."""
+    if all(a.ndim == 2 and a.flags.c_contiguous for a in arrays):
+        return list(arrays), False
+    if all(a.ndim == 2 and a.flags.f_contiguous for a in arrays):
+        return [a.T for a in arrays], True
+    raise ValueError("arrays must be 2-D and all C-contiguous or all Fortran-contiguous")
 
 
 def median_filter_axis(x: np.ndarray, *, size: int, axis: int) -> np.ndarray:
@@ -152,20 +172,16 @@ def median_filter_axis(x: np.ndarray, *, size: int, axis: int) -> np.ndarray:
 
     Returns
     -------
-    np.ndarray, same shape and dtype as ``x``
+    np.ndarray, same shape, dtype and memory order (C or Fortran) as ``x``
     """
     if x.ndim != 2:
         raise ValueError(f"median_filter_axis expects a 2-D array, got shape {x.shape}")
     if size < 1:
         raise ValueError(f"size must be >= 1, got {size}")
-    if x.dtype not in (np.float32, np.float64):
-        x = x.astype(np.float64)
-    x = np.ascontiguousarray(x)
-    out = np.empty_like(x)
-    if x.size == 0:
-        return out
     if axis not in (0, 1, -1, -2):
         raise ValueError(f"axis must be 0 or 1 for a 2-D array, got {axis}")
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)
     if x.shape[axis] < size:
         # Lines shorter than the window: scipy's 'reflect' extension is irregular when a pad is
         # longer than the line (it is not a plain repeated mirror), so defer to scipy itself.
@@ -174,42 +190,53 @@ def median_filter_axis(x: np.ndarray, *, size: int, axis: int) -> np.ndarray:
 
         footprint = (1, size) if axis in (1, -1) else (size, 1)
         return median_filter(x, size=footprint, mode="reflect")
-    if axis in (1, -1):
-        _median_rows(x, out, size)
+    along_rows = axis in (1, -1)  # the window runs along each row
+    if x.flags.f_contiguous and not x.flags.c_contiguous:
+        x, along_rows, transposed = x.T, not along_rows, True
     else:
-        _median_cols(x, out, size)
-    return out
+        x, transposed = np.ascontiguousarray(x), False
+    out = np.empty_like(x)
+    if x.size:
+        if along_rows:
+            _median_rows(x, out, size)
+        else:
+            _median_cols(x, out, size)
+    return out.T if transposed else out
 
 
-def masked_spectrum(D: np.ndarray, mag: np.ndarray, target: np.ndarray, other: np.ndarray) -> np.ndarray:
-    """``(mag * librosa.util.softmask(target, other, power=2, split_zeros=True)) * phase(D)``.
+def split_hpss(D: np.ndarray, harm: np.ndarray, perc: np.ndarray) -> np.ndarray:
+    """Harmonic and percussive STFTs from the STFT and its two median-filtered magnitudes.
 
-    What ``librosa.decompose.hpss`` returns for one component (margin 1), in one pass and
-    without its five full-size temporaries.
+    Returns the harmonic part and OVERWRITES ``D`` with the percussive part: exactly the pair
+    ``librosa.decompose.hpss(D)`` returns (margin 1, power 2), bit for bit, with one new
+    spectrogram instead of librosa's eight full-size temporaries (magnitude, phase, two masks and
+    their intermediates). ``|D|`` is recomputed per block with numpy's ``abs`` (bit-identical to
+    ``librosa.magphase``'s).
 
     Parameters
     ----------
     D : np.ndarray, shape (freq, frames), complex64 or complex128
-        The STFT.
-    mag : np.ndarray, same shape, float32 or float64
-        ``np.abs(D)``.
-    target, other : np.ndarray, same shape and dtype as ``mag``
-        The median-filtered magnitudes of this component and of the other one.
+        The STFT (``librosa.stft`` gives Fortran order; C order works too). Consumed.
+    harm, perc : np.ndarray, same shape and memory order, the matching real dtype
+        ``|D|`` median-filtered along time and along frequency (:func:`median_filter_axis`).
 
     Returns
     -------
-    np.ndarray, same shape and dtype as ``D``
+    np.ndarray, same shape, dtype and memory order as ``D``: the harmonic STFT
     """
-    if not (D.shape == mag.shape == target.shape == other.shape):
-        raise ValueError(f"shape mismatch: {D.shape}, {mag.shape}, {target.shape}, {other.shape}")
-    real = mag.dtype.type
-    D = np.ascontiguousarray(D)
+    if not (D.shape == harm.shape == perc.shape):
+        raise ValueError(f"shape mismatch: {D.shape}, {harm.shape}, {perc.shape}")
+    if harm.dtype != perc.dtype or np.dtype(harm.dtype).itemsize * 2 != D.dtype.itemsize:
+        raise ValueError(f"dtype mismatch: {D.dtype}, {harm.dtype}, {perc.dtype}")
     out = np.empty_like(D)
-    rows, cols = D.shape
-    d_ri = D.view(real).reshape(rows, 2 * cols)
-    out_ri = out.view(real).reshape(rows, 2 * cols)
-    _masked_spectrum(
-        d_ri, np.ascontiguousarray(mag), np.ascontiguousarray(target), np.ascontiguousarray(other),
-        out_ri, real(0), real(1), real(0.5), real(np.finfo(mag.dtype).tiny),
-    )
+    (d, h, p, o), _ = _c_views(D, harm, perc, out)
+    real = harm.dtype.type
+    rows, cols = d.shape
+    d_ri = d.view(real).reshape(rows, 2 * cols)
+    out_ri = o.view(real).reshape(rows, 2 * cols)
+    tiny = real(np.finfo(harm.dtype).tiny)
+    for start in range(0, rows, _ABS_BLOCK_ROWS):
+        block = slice(start, start + _ABS_BLOCK_ROWS)
+        mag = np.abs(d[block])  # before the kernel overwrites this block of D
+        _split(d_ri[block], mag, h[block], p[block], out_ri[block], real(0), real(1), real(0.5), tiny)
     return out
