@@ -199,3 +199,11 @@ def test_exactly_one_source(sqlite_engine, args, message):
 
 def test_missing_file(sqlite_engine, tmp_path):
     assert_one_line_error(run(sqlite_engine, "--csv", tmp_path / "nope.csv"), "nope.csv: cannot read the file")
+
+
+def test_database_without_schema(tmp_path):
+    from music_classifier.db.engine import make_engine
+
+    bare = make_engine(f"sqlite:///{tmp_path / 'bare.db'}")
+    result = run(bare, "--csv", write(tmp_path, [HEADER, GOOD[0]]))
+    assert_one_line_error(result, "no such table", "db upgrade")

@@ -246,3 +246,13 @@ def test_csv_export_retries_429(fake):
 def test_not_a_key_or_url(fake):
     with pytest.raises(InputError, match="neither a spreadsheet key nor"):
         read_sheet_csv_export("my sheet", settings=settings_for(fake))
+
+
+def test_token_refused_is_one_line(fake, tmp_path):
+    creds = fake.write_service_account(tmp_path / "sa.json")
+    fake.public_keys.clear()  # the fake no longer knows the key: invalid_grant, as for a deleted key
+    fake.add_sheet(KEY, ROWS, shared_with={"sync@class-project.iam.gserviceaccount.com"})
+    with pytest.raises(RemoteError, match="Google token request for sync@class-project.iam.gserviceaccount.com "
+                                          "failed at http://127.0.0.1:") as err:
+        read_google_sheet(KEY, credentials=creds, settings=settings_for(fake))
+    assert "\n" not in str(err.value) and "invalid_grant" in str(err.value)

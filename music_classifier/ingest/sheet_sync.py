@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
+from sqlalchemy.exc import DBAPIError
 
 from music_classifier.db.tables import MAX_TEXT, proposals, students, track_genres, tracks
 from music_classifier.errors import InputError
@@ -268,10 +269,13 @@ def _fetch(conn: Connection, statement: Any) -> list[tuple]:
     params: Any = compiled.params
     if compiled.positional:
         params = tuple(compiled.params[name] for name in compiled.positiontup)
+    sql = str(compiled)
     cursor = conn.connection.cursor()
     try:
-        cursor.execute(str(compiled), params)
+        cursor.execute(sql, params)
         return cursor.fetchall()
+    except conn.dialect.loaded_dbapi.Error as exc:  # wrap as SQLAlchemy does, so callers see one error type
+        raise DBAPIError.instance(sql, params, exc, conn.dialect.loaded_dbapi.Error) from exc
     finally:
         cursor.close()
 
@@ -284,10 +288,13 @@ def _bulk_insert(conn: Connection, table: Table, columns: Sequence[str], rows: l
     preparer = conn.dialect.identifier_preparer
     if conn.dialect.name == "postgresql" and len(rows) >= COPY_THRESHOLD:
         names = ", ".join(preparer.quote(c) for c in columns)
-        with conn.connection.driver_connection.cursor() as cursor:
-            with cursor.copy(f"COPY {preparer.format_table(table)} ({names}) FROM STDIN") as copy:
+        sql = f"COPY {preparer.format_table(table)} ({names}) FROM STDIN"
+        try:
+            with conn.connection.driver_connection.cursor() as cursor, cursor.copy(sql) as copy:
                 for row in rows:
                     copy.write_row(row)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise DBAPIError.instance(sql, None, exc, conn.dialect.loaded_dbapi.Error) from exc
         return
     if conn.dialect.paramstyle == "qmark":
         sql = str(insert(table).values({c: bindparam(c) for c in columns}).compile(dialect=conn.dialect))
