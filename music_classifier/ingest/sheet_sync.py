@@ -136,6 +136,9 @@ def _key_part(text: str, normalise: Any) -> str:
     return " ".join(_WORDS.findall(fold(text)))
 
 
+_new_tuple = tuple.__new__
+
+
 class _RowParser:
     """Validates one row at a time with per-sheet caches: a class sheet repeats its genres, artists
     and (on a re-sync) whole songs, and the normalisation in keys.py is the costly part."""
@@ -149,6 +152,7 @@ class _RowParser:
         self.known_keys = known_keys
         self.genre_cache: dict[str, str | InputError] = {}
         self.artist_keys: dict[str, str] = {}
+        self.student_names: dict[str, str] = {}
 
     def parse(self, cells: Sequence[str], row_number: int) -> SheetRow:
         # Fast path: one join and one regex per row (a row shorter than MAX_TEXT in total has no
@@ -189,20 +193,24 @@ class _RowParser:
                 continue  # subgenres are optional
             verdict = self.genre_cache.get(value)
             if verdict is None:
-                verdict = self.genre_cache[value] = self._check_genre(value, column)
+                verdict = self.genre_cache[value] = self._check_genre(value)
             if isinstance(verdict, InputError):
-                raise verdict
+                raise InputError(f"{column}: {verdict}")
             genres.append(verdict)
         key = self.known_keys.get((artist, title)) or self._key(artist, title)
-        return SheetRow(row_number, " ".join(student.split()), artist, title, song, tuple(genres), key)
+        name = self.student_names.get(student)
+        if name is None:
+            name = self.student_names[student] = " ".join(student.split())
+        # tuple.__new__ skips the NamedTuple's Python-level __new__: this runs once per row.
+        return _new_tuple(SheetRow, (row_number, name, artist, title, song, tuple(genres), key))
 
     @staticmethod
-    def _check_genre(value: str, column: str) -> str | InputError:
+    def _check_genre(value: str) -> str | InputError:
         """The cleaned genre name, or the error (cached per spelling, so not raised here)."""
         try:
-            return validate_genre_name(_clean(value, column, 10 * MAX_TEXT))
+            return validate_genre_name(_clean(value, "genre", 10 * MAX_TEXT))
         except InputError as exc:
-            return InputError(f"{column}: {exc}")
+            return exc
 
     def _key(self, artist: str, title: str) -> str:
         """keys.track_key(artist, title), with the artist half cached: artists repeat down a sheet."""
