@@ -246,3 +246,11 @@ def test_bulk_sync_of_thousands_of_rows(engine):
     assert not [s for s in seen if s in ("INSERT", "UPDATE", "DELETE", "COPY")]
     assert snapshot(engine) == before
     assert genre_of(engine, "Song 14", 1) == "Sub 14"
+
+
+def test_bad_genre_names_its_column_each_time():
+    sheet = parsed([["A", "X - Y", "Rock;", "", "", ""], ["B", "X - Z", "Rock", "Rock;", "", ""],
+                    ["C", "X - W", "Rock", "", "", "a" * 65]])
+    assert [(b.row_number, b.reason.split(":")[0]) for b in sheet.bad_rows] == [
+        (2, "coarse_genre"), (3, "genre1"), (4, "genre3")]
+    assert "longer than 64 characters" in sheet.bad_rows[2].reason
