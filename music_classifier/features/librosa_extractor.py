@@ -17,9 +17,11 @@ Every librosa call here is the one the reference makes, given the precomputed in
 would otherwise compute itself (``S=``, ``onset_envelope=``, ``chroma=``, ``tuning=``).
 ``tests/test_features_librosa.py`` checks all values against :mod:`.reference`.
 
-Memory: the tuning estimates run piptrack per block of frames, big arrays are deleted after
-their last use and HPSS writes its percussive part over the STFT, so a 10-minute track peaks
-at about seven spectrogram-sized float32 arrays (see BENCHMARKS.md for the measured RSS).
+Memory: the tuning estimates and spectral features run per block of frames, big arrays are
+deleted after their last use, and HPSS goes block by block of frames into streaming inverse
+STFTs (:class:`StreamingIstft`, bit-identical to ``librosa.istft``), writing the percussive part
+over the STFT: a 10-minute track peaks at about four spectrogram-sized float32 arrays (the
+complex STFT counts two; see BENCHMARKS.md for the measured RSS).
 
 librosa and numba are imported inside the functions: importing this module is cheap.
 """
@@ -100,8 +102,8 @@ def summarise(
     spectral_bandwidth: np.ndarray,
     rolloff: np.ndarray,
     zero_crossing_rate: np.ndarray,
-    harmony: np.ndarray,
-    perceptr: np.ndarray,
+    harmony: np.ndarray | tuple[float, float],
+    perceptr: np.ndarray | tuple[float, float],
     tempo: float,
     mfcc: np.ndarray,
     spectral_contrast: np.ndarray,
@@ -112,12 +114,14 @@ def summarise(
     Shared by the fast extractor and the reference so both summarise identically; the frame-wise
     inputs are what differs. ``mfcc`` is (20, frames), ``spectral_contrast`` (7, frames),
     ``tonnetz`` (6, frames); whole matrices are summarised for chroma (GTZAN's convention), one
-    row per coefficient/band/dimension otherwise.
+    row per coefficient/band/dimension otherwise. ``harmony``/``perceptr`` may be given as their
+    ``mean_var`` already (the extractor frees the long signals early).
     """
     out: dict[str, float] = {}
 
-    def put(name: str, values: np.ndarray) -> None:
-        out[f"{name}_mean"], out[f"{name}_var"] = mean_var(values)
+    def put(name: str, values: np.ndarray | tuple[float, float]) -> None:
+        stats = values if isinstance(values, tuple) else mean_var(values)
+        out[f"{name}_mean"], out[f"{name}_var"] = stats
 
     put("chroma_stft", chroma_stft)
     put("rms", rms)
@@ -147,6 +151,88 @@ def _blockwise(feature, S: np.ndarray, **kwargs) -> np.ndarray:
     """``feature(S=S, **kwargs)`` for a frame-local librosa feature, computed per block of frames."""
     blocks = [feature(S=S[:, i : i + _BLOCK_FRAMES], **kwargs) for i in range(0, S.shape[-1], _BLOCK_FRAMES)]
     return np.concatenate(blocks, axis=-1)
+
+
+class StreamingIstft:
+    """``librosa.istft(D, n_fft, hop_length, length=length, dtype=dtype)`` fed frames in order.
+
+    Same values bit for bit: the same window, the same per-batch inverse FFTs over the same
+    batches of frames (``librosa.util.MAX_MEM_BLOCK`` wide, aligned as librosa aligns them), the
+    same numba overlap-add in frame order and the same window-sum normalisation. So the caller
+    never needs the whole STFT at once: :meth:`block_bounds` says which frame ranges to feed.
+    Centred frames, Hann window, ``win_length == n_fft`` (librosa's defaults) only.
+    """
+
+    def __init__(self, *, n_frames: int, n_fft: int, hop_length: int, length: int, dtype, complex_dtype):
+        import librosa
+        from librosa.core import spectrum
+
+        self._overlap_add = getattr(spectrum, "__overlap_add")  # librosa's own numba kernel
+        self._irfft = librosa.get_fftlib().irfft
+        window = librosa.filters.get_window("hann", n_fft, fftbins=True)
+        self._window = librosa.util.pad_center(window, size=n_fft)[:, np.newaxis]
+        self.n_fft, self.hop = n_fft, hop_length
+        self.n_frames = min(n_frames, int(np.ceil((length + 2 * (n_fft // 2)) / hop_length)))
+        self.start_frame = int(np.ceil((n_fft // 2) / hop_length))  # frames of the "head"
+        itemsize = np.dtype(complex_dtype).itemsize
+        self.batch = max(int(librosa.util.MAX_MEM_BLOCK // ((n_fft // 2 + 1) * itemsize)), 1)
+        self.y = np.zeros(length, dtype=dtype)
+        self._next = 0
+
+    def block_bounds(self, batches_per_block: int = 32) -> list[tuple[int, int]]:
+        """Frame ranges to feed, in order, aligned to librosa's batches."""
+        step = self.batch * batches_per_block
+        edges = [0, *range(self.start_frame + step, self.n_frames, step), self.n_frames]
+        return list(zip(edges[:-1], edges[1:], strict=True))
+
+    def _frames(self, stft_block: np.ndarray) -> np.ndarray:
+        return self._window * self._irfft(stft_block, n=self.n_fft, axis=-2)
+
+    def add(self, stft_block: np.ndarray) -> None:
+        """The next frames (shape ``(1 + n_fft/2, frames)``), starting where the last call ended."""
+        first = self._next
+        self._next += stft_block.shape[-1]
+        stft_block = stft_block[:, : max(self.n_frames - first, 0)]
+        if first == 0:  # librosa's head: the first frames overlap-added apart, then copied
+            head_len = self.n_fft + self.hop * (self.start_frame - 1)
+            head = np.zeros(head_len, dtype=self.y.dtype)
+            self._overlap_add(head, self._frames(stft_block[:, : self.start_frame]), self.hop)
+            half = self.n_fft // 2
+            if self.y.shape[-1] < head_len - half:
+                self.y[:] = head[half : self.y.shape[-1] + half]
+            else:
+                self.y[: head_len - half] = head[half:]
+            stft_block = stft_block[:, self.start_frame :]
+            first = self.start_frame
+        if (first - self.start_frame) % self.batch:
+            raise ValueError(f"block starting at frame {first} is not aligned to librosa's batches")
+        offset = self.start_frame * self.hop - self.n_fft // 2
+        for start in range(0, stft_block.shape[-1], self.batch):
+            batch = stft_block[:, start : start + self.batch]
+            at = (first + start - self.start_frame) * self.hop + offset
+            self._overlap_add(self.y[at:], self._frames(batch), self.hop)
+
+    def window_sum(self) -> np.ndarray:
+        """librosa's normalisation (window_sumsquare), trimmed to the output length."""
+        import librosa
+
+        ws = librosa.filters.window_sumsquare(
+            window="hann", n_frames=self.n_frames, win_length=self.n_fft, n_fft=self.n_fft,
+            hop_length=self.hop, dtype=self.y.dtype,
+        )
+        return librosa.util.fix_length(ws[self.n_fft // 2 :], size=self.y.shape[-1])
+
+    def finish(self, window_sum: np.ndarray | None = None) -> np.ndarray:
+        """The signal; ``window_sum`` may be shared between streams with the same parameters."""
+        import librosa
+
+        ws = self.window_sum() if window_sum is None else window_sum
+        tiny = librosa.util.tiny(ws)
+        for start in range(0, self.y.shape[-1], 1 << 20):  # elementwise: blocks bound temporaries
+            y_part, ws_part = self.y[start : start + (1 << 20)], ws[start : start + (1 << 20)]
+            nonzero = ws_part > tiny
+            y_part[nonzero] /= ws_part[nonzero]
+        return self.y
 
 
 def estimate_tuning(S: np.ndarray, *, sr: int, bins_per_octave: int) -> float:
@@ -206,9 +292,8 @@ def extract_librosa_features(*, y: np.ndarray, sr: int) -> dict[str, float]:
 
     Notes
     -----
-    Peak memory is about six spectrogram-sized float32 arrays (``1025 x n_samples / 512``; about
-    600 MiB for 10 minutes at 22,050 Hz): large arrays are released as soon as their last use
-    is done, and HPSS overwrites the STFT with its percussive part.
+    Peak memory is about four spectrogram-sized float32 arrays (``1025 x n_samples / 512``, about
+    100 MiB each for 10 minutes at 22,050 Hz): see the module docstring.
     """
     y = validate_signal(y, sr)
     import librosa
@@ -237,16 +322,26 @@ def extract_librosa_features(*, y: np.ndarray, sr: int) -> dict[str, float]:
     # chroma_cqt would run a second magnitude STFT just to estimate its tuning: reuse ours.
     cqt_tuning = estimate_tuning(S_mag, sr=sr, bins_per_octave=CQT_BINS_PER_OCTAVE)
 
-    # HPSS (librosa.effects.hpss: decompose.hpss on this STFT, then two inverse STFTs).
+    # HPSS (librosa.effects.hpss: decompose.hpss on this STFT, then two inverse STFTs), block by
+    # block of frames: each block of D is split into its harmonic part and (in place) its
+    # percussive part, and both go straight into streaming inverse STFTs.
     harm = median_filter_axis(S_mag, size=HPSS_KERNEL, axis=-1)  # along time -> harmonic
-    perc = median_filter_axis(S_mag, size=HPSS_KERNEL, axis=-2)  # along frequency -> percussive
     del S_mag
-    harmonic = split_hpss(D, harm, perc)  # D now holds the percussive part
-    del harm, perc
-    y_harm = librosa.istft(harmonic, dtype=y.dtype, n_fft=N_FFT, hop_length=HOP_LENGTH, length=y.shape[-1])
-    del harmonic
-    y_perc = librosa.istft(D, dtype=y.dtype, n_fft=N_FFT, hop_length=HOP_LENGTH, length=y.shape[-1])
-    del D
+    istft_args = dict(n_frames=D.shape[-1], n_fft=N_FFT, hop_length=HOP_LENGTH, length=y.shape[-1],
+                      dtype=y.dtype, complex_dtype=D.dtype)
+    harmonic, percussive = StreamingIstft(**istft_args), StreamingIstft(**istft_args)
+    for first, end in harmonic.block_bounds():
+        block = D[:, first:end]
+        # The percussive median runs along frequency, within each frame: per block, from the
+        # block's magnitude (numpy's abs again: the same values as S_mag).
+        perc = median_filter_axis(np.abs(block), size=HPSS_KERNEL, axis=-2)
+        harmonic.add(split_hpss(block, harm[:, first:end], perc))
+        percussive.add(block)  # split_hpss left the percussive part in it
+    del D, harm, perc, block
+    window_sum = harmonic.window_sum()
+    harmony = mean_var(harmonic.finish(window_sum))  # GTZAN summarises the signals themselves
+    perceptr = mean_var(percussive.finish(window_sum))
+    del window_sum, harmonic, percussive
 
     # Last, with the spectrograms gone: the steps with big temporaries of their own.
     tempo = librosa.feature.tempo(onset_envelope=onset_env, sr=sr, hop_length=HOP_LENGTH)[0]
@@ -260,8 +355,8 @@ def extract_librosa_features(*, y: np.ndarray, sr: int) -> dict[str, float]:
         spectral_bandwidth=bandwidth,
         rolloff=rolloff,
         zero_crossing_rate=librosa.feature.zero_crossing_rate(y),
-        harmony=y_harm,
-        perceptr=y_perc,
+        harmony=harmony,
+        perceptr=perceptr,
         tempo=tempo,
         mfcc=mfcc,
         spectral_contrast=contrast,
