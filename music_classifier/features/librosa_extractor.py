@@ -147,9 +147,15 @@ def summarise(
     return out
 
 
-def _blockwise(feature, S: np.ndarray, **kwargs) -> np.ndarray:
-    """``feature(S=S, **kwargs)`` for a frame-local librosa feature, computed per block of frames."""
-    blocks = [feature(S=S[:, i : i + _BLOCK_FRAMES], **kwargs) for i in range(0, S.shape[-1], _BLOCK_FRAMES)]
+def _blockwise(feature, S: np.ndarray, per_frame: dict[str, np.ndarray] | None = None, **kwargs) -> np.ndarray:
+    """``feature(S=S, **per_frame, **kwargs)`` for a frame-local librosa feature, per block of frames.
+
+    ``per_frame`` arrays (frames on the last axis, like ``S``) are sliced along with ``S``.
+    """
+    blocks = []
+    for i in range(0, S.shape[-1], _BLOCK_FRAMES):
+        sliced = {name: value[..., i : i + _BLOCK_FRAMES] for name, value in (per_frame or {}).items()}
+        blocks.append(feature(S=S[:, i : i + _BLOCK_FRAMES], **sliced, **kwargs))
     return np.concatenate(blocks, axis=-1)
 
 
@@ -316,7 +322,8 @@ def extract_librosa_features(*, y: np.ndarray, sr: int) -> dict[str, float]:
     # Magnitude features. All are frame-local, so they run per block of frames: the same
     # values without full-size temporaries (librosa's bandwidth needs three).
     centroid = _blockwise(librosa.feature.spectral_centroid, S_mag, sr=sr)
-    bandwidth = _blockwise(librosa.feature.spectral_bandwidth, S_mag, sr=sr)
+    # spectral_bandwidth would recompute this very centroid (same call): hand it over.
+    bandwidth = _blockwise(librosa.feature.spectral_bandwidth, S_mag, {"centroid": centroid}, sr=sr)
     rolloff = _blockwise(librosa.feature.spectral_rolloff, S_mag, sr=sr)
     contrast = _blockwise(librosa.feature.spectral_contrast, S_mag, sr=sr)
     # chroma_cqt would run a second magnitude STFT just to estimate its tuning: reuse ours.
