@@ -217,7 +217,7 @@ def test_artist_and_title_columns(engine):
 
 @pytest.mark.parametrize("header, missing", [
     (["student", "song"], "'coarse_genre'"),
-    (["name", "coarse_genre"], "'song'"),
+    (["student", "coarse_genre"], "'song'"),
     (["song", "coarse_genre"], "'student'"),
     (["student", "artist", "coarse_genre"], "'title'"),
 ])

@@ -1,10 +1,11 @@
 """The class sheet -> students, tracks, proposals and track genres.
 
 :func:`parse_rows` turns a :class:`SheetTable` into validated rows and bad rows (each with its sheet
-row number). :func:`sync_sheet` applies them in the caller's transaction: it loads the current
-state with one query per table, computes the diff in Python and writes only the difference in
-bulk (executemany in chunks; COPY on PostgreSQL for large inserts), so a 100,000-row sheet syncs
-in seconds and a re-sync with no change writes nothing at all.
+row number; :func:`parse_for_sync` does the same reusing the stored track keys). :func:`sync_sheet`
+applies them in the caller's transaction: it loads the current state with one query per table,
+computes the diff in Python and writes only the difference in bulk (executemany in chunks; COPY
+on PostgreSQL for large inserts), so a 100,000-row sheet syncs in seconds and a re-sync with no
+change writes nothing at all.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ _WORDS = re.compile(r"[^\W_]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc, as a regex: fast on 100,000 rows
 GENRE_COLUMNS = ("coarse_genre", "genre1", "genre2", "genre3")
 _HEADER_ALIASES = {
-    "student": "student", "name": "student", "studentname": "student",
+    "student": "student", "studentname": "student",
     "song": "song", "track": "song",
     "artist": "artist", "title": "title",
     "coarsegenre": "coarse_genre",
