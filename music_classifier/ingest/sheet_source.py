@@ -64,13 +64,14 @@ def build_table(cells: list[list[str]], origin: str) -> SheetTable:
     headers = [c.strip() for c in cells[0]]
     if not any(headers):
         raise InputError(f"{origin}: row 1 (the header row) is empty; the first row must name the columns")
-    width = max(len(row) for row in cells)
+    width = max(map(len, cells))
     headers += [""] * (width - len(headers))
+    # Only columns without a header need to be checked for data (a scan of every cell is slow on
+    # 100,000 rows, and most sheets name every column).
+    blank = [i for i, h in enumerate(headers) if not h]
     used = [False] * width
-    for row in cells[1:]:
-        for i, value in enumerate(row):
-            if not used[i] and value.strip():
-                used[i] = True
+    for i in blank:
+        used[i] = any(len(row) > i and row[i].strip() for row in cells[1:])
     keep = width
     while keep and not headers[keep - 1] and not used[keep - 1]:
         keep -= 1  # trailing blank columns
