@@ -193,6 +193,15 @@ def test_segments_of_a_signal_shorter_than_one_window_are_empty():
     assert extract_segment_features(y=_music_like(2.0), sr=SR, segment_s=3.0) == []
 
 
+def test_segments_of_bad_signals_raise_feature_error():
+    with pytest.raises(FeatureError, match="silent"):
+        extract_segment_features(y=np.zeros(10 * SR, dtype=np.float32), sr=SR)
+    with pytest.raises(FeatureError, match="numpy array"):
+        extract_segment_features(y=[0.1] * 10 * SR, sr=SR)
+    with pytest.raises(FeatureError, match="at least"):
+        extract_segment_features(y=_music_like(4.0), sr=SR, segment_s=0.5)
+
+
 # --- input validation ------------------------------------------------------------------------
 
 

@@ -401,9 +401,11 @@ def extract_segment_features(
         skipped), so a silent intro does not fail the whole track. Empty when ``y`` is shorter
         than one window.
     """
-    y = validate_signal(y, sr) if y.size >= MIN_DURATION_S * sr else y
     if segment_s < MIN_DURATION_S:
         raise FeatureError(f"segment length must be at least {MIN_DURATION_S} s, got {segment_s} s")
+    shorter_than_a_window = isinstance(y, np.ndarray) and isinstance(sr, int) and 0 < sr and y.size < segment_s * sr
+    if not shorter_than_a_window:
+        y = validate_signal(y, sr)  # a wholly silent or invalid signal fails here, once
     results: list[tuple[int, float, dict[str, float]]] = []
     for index, first, end in segment_bounds(y.shape[-1], sr, segment_s):
         window = y[first:end]
