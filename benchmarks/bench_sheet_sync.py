@@ -295,7 +295,7 @@ def write_section(path: Path, section: str) -> None:
         text = text.rstrip("\n") + "\n\n" + section
     else:
         end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + ("" if end == -1 else text[end + 1:])
+        text = text[:start] + section.rstrip("\n") + "\n" + ("" if end == -1 else "\n" + text[end + 1:])
     path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
 
 
