@@ -11,7 +11,8 @@ from music_classifier.commands.common import console, handle_errors, is_tty
 
 @handle_errors
 def demo(
-    out: Path = typer.Option(Path("demo-output"), "--dir", metavar="DIR", help="Where to write audio, database, report."),
+    out: Path = typer.Option(Path("demo-output"), "--dir", metavar="DIR",
+                             help="Where to write audio, database, report."),
     tracks_per_genre: int = typer.Option(8, "--tracks-per-genre", min=2, max=200, help="Tracks per genre (about)."),
     seed: int = typer.Option(0, "--seed", help="Seed for the generated music and the model."),
     processes: int = typer.Option(0, "--processes", min=0, help="Feature processes (0: up to 2)."),

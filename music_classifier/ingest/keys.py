@@ -8,6 +8,9 @@ import unicodedata
 _FEAT = re.compile(r"\s*[\(\[]?\b(feat\.?|ft\.?|featuring)\b.*$", re.IGNORECASE)
 _BRACKETS = re.compile(r"[\(\[][^\)\]]*(remaster|version|edit|live|mono|stereo)[^\)\]]*[\)\]]", re.IGNORECASE)
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
+# Song keys keep letters of every script (a Cyrillic or CJK title must not collapse to ""): after
+# fold(), \W drops punctuation and symbols only.
+_NON_WORD = re.compile(r"[\W_]+")
 KEY_SEPARATOR = "\x1f"
 
 
@@ -20,7 +23,7 @@ def fold(text: str) -> str:
 def normalise_artist(artist: str) -> str:
     s = fold(artist).replace("&", " and ")
     s = _FEAT.sub("", s)
-    s = _NON_ALNUM.sub(" ", s).strip()
+    s = _NON_WORD.sub(" ", s).strip()
     if s.startswith("the "):
         s = s[4:]
     return s
@@ -30,7 +33,7 @@ def normalise_title(title: str) -> str:
     s = _BRACKETS.sub("", fold(title))
     s = _FEAT.sub("", s)
     s = re.sub(r"\s+-\s+(\d{4}\s+)?remaster(ed)?.*$", "", s)
-    return _NON_ALNUM.sub(" ", s.replace("&", " and ")).strip()
+    return _NON_WORD.sub(" ", s.replace("&", " and ")).strip()
 
 
 def track_key(artist: str, title: str) -> str:
