@@ -1,0 +1,202 @@
+"""Datasets: a stored definition, its membership, and the SQL view ``dataset_<name>``.
+
+Membership is chosen by SQL that gives the same rows on SQLite and PostgreSQL:
+
+* candidates: live tracks of the chosen sources that have the features (a row in the feature view,
+  which already keeps each track's newest ``done`` extraction) and a coarse genre (rank 0; subgenres
+  never count);
+* the top-N coarse genres having at least K candidates, ties broken by genre name. The counts come
+  from SQL; the ordering of (count desc, name) is done in Python by code point, so a database
+  collation cannot reorder ties;
+* each genre capped at M tracks in the order ``(track_id * 2654435761 + offset) % 4294967296``, ties
+  by id, where ``offset = seed * 2654435761 % 4294967296`` (computed in Python): the order key is the
+  multiplicative hash of ``track_id + seed``. (A bare ``+ seed`` only rotates the hash circle by
+  ``seed``, so small seeds 0, 1, 2 … would give nearly the same sample.) The product is computed as
+  BIGINT on both databases (exact: ids < 2**31, so it stays below 2**63), so no overflow or
+  wrap-around differs between them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, text
+
+from music_classifier.db.feature_columns import FEATURE_VIEWS_V1, SEGMENT_VIEWS_V1
+from music_classifier.db.tables import TRACK_SOURCES, dataset_members, datasets, genres, models
+from music_classifier.db.views import DATASET_NAME, DATASET_SOURCES, dataset_view_name, dataset_view_sql
+from music_classifier.errors import InputError
+
+FEATURE_CHOICES = tuple(DATASET_SOURCES)
+MAX_SEED = 2**32 - 1
+HASH_MULTIPLIER = 2654435761  # Knuth's multiplicative hash constant
+HASH_MODULUS = 4294967296
+
+
+@dataclass(frozen=True)
+class DatasetDefinition:
+    features: str
+    top: int
+    min_per_genre: int
+    max_per_genre: int | None = None
+    segments: bool = False
+    sources: list[str] = field(default_factory=lambda: list(TRACK_SOURCES))
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.features not in FEATURE_CHOICES:
+            raise InputError(f"--features {self.features!r}: choose one of {', '.join(FEATURE_CHOICES)}")
+        if self.segments and self.features != "librosa":
+            raise InputError("--segments needs --features librosa (only librosa features have segments)")
+        if self.top < 1:
+            raise InputError(f"--top {self.top}: must be at least 1")
+        if self.min_per_genre < 1:
+            raise InputError(f"--min-per-genre {self.min_per_genre}: must be at least 1")
+        if self.max_per_genre is not None and self.max_per_genre < 1:
+            raise InputError(f"--max-per-genre {self.max_per_genre}: must be at least 1")
+        bad = [s for s in self.sources if s not in TRACK_SOURCES]
+        if bad or not self.sources:
+            raise InputError(f"--source {','.join(self.sources)!r}: sources are {', '.join(TRACK_SOURCES)}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise InputError(f"--seed {self.seed}: must be between 0 and {MAX_SEED}")
+
+
+@dataclass
+class DatasetSummary:
+    id: int
+    name: str
+    view: str
+    definition: dict[str, Any]
+    genre_counts: dict[str, int]  # display name -> members, largest first
+    created_at: Any = None
+
+    @property
+    def n_tracks(self) -> int:
+        return sum(self.genre_counts.values())
+
+
+def seed_offset(seed: int) -> int:
+    return (seed * HASH_MULTIPLIER) % HASH_MODULUS
+
+
+def validate_name(name: str) -> str:
+    if not DATASET_NAME.match(name or ""):
+        raise InputError(f"dataset name {name!r}: must match [a-z][a-z0-9_]{{0,40}} "
+                         "(lower-case letter, then letters, digits, underscores)")
+    return name
+
+
+def feature_view_names(definition: DatasetDefinition | dict[str, Any]) -> list[str]:
+    d = asdict(definition) if isinstance(definition, DatasetDefinition) else definition
+    return ["librosa_segment_features"] if d.get("segments") else list(DATASET_SOURCES[d["features"]])
+
+
+def view_columns() -> dict[str, list[str]]:
+    """Feature view -> its frozen columns (what dataset_view_sql exposes)."""
+    return {v: list(cols) for v, (_, cols) in {**FEATURE_VIEWS_V1, **SEGMENT_VIEWS_V1}.items()}
+
+
+def _candidates_sql(views: list[str]) -> str:
+    # View names come from the fixed DATASET_SOURCES table, never from user input.
+    has_features = " ".join(f"AND t.id IN (SELECT track_id FROM {v})" for v in views)
+    return (f"SELECT t.id AS track_id, tg.genre_id AS genre_id FROM tracks t "
+            f"JOIN track_genres tg ON tg.track_id = t.id AND tg.rank = 0 "
+            f"WHERE t.removed_at IS NULL AND t.source IN :sources {has_features}")
+
+
+def choose_genres(conn: Connection, definition: DatasetDefinition) -> list[tuple[int, str, int]]:
+    """(genre_id, name, candidates) of the chosen genres, most candidates first, ties by name."""
+    sql = (f"SELECT c.genre_id, g.name, COUNT(*) AS n FROM ({_candidates_sql(feature_view_names(definition))}) c "
+           "JOIN genres g ON g.id = c.genre_id GROUP BY c.genre_id, g.name HAVING COUNT(*) >= :k")
+    stmt = text(sql).bindparams(bindparam("sources", expanding=True))
+    rows = conn.execute(stmt, {"sources": list(definition.sources), "k": definition.min_per_genre}).all()
+    ranked = sorted(((int(gid), str(name), int(n)) for gid, name, n in rows), key=lambda r: (-r[2], r[1]))
+    return ranked[:definition.top]
+
+
+def select_members(conn: Connection, definition: DatasetDefinition) -> list[tuple[int, int]]:
+    """(track_id, genre_id) of the members, ordered by genre id then track id."""
+    chosen = choose_genres(conn, definition)
+    if not chosen:
+        return []
+    order_key = f"(CAST(c.track_id AS BIGINT) * {HASH_MULTIPLIER} + :offset) % {HASH_MODULUS}"
+    sql = (f"SELECT track_id, genre_id FROM (SELECT c.track_id, c.genre_id, ROW_NUMBER() OVER "
+           f"(PARTITION BY c.genre_id ORDER BY {order_key}, c.track_id) AS rn "
+           f"FROM ({_candidates_sql(feature_view_names(definition))}) c WHERE c.genre_id IN :genre_ids) ranked "
+           + ("WHERE rn <= :cap " if definition.max_per_genre is not None else "")
+           + "ORDER BY genre_id, track_id")
+    stmt = text(sql).bindparams(bindparam("sources", expanding=True), bindparam("genre_ids", expanding=True))
+    params: dict[str, Any] = {"sources": list(definition.sources), "genre_ids": [g for g, _, _ in chosen],
+                              "offset": seed_offset(definition.seed)}
+    if definition.max_per_genre is not None:
+        params["cap"] = definition.max_per_genre
+    return [(int(t), int(g)) for t, g in conn.execute(stmt, params)]
+
+
+def create_dataset(conn: Connection, name: str, definition: DatasetDefinition) -> DatasetSummary:
+    """Store the definition and membership and create the view, in the caller's transaction."""
+    validate_name(name)
+    definition.validate()
+    if conn.execute(select(datasets.c.id).where(datasets.c.name == name)).first():
+        raise InputError(f"dataset {name!r} already exists (drop it first: music-classifier dataset drop {name})")
+    members = select_members(conn, definition)
+    if not members:
+        raise InputError(f"dataset {name!r}: no coarse genre has at least {definition.min_per_genre} live "
+                         f"{definition.features}{' segment' if definition.segments else ''} tracks from sources "
+                         f"{','.join(definition.sources)}; nothing created")
+    stored = asdict(definition)
+    dataset_id = conn.execute(insert(datasets).values(name=name, definition=stored)
+                              .returning(datasets.c.id)).scalar_one()
+    conn.execute(insert(dataset_members), [{"dataset_id": dataset_id, "track_id": t, "genre_id": g}
+                                           for t, g in members])
+    conn.execute(text(dataset_view_sql(name, dataset_id, definition.features, definition.segments, view_columns())))
+    return get_dataset(conn, name)
+
+
+def _definition(raw: Any) -> dict[str, Any]:
+    return raw if isinstance(raw, dict) else json.loads(raw)
+
+
+def _genre_counts(conn: Connection, dataset_id: int) -> dict[str, int]:
+    rows = conn.execute(
+        select(genres.c.display_name, func.count())
+        .select_from(dataset_members.join(genres, genres.c.id == dataset_members.c.genre_id))
+        .where(dataset_members.c.dataset_id == dataset_id)
+        .group_by(genres.c.display_name)).all()
+    return dict(sorted(((str(g), int(n)) for g, n in rows), key=lambda r: (-r[1], r[0])))
+
+
+def get_dataset(conn: Connection, name: str) -> DatasetSummary:
+    row = conn.execute(select(datasets).where(datasets.c.name == name)).mappings().first()
+    if row is None:
+        raise InputError(f"dataset {name!r} not found (see: music-classifier dataset list)")
+    return DatasetSummary(id=row["id"], name=row["name"], view=dataset_view_name(row["name"]),
+                          definition=_definition(row["definition"]), genre_counts=_genre_counts(conn, row["id"]),
+                          created_at=row["created_at"])
+
+
+def list_datasets(conn: Connection) -> list[DatasetSummary]:
+    names = conn.execute(select(datasets.c.name).order_by(datasets.c.name)).scalars().all()
+    return [get_dataset(conn, n) for n in names]
+
+
+def member_snapshot(conn: Connection, dataset_id: int) -> list[list[Any]]:
+    """[[track_id, genre display name], ...] ordered by track id: what a model records it was trained on."""
+    rows = conn.execute(
+        select(dataset_members.c.track_id, genres.c.display_name)
+        .join(genres, genres.c.id == dataset_members.c.genre_id)
+        .where(dataset_members.c.dataset_id == dataset_id).order_by(dataset_members.c.track_id)).all()
+    return [[int(t), str(g)] for t, g in rows]
+
+
+def drop_dataset(conn: Connection, name: str) -> DatasetSummary:
+    """Drop the view and the rows; models trained on it keep their snapshot (dataset_id becomes NULL)."""
+    validate_name(name)
+    summary = get_dataset(conn, name)
+    conn.execute(text(f'DROP VIEW IF EXISTS "{dataset_view_name(name)}"'))
+    conn.execute(models.update().where(models.c.dataset_id == summary.id).values(dataset_id=None))
+    conn.execute(delete(dataset_members).where(dataset_members.c.dataset_id == summary.id))
+    conn.execute(delete(datasets).where(datasets.c.id == summary.id))
+    return summary

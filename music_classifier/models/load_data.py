@@ -1,0 +1,150 @@
+"""Read a dataset view (or the feature views, for given tracks) into arrays, features BY NAME.
+
+The seed once trained on a CSV whose header was shifted one column against its values. Here a
+column is never taken by position: callers ask for feature names (a model asks for the names it was
+trained on) and get exactly those columns, in that order, or an error naming what is missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, bindparam, text
+
+from music_classifier.db.views import dataset_view_name
+from music_classifier.errors import InputError
+from music_classifier.models.datasets import feature_view_names, get_dataset, view_columns
+
+META_COLUMNS = ("track_id", "genre", "artist", "title", "source", "segment", "start_s")
+
+
+@dataclass
+class DatasetFrame:
+    """One row per track (or per segment of a track, for segment datasets)."""
+
+    X: np.ndarray  # float64, shape (n_rows, n_features); NaN where a feature is missing
+    y: np.ndarray  # genre display names (str)
+    track_ids: np.ndarray  # int
+    groups: np.ndarray  # the grouping asked for (track ids by default)
+    feature_names: list[str]
+    artists: np.ndarray
+    titles: np.ndarray
+    playlists: np.ndarray  # playlist id, or "track:<id>" where a track has none
+    segments: np.ndarray | None = None  # segment index per row (segment datasets only)
+    name: str = ""
+    dataset_id: int | None = None
+    definition: dict[str, Any] | None = None
+
+    @property
+    def is_segments(self) -> bool:
+        return self.segments is not None
+
+    def groups_for(self, group_by: str | None) -> np.ndarray:
+        """Group labels: by track (default), artist (case-insensitive) or playlist."""
+        if group_by in (None, "track"):
+            return self.track_ids.copy()
+        if group_by == "artist":
+            return np.asarray([str(a).strip().casefold() for a in self.artists])
+        if group_by == "playlist":
+            return self.playlists.copy()
+        raise InputError(f"--group-by {group_by!r}: choose track, artist or playlist")
+
+
+def select_features(available: list[str], wanted: list[str] | None, where: str) -> list[str]:
+    if wanted is None:
+        return list(available)
+    missing = [f for f in wanted if f not in set(available)]
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" … ({len(missing)} in all)" if len(missing) > 5 else "")
+        raise InputError(f"{where} lacks feature(s) the model needs: {shown}")
+    return list(wanted)
+
+
+def _playlists(conn: Connection, track_ids: list[int]) -> dict[int, str]:
+    if not track_ids:
+        return {}
+    stmt = text("SELECT id, playlist_id FROM tracks WHERE id IN :ids").bindparams(bindparam("ids", expanding=True))
+    out: dict[int, str] = {}
+    for start in range(0, len(track_ids), 5000):  # bounded IN lists
+        chunk = track_ids[start:start + 5000]
+        out.update({int(t): p for t, p in conn.execute(stmt, {"ids": chunk}) if p})
+    return out
+
+
+def _to_float(rows: list[Any], names: list[str]) -> np.ndarray:
+    X = np.array([[np.nan if r[n] is None else r[n] for n in names] for r in rows], dtype=np.float64)
+    return X.reshape(len(rows), len(names))
+
+
+def load_dataset(conn: Connection, name: str, *, feature_names: list[str] | None = None,
+                 group_by: str | None = None) -> DatasetFrame:
+    """All rows of ``dataset_<name>`` ordered by track id (then segment)."""
+    summary = get_dataset(conn, name)
+    segments = bool(summary.definition.get("segments"))
+    view = dataset_view_name(name)
+    order = "track_id, segment" if segments else "track_id"
+    result = conn.execute(text(f'SELECT * FROM "{view}" ORDER BY {order}'))
+    columns = list(result.keys())
+    rows = result.mappings().all()
+    available = [c for c in columns if c not in META_COLUMNS]
+    names = select_features(available, feature_names, f"dataset {name!r}")
+    if not rows:
+        raise InputError(f"dataset {name!r} has no rows with features (were its tracks' features removed?)")
+    track_ids = np.array([int(r["track_id"]) for r in rows], dtype=np.int64)
+    playlist_of = _playlists(conn, sorted(set(track_ids.tolist())))
+    frame = DatasetFrame(
+        X=_to_float(rows, names),
+        y=np.array([str(r["genre"]) for r in rows], dtype=object),
+        track_ids=track_ids,
+        groups=track_ids.copy(),
+        feature_names=names,
+        artists=np.array([r["artist"] for r in rows], dtype=object),
+        titles=np.array([r["title"] for r in rows], dtype=object),
+        playlists=np.array([playlist_of.get(int(t), f"track:{int(t)}") for t in track_ids], dtype=object),
+        segments=np.array([int(r["segment"]) for r in rows], dtype=np.int64) if segments else None,
+        name=name, dataset_id=summary.id, definition=summary.definition,
+    )
+    frame.groups = frame.groups_for(group_by)
+    return frame
+
+
+def feature_sources(definition: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Feature name as a dataset view exposes it -> (feature view, column), mirroring dataset_view_sql."""
+    views = feature_view_names(definition)
+    cols = view_columns()
+    out: dict[str, tuple[str, str]] = {}
+    for v in views:
+        prefix = f"{v.split('_')[0]}_" if len(views) > 1 else ""
+        out.update({prefix + c: (v, c) for c in cols[v]})
+    return out
+
+
+def load_track_features(conn: Connection, definition: dict[str, Any], feature_names: list[str],
+                        track_ids: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Features of stored tracks straight from the feature views (for prediction), by name.
+
+    Returns (X, row track ids, segment indices or None), ordered by track id (then segment).
+    Tracks without the features are simply absent from the result.
+    """
+    sources = feature_sources(definition)
+    missing = [f for f in feature_names if f not in sources]
+    if missing:
+        raise InputError(f"model feature(s) not in any feature view: {', '.join(missing[:5])}")
+    views = feature_view_names(definition)
+    segments = bool(definition.get("segments"))
+    alias = {v: f"v{i}" for i, v in enumerate(views)}
+    select_cols = [f'{alias[sources[f][0]]}."{sources[f][1]}" AS "{f}"' for f in feature_names]
+    first = alias[views[0]]
+    joins = " ".join(f'JOIN "{v}" {alias[v]} ON {alias[v]}.track_id = {first}.track_id' for v in views[1:])
+    seg = f", {first}.segment AS segment" if segments else ""
+    order = "track_id, segment" if segments else "track_id"
+    sql = (f'SELECT {first}.track_id AS track_id{seg}, {", ".join(select_cols)} FROM "{views[0]}" {first} {joins} '
+           f"WHERE {first}.track_id IN :ids ORDER BY {order}")
+    rows = conn.execute(text(sql).bindparams(bindparam("ids", expanding=True)), {"ids": list(track_ids)}
+                        ).mappings().all()
+    X = _to_float(rows, feature_names)
+    tids = np.array([int(r["track_id"]) for r in rows], dtype=np.int64)
+    segs = np.array([int(r["segment"]) for r in rows], dtype=np.int64) if segments else None
+    return X, tids, segs

@@ -1,0 +1,287 @@
+"""A self-contained HTML report of one registered model, and the database-aware `plot` helpers.
+
+Every figure in the report is READ FROM THE STORED RUN (the ``models`` row): metrics, CV score,
+best parameters, per-genre figures, confusion matrix, predictions, importances, versions. Nothing is
+recomputed, so a report cannot disagree with ``models show``. The only thing drawn from current
+data is the t-SNE map, which needs the feature values (the registry stores none); it reads the
+dataset's view restricted to the members the model recorded, and says so in its caption.
+
+The HTML goes through Jinja2 with autoescaping, so a track titled ``<script>`` is shown as text.
+Images are embedded as base64 ``data:`` URIs (and also written next to ``index.html``): the
+report is one file that can be mailed or opened offline, with no external resource.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, inspect, select
+
+from music_classifier.db.tables import dataset_members, genres
+from music_classifier.errors import InputError
+from music_classifier.models import plots
+
+MAX_MISCLASSIFIED = 15
+MAX_TSNE_ROWS = 2000  # t-SNE is quadratic-ish; a larger dataset is subsampled (deterministically)
+TOP_IMPORTANCES = 20
+
+
+# --- reading the stored run ---------------------------------------------------------------------
+
+def _json(value: Any) -> Any:
+    # JSON columns come back decoded from both databases; a string means a hand-written row.
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def model_row(conn: Connection, model_id: int) -> dict[str, Any]:
+    """The registry row of `model_id` as a dict with its JSON columns decoded."""
+    from music_classifier.models.registry import get_model_row
+
+    out = get_model_row(conn, model_id)
+    for key in ("dataset_snapshot", "params", "best_params", "test_metrics", "feature_names",
+                "feature_importances", "versions"):
+        out[key] = _json(out[key])
+    return out
+
+
+def confusion_of(test_metrics: Mapping[str, Any]) -> tuple[list[list[int]], list[str]]:
+    """(matrix, labels) of the stored confusion matrix: rows are true genres, columns predicted."""
+    conf = test_metrics.get("confusion")
+    if isinstance(conf, Mapping):
+        return conf["matrix"], list(conf["labels"])
+    if "confusion_matrix" in test_metrics:
+        return test_metrics["confusion_matrix"], list(test_metrics["labels"])
+    raise KeyError("confusion matrix")
+
+
+def genre_counts_of(conn: Connection, row: Mapping[str, Any]) -> dict[str, int]:
+    """Tracks per genre the model was built on: from the snapshot, else the live membership."""
+    snapshot = row.get("dataset_snapshot") or {}
+    counts: dict[str, int] = {}
+    members = snapshot.get("members") if isinstance(snapshot, Mapping) else None
+    if members:
+        for member in members:
+            genre = member[1] if isinstance(member, Sequence) else member["genre"]
+            counts[str(genre)] = counts.get(str(genre), 0) + 1
+    elif row.get("dataset_id") is not None:
+        stmt = (select(genres.c.display_name, dataset_members.c.track_id)
+                .join(genres, genres.c.id == dataset_members.c.genre_id)
+                .where(dataset_members.c.dataset_id == row["dataset_id"]))
+        for genre, _ in conn.execute(stmt):
+            counts[str(genre)] = counts.get(str(genre), 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def member_track_ids(row: Mapping[str, Any]) -> set[int] | None:
+    snapshot = row.get("dataset_snapshot") or {}
+    members = snapshot.get("members") if isinstance(snapshot, Mapping) else None
+    if not members:
+        return None
+    return {int(m[0] if isinstance(m, Sequence) else m["track_id"]) for m in members}
+
+
+def misclassified(predictions: Sequence[Mapping[str, Any]], limit: int = MAX_MISCLASSIFIED) -> list[dict[str, Any]]:
+    """The test predictions that were wrong, most confident first (ties by track id)."""
+    wrong = [dict(p) for p in predictions if str(p.get("true")) != str(p.get("pred"))]
+    wrong.sort(key=lambda p: (-float(p.get("confidence") or 0.0), p.get("track_id") or 0))
+    return wrong[:limit]
+
+
+# --- the dataset's feature matrix (for t-SNE) ---------------------------------------------------
+
+@dataclass
+class TsneInput:
+    X: Any
+    y: list[str]
+    note: str
+
+
+def dataset_tsne_input(conn: Connection, dataset_name: str, *, feature_names: Sequence[str] | None = None,
+                       track_ids: set[int] | None = None, seed: int = 0) -> TsneInput:
+    """Rows of the dataset's view (optionally only `track_ids`, only `feature_names`), subsampled
+    to MAX_TSNE_ROWS."""
+    import numpy as np
+
+    from music_classifier.models.load_data import load_dataset
+
+    # Columns by name: the model's own feature list when given (never by position).
+    frame = load_dataset(conn, dataset_name, feature_names=list(feature_names) if feature_names else None)
+    X = np.asarray(frame.X, dtype=float)
+    y = np.asarray([str(v) for v in frame.y])
+    ids = np.asarray(frame.track_ids)
+    notes = []
+    if track_ids is not None:
+        keep = np.isin(ids, sorted(track_ids))
+        X, y, ids = X[keep], y[keep], ids[keep]
+    finite = np.isfinite(X).all(axis=1)
+    if not finite.all():
+        notes.append(f"{int((~finite).sum())} row(s) with missing values left out")
+        X, y, ids = X[finite], y[finite], ids[finite]
+    if len(y) > MAX_TSNE_ROWS:
+        pick = np.sort(np.random.default_rng(seed).choice(len(y), MAX_TSNE_ROWS, replace=False))
+        notes.append(f"{MAX_TSNE_ROWS} of {len(y)} rows drawn at random (seed {seed})")
+        X, y = X[pick], y[pick]
+    n_tracks = len(set(ids.tolist()))
+    rows = f"{len(y)} rows from {n_tracks} tracks" if len(y) != n_tracks else f"{len(y)} tracks"
+    return TsneInput(X=X, y=y.tolist(), note="; ".join([rows, *notes]))
+
+
+# --- plot helpers the `plot` commands call ------------------------------------------------------
+
+def plot_dataset_tsne(conn: Connection, dataset_name: str, *, out: Path, seed: int = 0) -> Path:
+    """t-SNE map of every row of dataset `dataset_name`."""
+    data = dataset_tsne_input(conn, dataset_name, seed=seed)
+    return plots.plot_tsne(data.X, data.y, out=out, seed=seed, title=f"t-SNE map of dataset {dataset_name}")
+
+
+def plot_model_confusion(conn: Connection, model_id: int, *, out: Path) -> Path:
+    row = model_row(conn, model_id)
+    try:
+        matrix, labels = confusion_of(row.get("test_metrics") or {})
+    except KeyError:
+        raise InputError(f"model {model_id} stores no confusion matrix (no test metrics)") from None
+    return plots.plot_confusion(matrix, labels, out=out,
+                                title=f"Model {model_id} ({row['kind']}) on held-out tracks of {row['dataset_name']}")
+
+
+def plot_model_importances(conn: Connection, model_id: int, *, out: Path, top: int = TOP_IMPORTANCES) -> Path:
+    row = model_row(conn, model_id)
+    if not row.get("feature_importances"):
+        raise InputError(f"model {model_id} ({row['kind']}) stores no feature importances")
+    return plots.plot_importances(row["feature_names"], row["feature_importances"], out=out, top=top,
+                                  title=f"Model {model_id} ({row['kind']}) feature importances")
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+def _data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _environment():
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    # default=True: escape even if a template is ever loaded under a name not ending in .html.
+    return Environment(loader=PackageLoader("music_classifier.models", "templates"),
+                       autoescape=select_autoescape(["html"], default=True, default_for_string=True),
+                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".index-", suffix=".html")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _view_exists(conn: Connection, dataset_name: str) -> bool:
+    from music_classifier.db.views import dataset_view_name
+
+    return dataset_view_name(dataset_name) in inspect(conn).get_view_names()
+
+
+def _figure(out_dir: Path, name: str, draw) -> dict[str, str]:  # noqa: ANN001 - a callable(out) -> Path
+    path = draw(out_dir / name)
+    return {"file": path.name, "uri": _data_uri(path)}
+
+
+def report_context(conn: Connection, row: dict[str, Any], *, out_dir: Path, seed: int = 0) -> dict[str, Any]:
+    """Everything the template shows for the registry `row` (see :func:`model_row`); draws the PNGs into
+    `out_dir`."""
+    tm = row.get("test_metrics") or {}
+    counts = genre_counts_of(conn, row)
+    figures: dict[str, dict[str, str]] = {}
+    notes: dict[str, str] = {}
+
+    if counts:
+        figures["genre_counts"] = _figure(out_dir, "genre_counts.png", lambda p: plots.plot_genre_counts(
+            counts, out=p, title=f"Tracks per genre in {row['dataset_name']}"))
+    try:
+        matrix, labels = confusion_of(tm)
+    except KeyError:
+        matrix, labels = None, []
+        notes["confusion"] = "This run stores no confusion matrix."
+    if matrix is not None:
+        figures["confusion"] = _figure(out_dir, "confusion.png",
+                                       lambda p: plots.plot_confusion(matrix, labels, out=p))
+
+    if row.get("dataset_id") is not None and _view_exists(conn, row["dataset_name"]):
+        data = dataset_tsne_input(conn, row["dataset_name"], feature_names=row["feature_names"],
+                                  track_ids=member_track_ids(row), seed=seed)
+        if len(data.y) >= 4:
+            figures["tsne"] = _figure(out_dir, "tsne.png", lambda p: plots.plot_tsne(
+                data.X, data.y, out=p, seed=seed, title=f"t-SNE map of {row['dataset_name']}"))
+            notes["tsne"] = (f"Features as currently stored in view dataset_{row['dataset_name']}, restricted to "
+                             f"the model's recorded members: {data.note}.")
+        else:
+            notes["tsne"] = f"Too few rows with features for a t-SNE map ({data.note})."
+    else:
+        notes["tsne"] = (f"Dataset {row['dataset_name']!r} is no longer stored, so its feature values (and the "
+                         "t-SNE map) are unavailable; every other figure comes from the stored run.")
+
+    if row.get("feature_importances"):
+        figures["importances"] = _figure(out_dir, "importances.png", lambda p: plots.plot_importances(
+            row["feature_names"], row["feature_importances"], out=p, top=TOP_IMPORTANCES))
+    else:
+        notes["importances"] = f"A {row['kind']} model stores no feature importances."
+
+    per_genre = tm.get("per_genre") or {}
+    genre_order = [g for g in labels if g in per_genre] + [g for g in per_genre if g not in labels]
+    snapshot = row.get("dataset_snapshot") or {}
+    return {
+        "model": row,
+        "definition": snapshot.get("definition", {}) if isinstance(snapshot, Mapping) else {},
+        "metrics": {k: tm.get(k) for k in ("accuracy", "balanced_accuracy", "macro_f1", "n")},
+        "per_genre": [{"genre": g, **per_genre[g]} for g in genre_order],
+        "genre_counts": counts,
+        "n_members": sum(counts.values()),
+        "best_params": row.get("best_params") or {},
+        "params": row.get("params") or {},
+        "versions": row.get("versions") or {},
+        "misclassified": misclassified(tm.get("predictions") or []),
+        "n_predictions": len(tm.get("predictions") or []),
+        "figures": figures,
+        "notes": notes,
+    }
+
+
+def build_report(conn: Connection, model_id: int, *, out_dir: Path, settings: Any = None, seed: int = 0) -> Path:
+    """Write ``out_dir/index.html`` (self-contained) and the PNGs next to it; return the HTML path.
+
+    `settings` is accepted for symmetry with the other model functions; the report needs only the
+    stored run and the dataset view.
+    """
+    out_dir = Path(out_dir)
+    row = model_row(conn, model_id)  # an unknown model creates no folder
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir}: exists and is not a directory")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    context = report_context(conn, row, out_dir=out_dir, seed=seed)
+    html = _environment().get_template("report.html").render(**context, fmt=_fmt, fmt_value=_fmt_value)
+    index = out_dir / "index.html"
+    _write_atomic(index, html)
+    return index
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    return f"{float(value):.{digits}f}"
+
+
+def _fmt_value(value: Any) -> str:
+    """A parameter value as the user would write it (JSON for lists/dicts/None)."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True)

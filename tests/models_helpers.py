@@ -1,0 +1,98 @@
+"""Test helpers for the models tests: tracks, genres, extractions and features inserted with Core.
+
+Features are generated with a known separable structure: each genre has its own centre, far apart
+compared with the noise, so a correct pipeline scores (near) perfectly and a broken one does not.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sqlalchemy import Connection, insert, select
+
+from music_classifier.db.feature_columns import GTZAN_V1, LIBROSA_V1, SPOTIFY_V1
+from music_classifier.db.tables import extractions, features, genres, segment_features, track_genres, tracks
+
+COLUMNS = {"gtzan_csv": GTZAN_V1, "spotify": SPOTIFY_V1, "librosa": LIBROSA_V1}
+
+
+def genre_id(conn: Connection, display: str) -> int:
+    key = display.lower().replace("-", "").replace(" ", "")
+    gid = conn.execute(select(genres.c.id).where(genres.c.name == key)).scalar()
+    if gid is None:
+        gid = conn.execute(insert(genres).values(name=key, display_name=display).returning(genres.c.id)).scalar_one()
+    return int(gid)
+
+
+def add_track(conn: Connection, *, key: str, genre: str | None, source: str = "csv", artist: str = "A",
+              title: str | None = None, subgenre: str | None = None, playlist: str | None = None,
+              track_id: int | None = None, removed: bool = False) -> int:
+    values = {"source": source, "track_key": key, "artist": artist, "title": title or key, "song": key,
+              "playlist_id": playlist}
+    if track_id is not None:
+        values["id"] = track_id
+    if removed:
+        from datetime import UTC, datetime
+        values["removed_at"] = datetime.now(UTC)
+    tid = int(conn.execute(insert(tracks).values(**values).returning(tracks.c.id)).scalar_one())
+    if genre:
+        conn.execute(insert(track_genres).values(track_id=tid, rank=0, genre_id=genre_id(conn, genre)))
+    if subgenre:
+        conn.execute(insert(track_genres).values(track_id=tid, rank=1, genre_id=genre_id(conn, subgenre)))
+    return tid
+
+
+def add_features(conn: Connection, track_id: int, extractor: str, values: dict[str, float],
+                 status: str = "done") -> int:
+    eid = int(conn.execute(insert(extractions).values(
+        track_id=track_id, extractor=extractor, version="1", params_hash="p", status=status,
+    ).returning(extractions.c.id)).scalar_one())
+    conn.execute(insert(features), [{"extraction_id": eid, "name": n, "value": v} for n, v in values.items()])
+    return eid
+
+
+def add_segments(conn: Connection, track_id: int, segments: list[dict[str, float]]) -> int:
+    eid = int(conn.execute(insert(extractions).values(
+        track_id=track_id, extractor="librosa", version="1", params_hash="seg", status="done",
+    ).returning(extractions.c.id)).scalar_one())
+    conn.execute(insert(segment_features), [
+        {"extraction_id": eid, "segment": i, "start_s": 3.0 * i, "name": n, "value": v}
+        for i, seg in enumerate(segments) for n, v in seg.items()])
+    return eid
+
+
+def separable_values(extractor: str, genre_index: int, rng: np.random.Generator) -> dict[str, float]:
+    cols = COLUMNS[extractor]
+    centre = np.zeros(len(cols))
+    # Genre i sits at +10 on feature (i mod n) and -10 on the next one: disjoint clusters.
+    centre[genre_index % len(cols)] = 10.0
+    centre[(genre_index + 1) % len(cols)] = -10.0
+    return {c: float(v) for c, v in zip(cols, centre + rng.normal(0, 1.0, len(cols)), strict=True)}
+
+
+def fill_separable(conn: Connection, *, genres_: list[str], per_genre: int, extractor: str = "gtzan_csv",
+                   source: str = "csv", seed: int = 0, prefix: str = "t", playlists: int = 0,
+                   artists_per_genre: int = 0) -> dict[str, list[int]]:
+    """``per_genre`` tracks per genre with separable features; returns genre -> track ids."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, list[int]] = {}
+    for gi, genre in enumerate(genres_):
+        for j in range(per_genre):
+            playlist = f"pl-{genre}-{j % playlists}" if playlists else None
+            artist = f"artist-{genre}-{j % artists_per_genre}" if artists_per_genre else f"artist {prefix}{gi}-{j}"
+            tid = add_track(conn, key=f"{prefix}-{genre}-{j}", genre=genre, source=source, artist=artist,
+                            title=f"{genre} song {j}", playlist=playlist)
+            add_features(conn, tid, extractor, separable_values(extractor, gi, rng))
+            out.setdefault(genre, []).append(tid)
+    return out
+
+
+def fill_segments(conn: Connection, *, genres_: list[str], per_genre: int, n_segments: int = 4,
+                  seed: int = 0) -> dict[str, list[int]]:
+    rng = np.random.default_rng(seed)
+    out: dict[str, list[int]] = {}
+    for gi, genre in enumerate(genres_):
+        for j in range(per_genre):
+            tid = add_track(conn, key=f"seg-{genre}-{j}", genre=genre, source="file", title=f"{genre} clip {j}")
+            add_segments(conn, tid, [separable_values("librosa", gi, rng) for _ in range(n_segments)])
+            out.setdefault(genre, []).append(tid)
+    return out
