@@ -35,6 +35,7 @@ COMMAND_MODULES = [
     "spotify",
     "imports",
     "demo",
+    "plots",
 ]
 
 
