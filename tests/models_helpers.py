@@ -62,10 +62,9 @@ def add_segments(conn: Connection, track_id: int, segments: list[dict[str, float
 
 def separable_values(extractor: str, genre_index: int, rng: np.random.Generator) -> dict[str, float]:
     cols = COLUMNS[extractor]
-    centre = np.zeros(len(cols))
-    # Genre i sits at +10 on feature (i mod n) and -10 on the next one: disjoint clusters.
-    centre[genre_index % len(cols)] = 10.0
-    centre[(genre_index + 1) % len(cols)] = -10.0
+    # Genre i sits at +6 on every feature j with j % 5 == i (features j % 5 == 4 carry only noise):
+    # disjoint clusters, and a known set of informative features.
+    centre = np.array([6.0 if j % 5 == genre_index % 5 else 0.0 for j in range(len(cols))])
     return {c: float(v) for c, v in zip(cols, centre + rng.normal(0, 1.0, len(cols)), strict=True)}
 
 

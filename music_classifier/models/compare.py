@@ -21,7 +21,7 @@ from music_classifier.models.grids import MODEL_KINDS, check_grid_params, n_cand
 from music_classifier.models.load_data import load_dataset
 from music_classifier.models.pipelines import classifier_param_names, make_pipeline
 from music_classifier.models.splits import GROUP_BY, check_enough, cv_splitter
-from music_classifier.models.train import Progress, build_search, score_tracks
+from music_classifier.models.train import Progress, build_search, fit_groups, score_tracks
 
 WINNER_SDS = 2.0
 
@@ -88,7 +88,7 @@ def compare_models(conn: Connection, dataset: str, *, kinds: list[str] | None = 
     frame = load_dataset(conn, dataset, group_by=group_by)
     check_enough(frame.y, frame.groups, cv, f"--cv {cv}")
     outer = cv_splitter(frame.groups, cv, seed)
-    folds = list(outer.split(frame.X, frame.y, frame.groups))
+    folds = list(outer.split(frame.X, frame.y, fit_groups(outer, frame.groups)))
 
     fits_per_fold = {k: 1 if n_candidates(g) == 1 else n_candidates(g) * inner_cv + 1 for k, g in grids.items()}
     total = cv * sum(fits_per_fold.values())
@@ -114,7 +114,8 @@ def compare_models(conn: Connection, dataset: str, *, kinds: list[str] | None = 
                 inner = cv_splitter(frame.groups[train_rows], inner_cv, seed)
                 search = build_search(kind, g, seed=seed, class_weight=class_weight, splitter=inner,
                                       on_fit=on_fit, n_jobs=n_jobs)
-                search.fit(frame.X[train_rows], frame.y[train_rows], groups=frame.groups[train_rows])
+                search.fit(frame.X[train_rows], frame.y[train_rows],
+                           groups=fit_groups(inner, frame.groups[train_rows]))
                 on_fit()
                 model, best = search.best_estimator_, search.best_params_
             metrics, _ = score_tracks(model, frame, test_rows)

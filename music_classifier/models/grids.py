@@ -19,7 +19,7 @@ Grid = list[dict[str, list[Any]]]
 DEFAULT_GRIDS: dict[str, dict[str, list[Any]]] = {
     "rf": {"n_estimators": [300], "max_features": ["sqrt", 0.3], "min_samples_leaf": [1, 3]},
     "logreg": {"C": [0.1, 1.0, 10.0]},
-    "svm": {"C": [1.0, 10.0], "gamma": ["scale"]},
+    "svm": {"estimator__C": [1.0, 10.0], "estimator__gamma": ["scale"]},  # SVC inside CalibratedClassifierCV
     "hgb": {"learning_rate": [0.05, 0.1], "max_leaf_nodes": [31]},
     "knn": {"n_neighbors": [5, 15], "weights": ["distance"]},
 }

@@ -25,8 +25,11 @@ def make_classifier(kind: str, *, seed: int, class_weight: str | None = None) ->
     if kind == "logreg":
         return LogisticRegression(max_iter=3000, random_state=seed, class_weight=class_weight)
     if kind == "svm":
-        # probability=True: soft voting over segments and report confidences need predict_proba.
-        return SVC(probability=True, random_state=seed, class_weight=class_weight)
+        # Soft voting and confidences need predict_proba; SVC(probability=True) is deprecated since
+        # scikit-learn 1.9 in favour of this (grid parameters: estimator__C, estimator__gamma).
+        from sklearn.calibration import CalibratedClassifierCV
+
+        return CalibratedClassifierCV(SVC(random_state=seed, class_weight=class_weight), ensemble=False)
     if kind == "hgb":
         return HistGradientBoostingClassifier(random_state=seed, class_weight=class_weight)
     if kind == "knn":
@@ -51,4 +54,4 @@ def make_pipeline(kind: str, *, seed: int, class_weight: str | None = None) -> A
 
 
 def classifier_param_names(kind: str) -> set[str]:
-    return set(make_classifier(kind, seed=0).get_params(deep=False))
+    return set(make_classifier(kind, seed=0).get_params(deep=True))

@@ -67,7 +67,30 @@ def store_model(conn: Connection, pipeline: Any, row: dict[str, Any], *, models_
         for p in (tmp, final):
             p.unlink(missing_ok=True)
         raise
+    _remove_file_on_rollback(conn, final)
     return int(model_id)
+
+
+def _remove_file_on_rollback(conn: Connection, path: Path) -> None:
+    """If the caller's transaction rolls back, the row is gone: remove its file too (no orphans).
+
+    Listeners live on this Connection object only (each ``engine.begin()`` makes a new one); after the
+    first commit or rollback they do nothing.
+    """
+    from sqlalchemy import event
+
+    pending = [True]
+
+    def on_rollback(_conn: Connection) -> None:
+        if pending[0]:
+            path.unlink(missing_ok=True)
+        pending[0] = False
+
+    def on_commit(_conn: Connection) -> None:
+        pending[0] = False
+
+    event.listen(conn, "rollback", on_rollback)
+    event.listen(conn, "commit", on_commit)
 
 
 def get_model_row(conn: Connection, model_id: int) -> dict[str, Any]:

@@ -61,6 +61,20 @@ def confusion_of(test_metrics: Mapping[str, Any]) -> tuple[list[list[int]], list
     raise KeyError("confusion matrix")
 
 
+def importances_of(row: Mapping[str, Any]) -> tuple[list[str], list[float], str] | None:
+    """(names, values, method) of the stored importances, or None.
+
+    Training stores ``{"method": "impurity"|"permutation", "names": [...], "values": [...]}``; a bare
+    list of values (aligned with ``feature_names``) is accepted too.
+    """
+    imp = row.get("feature_importances")
+    if not imp:
+        return None
+    if isinstance(imp, Mapping):
+        return list(imp.get("names") or row["feature_names"]), list(imp["values"]), str(imp.get("method") or "")
+    return list(row["feature_names"]), list(imp), ""
+
+
 def genre_counts_of(conn: Connection, row: Mapping[str, Any]) -> dict[str, int]:
     """Tracks per genre the model was built on: from the snapshot, else the live membership."""
     snapshot = row.get("dataset_snapshot") or {}
@@ -92,6 +106,28 @@ def misclassified(predictions: Sequence[Mapping[str, Any]], limit: int = MAX_MIS
     wrong = [dict(p) for p in predictions if str(p.get("true")) != str(p.get("pred"))]
     wrong.sort(key=lambda p: (-float(p.get("confidence") or 0.0), p.get("track_id") or 0))
     return wrong[:limit]
+
+
+def shown_params(params: Mapping[str, Any]) -> dict[str, str]:
+    """Training parameters for display: scalars as given; long lists (test track ids) summarised;
+    the grid-search table is shown separately."""
+    shown: dict[str, str] = {}
+    for key, value in params.items():
+        if key == "cv_candidates":
+            continue
+        if isinstance(value, list) and len(value) > 12:
+            shown[key] = f"{len(value)} values"
+        else:
+            shown[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return shown
+
+
+def cv_candidates(params: Mapping[str, Any], limit: int = 20) -> list[dict[str, Any]]:
+    """The grid search's candidates, best mean CV score first (as stored by training)."""
+    rows = [c for c in params.get("cv_candidates") or [] if isinstance(c, Mapping) and "mean" in c]
+    rows.sort(key=lambda c: -float(c["mean"]))
+    return [{"params": ", ".join(f"{k}={_fmt_value(v)}" for k, v in sorted((c.get("params") or {}).items())),
+             "mean": c["mean"], "std": c.get("std")} for c in rows[:limit]]
 
 
 # --- the dataset's feature matrix (for t-SNE) ---------------------------------------------------
@@ -153,10 +189,12 @@ def plot_model_confusion(conn: Connection, model_id: int, *, out: Path) -> Path:
 
 def plot_model_importances(conn: Connection, model_id: int, *, out: Path, top: int = TOP_IMPORTANCES) -> Path:
     row = model_row(conn, model_id)
-    if not row.get("feature_importances"):
+    imp = importances_of(row)
+    if imp is None:
         raise InputError(f"model {model_id} ({row['kind']}) stores no feature importances")
-    return plots.plot_importances(row["feature_names"], row["feature_importances"], out=out, top=top,
-                                  title=f"Model {model_id} ({row['kind']}) feature importances")
+    names, values, method = imp
+    return plots.plot_importances(names, values, out=out, top=top,
+                                  title=f"Model {model_id} ({row['kind']}) {method} importances".replace("  ", " "))
 
 
 # --- the report ----------------------------------------------------------------------------------
@@ -230,11 +268,17 @@ def report_context(conn: Connection, row: dict[str, Any], *, out_dir: Path, seed
         notes["tsne"] = (f"Dataset {row['dataset_name']!r} is no longer stored, so its feature values (and the "
                          "t-SNE map) are unavailable; every other figure comes from the stored run.")
 
-    if row.get("feature_importances"):
+    imp = importances_of(row)
+    if imp is not None:
+        names, values, method = imp
         figures["importances"] = _figure(out_dir, "importances.png", lambda p: plots.plot_importances(
-            row["feature_names"], row["feature_importances"], out=p, top=TOP_IMPORTANCES))
+            names, values, out=p, top=TOP_IMPORTANCES,
+            title=f"Feature importances ({method})" if method else "Feature importances"))
+        notes["importances"] = {"impurity": "Impurity (mean decrease in Gini) importances of the fitted forest.",
+                                "permutation": "Permutation importances: mean drop in held-out accuracy when a "
+                                               "feature is shuffled."}.get(method, "")
     else:
-        notes["importances"] = f"A {row['kind']} model stores no feature importances."
+        notes["importances"] = f"This {row['kind']} model stores no feature importances."
 
     per_genre = tm.get("per_genre") or {}
     genre_order = [g for g in labels if g in per_genre] + [g for g in per_genre if g not in labels]
@@ -247,7 +291,9 @@ def report_context(conn: Connection, row: dict[str, Any], *, out_dir: Path, seed
         "genre_counts": counts,
         "n_members": sum(counts.values()),
         "best_params": row.get("best_params") or {},
-        "params": row.get("params") or {},
+        "params": shown_params(row.get("params") or {}),
+        "cv_candidates": cv_candidates(row.get("params") or {}),
+        "level": tm.get("level"),
         "versions": row.get("versions") or {},
         "misclassified": misclassified(tm.get("predictions") or []),
         "n_predictions": len(tm.get("predictions") or []),

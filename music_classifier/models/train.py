@@ -137,6 +137,11 @@ def feature_importances(pipeline: Any, kind: str, frame: DatasetFrame, test_rows
             "values": [float(v) for v in result.importances_mean]}
 
 
+def fit_groups(splitter: Any, groups: np.ndarray) -> np.ndarray | None:
+    """Groups for a grouped splitter; None for StratifiedKFold (which would warn that it ignores them)."""
+    return None if type(splitter).__name__ == "StratifiedKFold" else groups
+
+
 def build_search(kind: str, grid: Grid, *, seed: int, class_weight: str | None, splitter: Any,
                  on_fit: Callable[[], None] | None, n_jobs: int) -> Any:
     from sklearn.model_selection import GridSearchCV
@@ -180,7 +185,7 @@ def train_model(conn: Connection, dataset: str, opts: TrainOptions, *, models_pa
 
     search = build_search(opts.kind, grid, seed=opts.seed, class_weight=opts.class_weight, splitter=splitter,
                           on_fit=on_fit, n_jobs=opts.n_jobs)
-    search.fit(frame.X[train_rows], y_train, groups=g_train)
+    search.fit(frame.X[train_rows], y_train, groups=fit_groups(splitter, g_train))
     on_fit()  # the refit on the whole training part
     pipeline = search.best_estimator_
 
