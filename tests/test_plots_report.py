@@ -89,7 +89,8 @@ def seed_model(conn, *, per_genre: int = 8, dataset: str = "mix", with_importanc
         kind="rf", params={"cv": 5, "test_size": 0.5, "seed": 0, "grid": "default"},
         best_params={"clf__n_estimators": 300, "clf__max_depth": None}, cv_score=0.8771,
         test_metrics=tm, feature_names=list(GTZAN_V1),
-        feature_importances=list(rng.random(len(GTZAN_V1))) if with_importances else None,
+        feature_importances={"method": "impurity", "names": list(GTZAN_V1),
+                             "values": list(rng.random(len(GTZAN_V1)))} if with_importances else None,
         versions={"sklearn": "9.9.9-test", "numpy": "1.0"},
     ).returning(models.c.id)).scalar_one()
     return int(model_id)
@@ -266,7 +267,7 @@ def test_report_of_a_model_whose_dataset_was_dropped_still_builds(sqlite_engine,
     with sqlite_engine.connect() as conn:
         index = build_report(conn, model_id, out_dir=tmp_path / "r", settings=None)
     html = index.read_text(encoding="utf-8")
-    assert "no longer stored" in html and "stores no feature importances" in html
+    assert "no longer stored" in html and "model stores no feature importances" in html
     assert html.count('class="genre-row"') == len(GENRES)  # from the snapshot, not the dropped rows
     assert "32 tracks in 4 genres" in html
     assert html.count("data:image/png;base64,") == 2  # genre counts + confusion
@@ -317,3 +318,53 @@ def test_plot_commands_fail_with_one_line(sqlite_engine, tmp_path, monkeypatch, 
     assert message in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert list(work.iterdir()) == []  # nothing written
+
+
+def test_report_of_a_really_trained_model(sqlite_engine, tmp_path):
+    """Through the training code's own registry row (not a hand-written one)."""
+    import json
+
+    from music_classifier.models.train import TrainOptions, train_model
+
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"n_estimators": [20], "max_depth": [None, 3]}))
+    with sqlite_engine.begin() as conn:
+        seed_model(conn)  # the dataset "mix" (the hand-written row is model 1)
+        result = train_model(conn, "mix", TrainOptions(kind="rf", grid=str(grid), cv=2, test_size=0.5, seed=0),
+                             models_path=tmp_path / "models")
+    with sqlite_engine.connect() as conn:
+        index = build_report(conn, result.model_id, out_dir=tmp_path / "r", settings=None)
+    html = index.read_text(encoding="utf-8")
+    doc = _Collector()
+    doc.feed(html)
+    assert doc.text_by_id["metric-accuracy"] == f"{result.test_metrics['accuracy']:.3f}"
+    assert doc.text_by_id["metric-cv-score"] == f"{result.cv_score:.3f}"
+    assert len(doc.genre_rows) == len(GENRES)
+    assert html.count('class="candidate-row"') == 2  # both grid candidates, with their CV means
+    assert len(doc.img_srcs) == 4 and doc.external == []
+    assert "test_track_ids</th><td>16 values" in html  # long lists summarised, not dumped
+    assert "<script" not in html
+
+
+def test_importances_of_reads_the_training_dict_and_a_bare_list():
+    from music_classifier.models.report import importances_of
+
+    row = {"feature_names": ["a", "b"], "feature_importances": {"method": "permutation", "names": ["b", "a"],
+                                                                 "values": [0.2, 0.1]}}
+    assert importances_of(row) == (["b", "a"], [0.2, 0.1], "permutation")
+    assert importances_of({"feature_names": ["a", "b"], "feature_importances": [0.3, 0.4]}) == (["a", "b"],
+                                                                                              [0.3, 0.4], "")
+    assert importances_of({"feature_names": ["a"], "feature_importances": None}) is None
+
+
+def test_plot_importances_of_a_model_without_them_fails_with_one_line(sqlite_engine, tmp_path):
+    from music_classifier.cli import app
+
+    with sqlite_engine.begin() as conn:
+        model_id = seed_model(conn, with_importances=False)
+    out = tmp_path / "i.png"
+    result = CliRunner().invoke(app, ["--db", str(sqlite_engine.url), "plot", "importances", str(model_id),
+                                      "--out", str(out)])
+    assert result.exit_code == 1
+    assert f"model {model_id} (rf) stores no feature importances" in result.output
+    assert not out.exists()
