@@ -34,6 +34,7 @@ COMMAND_MODULES = [
     "jobs",
     "spotify",
     "imports",
+    "models",
     "demo",
     "plots",
 ]

@@ -1,0 +1,339 @@
+"""`music-classifier dataset …`, `train`, `models …`, `evaluate`, `compare`, `predict`: genre classifiers.
+
+Each command parses options and calls one library function in music_classifier.models; heavy imports
+(scikit-learn, pandas) happen inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from music_classifier.commands.common import console, err_console, handle_errors, state
+
+dataset_app = typer.Typer(help="Balanced genre subsets stored as SQL views (dataset_<name>).\n\n"
+                               "Example: music-classifier dataset create top6 --features spotify --top 6 "
+                               "--min-per-genre 100", no_args_is_help=True)
+models_app = typer.Typer(help="The model registry.\n\nExample: music-classifier models list", no_args_is_help=True)
+
+
+def _csv(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+@contextmanager
+def _progress_bar(description: str):
+    """A rich progress bar on stderr; yields a (done, total) callback."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err_console, transient=True) as progress:
+        task = progress.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _fmt(v: Any) -> str:
+    return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def _print_metrics(metrics: dict[str, Any], title: str) -> None:
+    from rich.table import Table
+
+    console.print(f"{title}: accuracy {metrics['accuracy']:.3f}, balanced accuracy "
+                  f"{metrics['balanced_accuracy']:.3f}, macro F1 {metrics['macro_f1']:.3f} (n={metrics['n']})",
+                  highlight=False)
+    table = Table("genre", "precision", "recall", "F1", "support")
+    for genre, m in metrics["per_genre"].items():
+        table.add_row(genre, _fmt(m["precision"]), _fmt(m["recall"]), _fmt(m["f1"]), str(m["support"]))
+    console.print(table)
+    labels = metrics["confusion"]["labels"]
+    cm = Table("true \\ predicted", *labels, title="confusion matrix (rows: true genre)")
+    for genre, row in zip(labels, metrics["confusion"]["matrix"], strict=True):
+        cm.add_row(genre, *map(str, row))
+    console.print(cm)
+
+
+@dataset_app.command("create")
+@handle_errors
+def dataset_create(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Dataset name: [a-z][a-z0-9_]{0,40}; the view is dataset_<name>."),
+    features: str = typer.Option(..., "--features", help="librosa | spotify | gtzan_csv | both."),
+    segments: bool = typer.Option(False, "--segments", help="One row per 3 s segment (librosa only)."),
+    top: int = typer.Option(..., "--top", help="Keep the N coarse genres with the most tracks."),
+    min_per_genre: int = typer.Option(..., "--min-per-genre", help="A genre needs at least K tracks."),
+    max_per_genre: int | None = typer.Option(None, "--max-per-genre", help="Cap each genre at M tracks."),
+    source: str | None = typer.Option(None, "--source", help="Comma list of sheet,file,spotify_playlist,csv."),
+    seed: int = typer.Option(0, "--seed", help="Which capped sample (0..2^32-1)."),
+) -> None:
+    """Choose tracks (top-N coarse genres with >= K tracks having the features, capped at M each) and create the view.
+
+    Example: music-classifier dataset create gtzan --features gtzan_csv --top 10 --min-per-genre 18
+    """
+    from music_classifier.db.tables import TRACK_SOURCES
+    from music_classifier.models.datasets import DatasetDefinition, create_dataset
+
+    definition = DatasetDefinition(features=features, segments=segments, top=top, min_per_genre=min_per_genre,
+                                   max_per_genre=max_per_genre, sources=_csv(source) or list(TRACK_SOURCES),
+                                   seed=seed)
+    with state(ctx).engine.begin() as conn:
+        summary = create_dataset(conn, name, definition)
+    counts = ", ".join(f"{g} {n}" for g, n in summary.genre_counts.items())
+    console.print(f"dataset [bold]{summary.name}[/] (id {summary.id}, view {summary.view}): "
+                  f"{summary.n_tracks} tracks in {len(summary.genre_counts)} genres: {counts}", highlight=False)
+
+
+@dataset_app.command("list")
+@handle_errors
+def dataset_list(ctx: typer.Context) -> None:
+    """List datasets with their size and definition.
+
+    Example: music-classifier dataset list
+    """
+    from rich.table import Table
+
+    from music_classifier.models.datasets import list_datasets
+
+    with state(ctx).engine.connect() as conn:
+        rows = list_datasets(conn)
+    table = Table("id", "name", "features", "tracks", "genres", "definition")
+    for d in rows:
+        df = d.definition
+        table.add_row(str(d.id), d.name, df["features"] + (" (segments)" if df.get("segments") else ""),
+                      str(d.n_tracks), str(len(d.genre_counts)),
+                      f"top {df['top']}, min {df['min_per_genre']}, max {df.get('max_per_genre')}, "
+                      f"sources {','.join(df['sources'])}, seed {df['seed']}")
+    console.print(table if rows else "no datasets (create one: music-classifier dataset create …)")
+
+
+@dataset_app.command("show")
+@handle_errors
+def dataset_show(ctx: typer.Context, name: str = typer.Argument(..., help="Dataset name.")) -> None:
+    """Show a dataset's definition and genre counts.
+
+    Example: music-classifier dataset show gtzan
+    """
+    from music_classifier.models.datasets import get_dataset
+
+    with state(ctx).engine.connect() as conn:
+        d = get_dataset(conn, name)
+    console.print(f"dataset [bold]{d.name}[/] (id {d.id}, view {d.view}, created {d.created_at})", highlight=False)
+    console.print(f"definition: {json.dumps(d.definition)}", highlight=False, markup=False)
+    for genre, n in d.genre_counts.items():
+        console.print(f"  {genre}: {n}", highlight=False, markup=False)
+    console.print(f"  total: {d.n_tracks}", highlight=False)
+
+
+@dataset_app.command("drop")
+@handle_errors
+def dataset_drop(ctx: typer.Context, name: str = typer.Argument(..., help="Dataset name.")) -> None:
+    """Drop a dataset's view and rows (models trained on it keep their snapshot).
+
+    Example: music-classifier dataset drop gtzan
+    """
+    from music_classifier.models.datasets import drop_dataset
+
+    with state(ctx).engine.begin() as conn:
+        d = drop_dataset(conn, name)
+    console.print(f"dropped dataset {d.name} ({d.n_tracks} tracks) and view {d.view}", highlight=False)
+
+
+def train(
+    ctx: typer.Context,
+    dataset: str = typer.Argument(..., help="Dataset name."),
+    model: str = typer.Option("rf", "--model", help="rf | logreg | svm | hgb | knn."),
+    grid: str = typer.Option("default", "--grid", help="'default' or a JSON grid file."),
+    cv: int = typer.Option(5, "--cv", help="Cross-validation folds of the grid search."),
+    test_size: float = typer.Option(0.25, "--test-size", help="Held-out share (split by group)."),
+    class_weight: str | None = typer.Option(None, "--class-weight", help="'balanced' to reweight genres."),
+    group_by: str | None = typer.Option(None, "--group-by", help="track (default) | artist | playlist."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the split, folds and model."),
+) -> None:
+    """Grid-search a Pipeline on a grouped, stratified training part; evaluate on the held-out part; register it.
+
+    Example: music-classifier train gtzan --model rf --cv 5 --seed 0
+    """
+    from music_classifier.models.train import TrainOptions, train_model
+
+    st = state(ctx)
+    opts = TrainOptions(kind=model, grid=grid, cv=cv, test_size=test_size, class_weight=class_weight,
+                        group_by=group_by, seed=seed)
+    with _progress_bar(f"grid search ({model})") as progress, st.engine.begin() as conn:
+        result = train_model(conn, dataset, opts, models_path=st.settings.models_path, progress=progress)
+    console.print(f"model [bold]{result.model_id}[/] ({result.kind} on {result.dataset}): "
+                  f"{result.n_train_tracks} training / {result.n_test_tracks} held-out tracks; "
+                  f"best params {json.dumps(result.best_params)}; CV accuracy {result.cv_score:.3f}",
+                  highlight=False)
+    _print_metrics(result.test_metrics, "held-out")
+
+
+@models_app.command("list")
+@handle_errors
+def models_list(ctx: typer.Context) -> None:
+    """List registered models.
+
+    Example: music-classifier models list
+    """
+    from rich.table import Table
+
+    from music_classifier.models.registry import list_models
+
+    with state(ctx).engine.connect() as conn:
+        rows = list_models(conn)
+    table = Table("id", "dataset", "kind", "CV acc", "test acc", "test macro F1", "genres", "created")
+    for r in rows:
+        table.add_row(str(r["id"]), r["dataset_name"], r["kind"], _fmt(r["cv_score"]), _fmt(r["test_accuracy"]),
+                      _fmt(r["test_macro_f1"]), str(len(r["genres"])), str(r["created_at"])[:19])
+    console.print(table if rows else "no models (train one: music-classifier train DATASET)")
+
+
+@models_app.command("show")
+@handle_errors
+def models_show(
+    ctx: typer.Context,
+    model_id: int = typer.Argument(..., metavar="ID", help="Registry id (see models list)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole registry row as JSON."),
+) -> None:
+    """Show a registered model: dataset, parameters, scores, metrics, versions, file.
+
+    Example: music-classifier models show 1
+    """
+    from music_classifier.models.registry import get_model_row
+
+    with state(ctx).engine.connect() as conn:
+        row = get_model_row(conn, model_id)
+    if as_json:
+        row = {**row, "created_at": str(row["created_at"])}
+        typer.echo(json.dumps(row, indent=1))
+        return
+    params = row["params"]
+    console.print(f"model [bold]{row['id']}[/]: {row['kind']} on dataset {row['dataset_name']} "
+                  f"({len(row['dataset_snapshot']['members'])} tracks at training time), created "
+                  f"{row['created_at']}", highlight=False)
+    console.print(f"options: cv {params.get('cv')}, test size {params.get('test_size')}, group by "
+                  f"{params.get('group_by')}, class weight {params.get('class_weight')}, seed {params.get('seed')}",
+                  highlight=False)
+    console.print(f"best params: {json.dumps(row['best_params'])}; CV accuracy {_fmt(row['cv_score'])}",
+                  highlight=False, markup=False)
+    if row["test_metrics"]:
+        _print_metrics(row["test_metrics"], "held-out")
+    imp = row["feature_importances"]
+    if imp:
+        top = sorted(zip(imp["names"], imp["values"], strict=True), key=lambda p: -p[1])[:10]
+        console.print(f"top features ({imp['method']}): " + ", ".join(f"{n} {v:.3f}" for n, v in top),
+                      highlight=False)
+    console.print(f"versions: {json.dumps(row['versions'])}", highlight=False, markup=False)
+    console.print(f"file: {row['file_path']} (sha256 {row['file_sha256']})", highlight=False, markup=False)
+
+
+def evaluate(
+    ctx: typer.Context,
+    model_id: int = typer.Argument(..., metavar="MODEL", help="Registry id."),
+    on: str = typer.Option(..., "--on", help="Dataset to evaluate on."),
+) -> None:
+    """Evaluate a registered model on another dataset, over the genres both share (the others are listed).
+
+    Example: music-classifier evaluate 3 --on class_tracks
+    """
+    from music_classifier.models.evaluate import evaluate_model
+
+    st = state(ctx)
+    with st.engine.connect() as conn:
+        ev = evaluate_model(conn, model_id, on, settings=st.settings)
+    console.print(f"model {ev.model_id} on dataset {ev.dataset}: {ev.n_tracks} tracks in "
+                  f"{len(ev.shared_genres)} shared genres ({', '.join(ev.shared_genres)})", highlight=False)
+    if ev.dropped_model_genres:
+        console.print(f"genres dropped (the model's, absent from the dataset): {', '.join(ev.dropped_model_genres)}",
+                      highlight=False)
+    if ev.dropped_dataset_genres:
+        dropped = ", ".join(f"{g} ({n} tracks)" for g, n in ev.dropped_dataset_genres.items())
+        console.print(f"genres dropped (the dataset's, unknown to the model): {dropped}", highlight=False)
+    _print_metrics(ev.metrics, "evaluation")
+
+
+def compare(
+    ctx: typer.Context,
+    dataset: str = typer.Argument(..., help="Dataset name."),
+    models: str = typer.Option("rf,logreg,svm,hgb,knn", "--models", help="Comma list of model kinds."),
+    grid: str = typer.Option("default", "--grid", help="'default' or a JSON grid file ({kind: grid} or one grid)."),
+    cv: int = typer.Option(5, "--cv", help="Outer folds."),
+    inner_cv: int = typer.Option(3, "--inner-cv", help="Inner folds of each grid search."),
+    group_by: str | None = typer.Option(None, "--group-by", help="track (default) | artist | playlist."),
+    class_weight: str | None = typer.Option(None, "--class-weight", help="'balanced' to reweight genres."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the folds and models."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the per-fold figures to this file."),
+) -> None:
+    """Nested cross-validation of several models: mean ± SD accuracy; a winner only if it leads by > 2 SD.
+
+    Example: music-classifier compare gtzan --models rf,logreg,knn --seed 0
+    """
+    from dataclasses import asdict
+
+    from rich.table import Table
+
+    from music_classifier.models.compare import compare_models
+
+    with _progress_bar("nested CV") as progress, state(ctx).engine.connect() as conn:
+        res = compare_models(conn, dataset, kinds=_csv(models), grid=grid, cv=cv, inner_cv=inner_cv,
+                             group_by=group_by, seed=seed, class_weight=class_weight, progress=progress)
+    console.print(f"dataset {res.dataset}: {res.n_tracks} tracks ({res.n_rows} rows); outer {res.splitter}"
+                  f"({res.outer_cv}, shuffle, random_state={res.seed}), grouped by {res.group_by}; "
+                  f"inner {res.inner_cv}-fold grid search", highlight=False)
+    table = Table("model", "accuracy mean ± SD", "macro F1 mean", "per fold")
+    for s in res.scores:
+        table.add_row(s.kind, f"{s.mean:.3f} ± {s.sd:.3f}", f"{s.macro_f1_mean:.3f}",
+                      " ".join(f"{a:.3f}" for a in s.fold_accuracy))
+    console.print(table)
+    console.print(f"winner: {res.winner}" if res.winner else res.reason, highlight=False)
+    if res.winner:
+        console.print(res.reason, highlight=False)
+    if json_out:
+        payload = asdict(res)
+        for d, s in zip(payload["scores"], res.scores, strict=True):
+            d.update(mean=s.mean, sd=s.sd, macro_f1_mean=s.macro_f1_mean)
+        json_out.write_text(json.dumps(payload, indent=1, default=str))
+
+
+def predict(
+    ctx: typer.Context,
+    model_id: int = typer.Argument(..., metavar="MODEL", help="Registry id."),
+    files: list[Path] | None = typer.Argument(None, metavar="[FILE]...", help="Audio files (librosa models)."),
+    track: list[int] | None = typer.Option(None, "--track", help="Stored track id (repeatable)."),
+) -> None:
+    """Genre probabilities for stored tracks (--track ID) or new audio files; stored in `predictions`.
+
+    Example: music-classifier predict 1 --track 12 --track 13
+    """
+    from music_classifier.errors import InputError
+    from music_classifier.models.predict import predict_files, predict_tracks
+
+    if bool(track) == bool(files):
+        raise InputError("give either --track ID … or FILE …, not both and not neither")
+    st = state(ctx)
+    with st.engine.begin() as conn:
+        if track:
+            preds = predict_tracks(conn, model_id, list(track), settings=st.settings)
+        else:
+            with console.status("extracting features…"):
+                preds = predict_files(conn, model_id, list(files or []), settings=st.settings)
+    for p in preds:
+        what = f"track {p.track_id}" if p.track_id is not None else p.file_path
+        probs = ", ".join(f"{g} {v:.2f}" for g, v in list(p.probabilities.items())[:5])
+        console.print(f"{what}: [bold]{p.genre}[/] ({probs})", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(dataset_app, name="dataset")
+    app.command("train")(handle_errors(train))
+    app.add_typer(models_app, name="models")
+    app.command("evaluate")(handle_errors(evaluate))
+    app.command("compare")(handle_errors(compare))
+    app.command("predict")(handle_errors(predict))
