@@ -368,3 +368,16 @@ def test_plot_importances_of_a_model_without_them_fails_with_one_line(sqlite_eng
     assert result.exit_code == 1
     assert f"model {model_id} (rf) stores no feature importances" in result.output
     assert not out.exists()
+
+
+def test_report_without_feature_rows_still_builds_with_a_note(sqlite_engine, tmp_path):
+    from sqlalchemy import delete
+
+    with sqlite_engine.begin() as conn:
+        model_id = seed_model(conn)
+        conn.execute(delete(features))  # the view now has no rows; the stored run is untouched
+    with sqlite_engine.connect() as conn:
+        html = build_report(conn, model_id, out_dir=tmp_path / "r", settings=None).read_text(encoding="utf-8")
+    assert "Too few rows with features for a t-SNE map" in html and "has no rows with features" in html
+    assert html.count('class="genre-row"') == len(GENRES)
+    assert not (tmp_path / "r" / "tsne.png").exists()

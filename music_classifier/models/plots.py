@@ -103,12 +103,13 @@ def plot_confusion(matrix: Sequence[Sequence[int]], labels: Sequence[str], *, ou
         raise InputError(f"confusion matrix of shape {m.shape} does not match {n} labels")
     row_sums = m.sum(axis=1, keepdims=True)
     share = np.divide(m, row_sums, out=np.zeros_like(m), where=row_sums > 0)
-    size = max(4.5, 0.6 * n + 2.5)
+    size = max(4.5, 0.45 * n + 2.5)
+    cell_font = 10 if n <= 12 else 8 if n <= 20 else 6
     with _figure(out, figsize=(size + 1.2, size)) as (fig, ax):
         im = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
         for i in range(n):
             for j in range(n):
-                ax.text(j, i, f"{int(m[i, j])}", ha="center", va="center", fontsize=9,
+                ax.text(j, i, f"{int(m[i, j])}", ha="center", va="center", fontsize=cell_font,
                         color="white" if share[i, j] > 0.5 else "black")
         ax.set_xticks(range(n), labels=list(labels), rotation=45, ha="right")
         ax.set_yticks(range(n), labels=list(labels))

@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,13 +212,14 @@ def _environment():
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".index-", suffix=".html")
+    """Write then rename: a reader never sees a half-written page, an old report stays until replaced.
+    (A plain open() rather than mkstemp, so the file gets the user's umask, not 0600.)"""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -255,8 +255,11 @@ def report_context(conn: Connection, row: dict[str, Any], *, out_dir: Path, seed
                                        lambda p: plots.plot_confusion(matrix, labels, out=p))
 
     if row.get("dataset_id") is not None and _view_exists(conn, row["dataset_name"]):
-        data = dataset_tsne_input(conn, row["dataset_name"], feature_names=row["feature_names"],
-                                  track_ids=member_track_ids(row), seed=seed)
+        try:
+            data = dataset_tsne_input(conn, row["dataset_name"], feature_names=row["feature_names"],
+                                      track_ids=member_track_ids(row), seed=seed)
+        except InputError as exc:  # e.g. the features were removed since: the rest of the report stands
+            data = TsneInput(X=None, y=[], note=str(exc))
         if len(data.y) >= 4:
             figures["tsne"] = _figure(out_dir, "tsne.png", lambda p: plots.plot_tsne(
                 data.X, data.y, out=p, seed=seed, title=f"t-SNE map of {row['dataset_name']}"))
@@ -273,7 +276,7 @@ def report_context(conn: Connection, row: dict[str, Any], *, out_dir: Path, seed
         names, values, method = imp
         figures["importances"] = _figure(out_dir, "importances.png", lambda p: plots.plot_importances(
             names, values, out=p, top=TOP_IMPORTANCES,
-            title=f"Feature importances ({method})" if method else "Feature importances"))
+            title=f"Feature importances, {method}" if method else "Feature importances"))
         notes["importances"] = {"impurity": "Impurity (mean decrease in Gini) importances of the fitted forest.",
                                 "permutation": "Permutation importances: mean drop in held-out accuracy when a "
                                                "feature is shuffled."}.get(method, "")
