@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -270,7 +271,11 @@ def estimate_tuning(S: np.ndarray, *, sr: int, bins_per_octave: int) -> float:
     pitch = np.concatenate(pitches)
     mag = np.concatenate(mags)
     threshold = np.median(mag) if pitch.size else 0.0
-    return float(librosa.pitch_tuning(pitch[mag >= threshold], resolution=0.01, bins_per_octave=bins_per_octave))
+    with warnings.catch_warnings():
+        # A signal with no pitched peaks (a drum loop) gives librosa's own 0.0 tuning; its warning says
+        # only that, and would otherwise print once per track in every worker.
+        warnings.simplefilter("ignore", UserWarning)
+        return float(librosa.pitch_tuning(pitch[mag >= threshold], resolution=0.01, bins_per_octave=bins_per_octave))
 
 
 def extract_librosa_features(*, y: np.ndarray, sr: int) -> dict[str, float]:
