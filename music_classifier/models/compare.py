@@ -59,6 +59,7 @@ class CompareResult:
     scores: list[ModelScores]
     winner: str | None
     reason: str
+    fold_test_track_ids: list[list[int]] = field(default_factory=list)  # the outer folds, for audit
 
 
 def pick_winner(scores: list[ModelScores]) -> tuple[str | None, str]:
@@ -126,4 +127,5 @@ def compare_models(conn: Connection, dataset: str, *, kinds: list[str] | None = 
     winner, reason = pick_winner(ordered)
     return CompareResult(dataset=dataset, group_by=group_by or "track", outer_cv=cv, inner_cv=inner_cv, seed=seed,
                          n_tracks=int(len(np.unique(frame.track_ids))), n_rows=int(len(frame.y)),
-                         splitter=type(outer).__name__, scores=ordered, winner=winner, reason=reason)
+                         splitter=type(outer).__name__, scores=ordered, winner=winner, reason=reason,
+                         fold_test_track_ids=[sorted({int(t) for t in frame.track_ids[test]}) for _, test in folds])
