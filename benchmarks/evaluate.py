@@ -40,6 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TABLES = ROOT.parent / "shared" / "data" / "tables"
 GTZAN_CSV = TABLES / "gtzan_features_30_sec.csv"
 SPOTIFY_CSV = TABLES / "spotify_songs.csv"
+CLIPS = ROOT.parent / "shared" / "data" / "audio" / "gtzan_subset_zenny126"
+CLIP_SEEDS = (0, 1, 2, 3, 4)
 RF_FIXED = {"n_estimators": 100}  # everything else: scikit-learn defaults, random_state=0
 SEED = 0
 N_FOLDS = 5
@@ -54,15 +56,17 @@ class CliPath:
     models_dir: Path
     commands: list[str] = field(default_factory=list)
     echo: bool = True
+    library: Path | None = None
 
     def run(self, *args: str) -> str:
         from typer.testing import CliRunner
 
         from music_classifier.cli import app
 
-        self.commands.append("music-classifier --db $DB " + " ".join(shlex.quote(str(a)) for a in args))
+        lib = ["--library", str(self.library)] if self.library else []
+        self.commands.append("music-classifier --db $DB " + " ".join(shlex.quote(str(a)) for a in [*lib, *args]))
         started = time.perf_counter()
-        result = CliRunner().invoke(app, ["--db", self.db_url, *map(str, args)],
+        result = CliRunner().invoke(app, ["--db", self.db_url, *lib, *map(str, args)],
                                     env={"MUSIC_CLASSIFIER_MODELS_DIR": str(self.models_dir)})
         if self.echo:
             print(f"$ {self.commands[-1]}   [{time.perf_counter() - started:.1f} s]", flush=True)
@@ -216,6 +220,47 @@ def run_spotify(workdir: Path, sample: int | None, compare_sample: int) -> dict[
     return res
 
 
+def run_clips(workdir: Path, processes: int) -> dict[str, Any]:
+    """The 70 GTZAN excerpts: whole-clip librosa features vs 3 s segments + soft voting, track-grouped CV."""
+    cli = new_cli(workdir, "clips")
+    cli.library = CLIPS
+    for genre_dir in sorted(p for p in CLIPS.iterdir() if p.is_dir()):
+        cli.run("audio", "scan", genre_dir, "--add-unmatched", "--genre", genre_dir.name)
+    cli.run("features", "compute", "--extractor", "librosa", "--missing", "--processes", str(processes))
+    cli.run("dataset", "create", "clips", "--features", "librosa", "--top", "10", "--min-per-genre", "5",
+            "--source", "file")
+    cli.run("dataset", "create", "clips_seg", "--features", "librosa", "--segments", "--top", "10",
+            "--min-per-genre", "5", "--source", "file")
+    grid = workdir / "rf_fixed.json"
+    grid.write_text(json.dumps({"rf": {k: [v] for k, v in RF_FIXED.items()}}))
+    res: dict[str, Any] = {"whole": [], "segments": []}
+    for seed in CLIP_SEEDS:
+        for name, key in (("clips", "whole"), ("clips_seg", "segments")):
+            out = workdir / f"clips_{name}_{seed}.json"
+            cli.run("compare", name, "--models", "rf", "--grid", grid, "--cv", str(N_FOLDS), "--seed", str(seed),
+                    "--json", out)
+            res[key].append(json.loads(out.read_text()))
+    res["commands"] = cli.commands
+    return res
+
+
+def _clips_lines(clips: dict[str, Any]) -> list[str]:
+    lines = ["| features | rows | outer splitter | accuracy per seed (mean of 5 folds) | mean over seeds | "
+             "macro F1 mean |", "|---|---|---|---|---|---|"]
+    for key, label in (("whole", "whole clip"), ("segments", "3 s segments, soft vote per clip")):
+        runs = clips[key]
+        accs = [r["scores"][0]["mean"] for r in runs]
+        f1s = [r["scores"][0]["macro_f1_mean"] for r in runs]
+        lines.append(f"| {label} | {runs[0]['n_rows']} ({runs[0]['n_tracks']} clips) | {runs[0]['splitter']} | "
+                     + " ".join(f"{a:.3f}" for a in accs) + f" | {np.mean(accs):.3f} | {np.mean(f1s):.3f} |")
+    diff = np.mean([r["scores"][0]["mean"] for r in clips["segments"]]) - np.mean(
+        [r["scores"][0]["mean"] for r in clips["whole"]])
+    lines += ["", f"Segments + soft voting minus whole clips: {diff:+.3f} accuracy (mean over seeds "
+              f"{', '.join(map(str, CLIP_SEEDS))}). Test folds never hold a segment of a training clip "
+              "(StratifiedGroupKFold by track); scores are per clip."]
+    return lines
+
+
 def _scores_table(cmp: dict[str, Any]) -> list[str]:
     lines = ["| model | accuracy mean ± SD | macro F1 mean | per fold |", "|---|---|---|---|"]
     for s in cmp["scores"]:
@@ -234,8 +279,8 @@ def _rf_lines(name: str, chk: dict[str, Any]) -> list[str]:
         f"{'yes' if chk['same_folds'] else 'NO'} | {'yes' if ok else 'NO'} |"]
 
 
-def write_markdown(path: Path, gtzan: dict[str, Any], spotify: dict[str, Any], argv: list[str],
-                   seconds: float) -> None:
+def write_markdown(path: Path, gtzan: dict[str, Any], spotify: dict[str, Any], clips: dict[str, Any] | None,
+                   argv: list[str], seconds: float) -> None:
     import sklearn
 
     sp_label = "Spotify songs" + (f" (stratified sample, {spotify['rf_check']['n_tracks']:,} tracks)"
@@ -248,7 +293,7 @@ def write_markdown(path: Path, gtzan: dict[str, Any], spotify: dict[str, Any], a
         f"    python benchmarks/evaluate.py {' '.join(argv)}".rstrip(),
         "",
         f"Python {platform.python_version()}, scikit-learn {sklearn.__version__}, {os.cpu_count()} cores (shared); "
-        f"whole run {seconds / 60:.1f} min. Data: `../shared/data/tables/` (see its SOURCES.md).",
+        f"sections took {seconds / 60:.1f} min in all. Data: `../shared/data/tables/` (see its SOURCES.md).",
         "",
         "Protocol, the same on both sides: 5 folds of `StratifiedKFold(n_splits=5, shuffle=True, random_state=0)` "
         "over the tracks in file order; the Spotify songs table reduced to its 12 audio-feature columns and the "
@@ -298,13 +343,28 @@ def write_markdown(path: Path, gtzan: dict[str, Any], spotify: dict[str, Any], a
               "0.66, macro F1 0.66 (6 genres); trained on playlist tracks and tested on the class's own 200 tracks: "
               "accuracy 0.48, macro F1 0.43. (Different data: the class's tracks are not in ../shared/data.)",
               "",
-              "## Exact commands", "",
+              ]
+    if clips:
+        lines += ["## GTZAN excerpts: whole clips vs 3 s segments + soft voting", "",
+                  f"The {clips['whole'][0]['n_tracks']} GTZAN excerpts in `../shared/data/audio/gtzan_subset_zenny126` "
+                  "(15-20 s each), scanned and extracted through the CLI (librosa features, whole clip and 3 s "
+                  "segments), the fixed RandomForest, track-grouped 5-fold CV for several seeds "
+                  "(70 clips: one seed's folds are noisy).", "", *_clips_lines(clips), ""]
+    lines += ["## Exact commands", "",
               "GTZAN (`$DB` = a fresh SQLite file):", "", "```", *gtzan["commands"], "```", "",
               "Spotify songs:", "", "```", *spotify["commands"], "```", "",
               f"Spotify songs, model comparison on the {spotify['compare_n']:,}-track sample "
               "(written by the script: first row per id, `train_test_split(stratify=playlist_genre, random_state=0)`, "
               "file order kept):", "", "```", *spotify["compare_commands"], "```", ""]
+    if clips:
+        lines += ["GTZAN excerpts:", "", "```", *clips["commands"], "```", ""]
     path.write_text("\n".join(lines))
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, set):
+        return sorted(obj)
+    raise TypeError(type(obj))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -313,20 +373,39 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sample", type=int, default=None, help="Stratified sample of N Spotify tracks (default: all).")
     ap.add_argument("--compare-sample", type=int, default=5000,
                     help="Spotify tracks for the all-model nested comparison (default 5000).")
+    ap.add_argument("--no-clips", action="store_true", help="Skip the GTZAN excerpts (feature extraction).")
+    ap.add_argument("--processes", type=int, default=2, help="Feature-extraction processes for the excerpts.")
+    ap.add_argument("--cache", type=Path, default=None,
+                    help="Keep each section's figures as JSON here and reuse them on the next run.")
     ap.add_argument("--out", type=Path, default=ROOT / "EVALUATION.md")
     args = ap.parse_args(argv)
     if not TABLES.is_dir():
         sys.exit(f"real tables not found at {TABLES}")
-    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mc_eval_") as tmp:
         work = Path(tmp)
-        gtzan = run_gtzan(work)
-        spotify = run_spotify(work, args.sample, args.compare_sample)
-        for res in (gtzan, spotify):  # temporary paths -> $WORK in the written commands
-            for key in ("commands", "compare_commands"):
+
+        def section(name: str, compute: Any) -> dict[str, Any]:
+            cached = args.cache / f"{name}.json" if args.cache else None
+            if cached and cached.is_file():
+                return json.loads(cached.read_text())
+            t0 = time.perf_counter()
+            res = compute()
+            res["seconds"] = time.perf_counter() - t0
+            for key in ("commands", "compare_commands"):  # temporary paths -> $WORK in the written commands
                 if key in res:
                     res[key] = [c.replace(str(work), "$WORK") for c in res[key]]
-    write_markdown(args.out, gtzan, spotify, argv, time.perf_counter() - started)
+            if cached:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                cached.write_text(json.dumps(res, default=_jsonable))
+            return res
+
+        gtzan = section("gtzan", lambda: run_gtzan(work))
+        spotify = section(f"spotify_{args.sample}_{args.compare_sample}",
+                          lambda: run_spotify(work, args.sample, args.compare_sample))
+        clips = None if args.no_clips or not CLIPS.is_dir() else section(
+            "clips", lambda: run_clips(work, args.processes))
+    seconds = sum(r.get("seconds", 0.0) for r in (gtzan, spotify, clips or {}))
+    write_markdown(args.out, gtzan, spotify, clips, argv, seconds)
     print(f"wrote {args.out}")
 
 

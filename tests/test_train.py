@@ -206,3 +206,36 @@ def test_bad_options(sqlite_engine, tmp_path):
             train_model(conn, "sep", TrainOptions(group_by="label"), models_path=tmp_path)
         with pytest.raises(InputError, match="not found"):
             train_model(conn, "nope", TrainOptions(), models_path=tmp_path)
+
+
+def test_predict_audio_files_extracts_on_the_fly(sqlite_engine, tmp_path, one_candidate):
+    import soundfile as sf
+
+    from music_classifier.models.predict import predict_files
+
+    sr = 22050
+    t = np.arange(int(6.5 * sr)) / sr
+    wav = tmp_path / "tone.wav"
+    sf.write(wav, (0.3 * np.sin(2 * np.pi * 440 * t) + 0.01 * np.random.default_rng(0).normal(size=t.size))
+             .astype(np.float32), sr)
+    with sqlite_engine.begin() as conn:
+        fill_separable(conn, genres_=["Rock", "Jazz"], per_genre=8, extractor="librosa", source="file")
+        create_dataset(conn, "lib", DatasetDefinition(features="librosa", top=2, min_per_genre=5))
+        fill_segments(conn, genres_=["Rock", "Jazz"], per_genre=6, n_segments=3)
+        create_dataset(conn, "libseg", DatasetDefinition(features="librosa", segments=True, top=2, min_per_genre=5))
+        whole = train_model(conn, "lib", TrainOptions(grid=one_candidate, cv=3), models_path=tmp_path).model_id
+        seg = train_model(conn, "libseg", TrainOptions(grid=one_candidate, cv=3), models_path=tmp_path).model_id
+        gtzan = _dataset(conn, name="g", genres=["Rock", "Jazz"], per_genre=6)
+        assert gtzan.n_tracks == 12
+        g_model = train_model(conn, "g", TrainOptions(grid=one_candidate, cv=3), models_path=tmp_path).model_id
+    with sqlite_engine.begin() as conn:
+        for model_id in (whole, seg):
+            [p] = predict_files(conn, model_id, [wav])
+            assert p.genre in {"Rock", "Jazz"} and p.file_path == str(wav.resolve())
+            assert abs(sum(p.probabilities.values()) - 1.0) < 1e-6
+        stored = conn.execute(select(predictions.c.model_id, predictions.c.file_path)).all()
+        assert stored == [(whole, str(wav.resolve())), (seg, str(wav.resolve()))]
+        with pytest.raises(InputError, match="only be predicted with a model trained on librosa"):
+            predict_files(conn, g_model, [wav])
+        with pytest.raises(InputError, match="file not found"):
+            predict_files(conn, whole, [tmp_path / "missing.wav"])
