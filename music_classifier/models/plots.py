@@ -52,11 +52,18 @@ def tsne_perplexity(n_samples: int) -> float:
     return float(min(30.0, (n_samples - 1) / 3))
 
 
-def tsne_embedding(X: Any, *, seed: int = 0) -> Any:
+# t-SNE's Barnes-Hut gradient runs OpenMP threads that busy-wait. On the shared 2-core machines
+# this project runs on, one thread measured 3-4x faster than the default under load (see
+# BENCHMARKS.md, "Report t-SNE"); `threads=None` keeps the library default.
+TSNE_THREADS: int | None = 1
+
+
+def tsne_embedding(X: Any, *, seed: int = 0, threads: int | None = TSNE_THREADS) -> Any:
     """Standardise the features, then embed them in 2-D with t-SNE (deterministic for a given seed)."""
     import numpy as np
     from sklearn.manifold import TSNE
     from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
 
     X = np.asarray(X, dtype=float)
     if X.ndim != 2 or X.shape[0] < 4:
@@ -67,7 +74,8 @@ def tsne_embedding(X: Any, *, seed: int = 0) -> Any:
     scaled = StandardScaler().fit_transform(X)
     tsne = TSNE(n_components=2, perplexity=tsne_perplexity(X.shape[0]), random_state=seed, init="pca",
                 learning_rate="auto")
-    return tsne.fit_transform(scaled)
+    with threadpool_limits(limits=threads):
+        return tsne.fit_transform(scaled)
 
 
 def plot_tsne(X: Any, y: Sequence[str], *, out: Path, seed: int = 0, title: str = "t-SNE map of the features") -> Path:
