@@ -7,74 +7,81 @@ root, POSIX separators), sha256, duration, sample rate and channels. It writes o
 in bulk, inside the caller's transaction; a file whose content changed marks its finished
 feature extractions stale.
 
-Formats: mp3, flac, ogg and wav are decoded by libsndfile (soundfile), which the feature
-extractors use too. m4a (AAC) is not: libsndfile has no AAC decoder, so m4a files are accepted
-only where ffmpeg is on PATH (librosa then decodes them through audioread); elsewhere they are
-reported as skipped, never linked to a track that could not be analysed.
-
-Security: the scanned directory must lie inside the library root; a symlink (file or directory)
-resolving outside it is skipped with a reason; symlinked directories inside the root are not
-followed (no loops, no file seen twice); a stored path that would escape the root is never opened.
+The pieces live in sibling modules, by concept: ``library_paths`` (root, scan directory, walking,
+symlink refusal), ``audio_files`` (header info, tags, file names, sha256) and ``track_matching``
+(the matcher and ``FUZZY_THRESHOLD``). Their public names are re-exported here, so callers keep
+importing them from ``music_classifier.ingest.audio_scan``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import re
-import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Protocol
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from music_classifier.db.tables import MAX_TEXT, extractions, track_genres, tracks
-from music_classifier.errors import ConfigError, InputError, PathOutsideLibrary
-from music_classifier.ingest.keys import normalise_artist, normalise_title, track_key
+from music_classifier.errors import InputError, PathOutsideLibrary
+from music_classifier.ingest.audio_files import (
+    HASH_CHUNK,
+    AudioFileInfo,
+    ScannedFile,
+    ScanProgress,
+    parse_file_name,
+    read_audio_info,
+    read_scanned_file,
+    read_tags,
+    sha256_file,
+)
+from music_classifier.ingest.keys import track_key
+from music_classifier.ingest.library_paths import (
+    M4A_EXTENSIONS,
+    MAX_AUDIO_PATH,
+    SNDFILE_EXTENSIONS,
+    SkippedFile,
+    m4a_decodable,
+    resolve_in_library,
+    resolve_scan_dir,
+    supported_extensions,
+    walk_audio_files,
+)
+from music_classifier.ingest.track_matching import (
+    FUZZY_THRESHOLD,
+    MatchedFile,
+    StoredTrack,
+    TrackMatcher,
+    fuzzy_score,
+    load_tracks,
+)
 
-SNDFILE_EXTENSIONS = frozenset({".mp3", ".flac", ".ogg", ".wav"})
-M4A_EXTENSIONS = frozenset({".m4a"})
-MAX_AUDIO_PATH = 1024  # tracks.audio_path length
-HASH_CHUNK = 1 << 20
-
-# Fuzzy matching scores artist and title SEPARATELY (rapidfuzz, 0..100) and takes the lower of the
-# two: artist by token_sort_ratio (word order varies: "Cash, Johnny"), title by plain ratio. Both
-# must reach 85. Why separately: on one joined "artist title" string a long shared artist name
-# carries a different song over the line ("Michael Jackson - Beat It" vs "Michael Jackson - Bad"
-# scores 86 joined, 40 here). Why 85: one-letter typos score above it ("yesterdy"/"yesterday" 94,
-# "bohemian rapsody" 97, "elvis presly" 96, "billy jean"/"billie jean" 86), a different song by the
-# same artist with a similar title stays below ("let it be"/"let it go" 78, "hello"/"hallo" 80 --
-# short titles get no typo tolerance, on purpose). "The", "feat. X", accents and "(Remastered)" are
-# removed by the key normalisation before scoring, so those match exactly. tests/test_audio_scan.py
-# pins these pairs. A miss is reported as unmatched (cheap to fix: rename or tag the file); a wrong
-# match would silently mislabel training data, so the threshold errs towards misses.
-FUZZY_THRESHOLD = 85.0
-
-_TRACK_NUMBER = re.compile(r"^\d{1,3}(?:\s*[.)]\s*|\s+-\s+|\s*_\s*)")
-_DASH = re.compile(r"\s+[-\u2013\u2014]\s+")
-
-
-class ScanProgress(Protocol):
-    """Receives hashing progress; the CLI shows it as a rich progress bar."""
-
-    def start(self, total_bytes: int, files: int) -> None: ...
-
-    def advance(self, nbytes: int) -> None: ...
-
-
-@dataclass(frozen=True)
-class AudioFileInfo:
-    duration_s: float
-    sample_rate: int
-    channels: int
-
-
-@dataclass(frozen=True)
-class SkippedFile:
-    path: str  # relative to the library root where possible
-    reason: str
+__all__ = [
+    "FUZZY_THRESHOLD",
+    "HASH_CHUNK",
+    "M4A_EXTENSIONS",
+    "MAX_AUDIO_PATH",
+    "SNDFILE_EXTENSIONS",
+    "AudioFileInfo",
+    "MatchedFile",
+    "ScanProgress",
+    "ScanReport",
+    "SkippedFile",
+    "TrackWithoutAudio",
+    "UnmatchedFile",
+    "fuzzy_score",
+    "m4a_decodable",
+    "mark_features_stale",
+    "parse_file_name",
+    "read_audio_info",
+    "read_tags",
+    "resolve_in_library",
+    "resolve_scan_dir",
+    "scan_library",
+    "sha256_file",
+    "supported_extensions",
+    "walk_audio_files",
+]
 
 
 @dataclass(frozen=True)
@@ -83,14 +90,6 @@ class UnmatchedFile:
     artist: str | None
     title: str | None
     reason: str
-
-
-@dataclass(frozen=True)
-class MatchedFile:
-    path: str
-    track_id: int
-    how: str  # path | tags | filename | fuzzy
-    score: float = 100.0
 
 
 @dataclass(frozen=True)
@@ -115,354 +114,6 @@ class ScanReport:
     unmatched: list[UnmatchedFile] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
     without_audio: list[TrackWithoutAudio] = field(default_factory=list)
-
-
-@dataclass
-class _File:
-    rel: str
-    abs_path: Path
-    size: int
-    sha256: str = ""
-    info: AudioFileInfo | None = None
-    tag_artist: str | None = None
-    tag_title: str | None = None
-    name_artist: str | None = None
-    name_title: str | None = None
-
-
-@dataclass
-class _Track:
-    id: int
-    artist: str
-    title: str
-    audio_path: str | None
-    sha256: str | None
-    duration_s: float | None
-    sample_rate: int | None
-    channels: int | None
-    removed: bool
-    key: str = ""
-    artist_norm: str = ""
-    title_norm: str = ""
-
-
-# --------------------------------------------------------------------------------------------- paths
-
-
-def m4a_decodable() -> bool:
-    """m4a needs ffmpeg (through audioread); libsndfile cannot decode AAC."""
-    return shutil.which("ffmpeg") is not None
-
-
-def supported_extensions() -> frozenset[str]:
-    return SNDFILE_EXTENSIONS | (M4A_EXTENSIONS if m4a_decodable() else frozenset())
-
-
-def resolve_in_library(root: Path, relative: str) -> Path:
-    """The absolute path of a stored library path; PathOutsideLibrary if it would escape the root.
-
-    Refuses absolute paths, ``..`` parts and symlinks resolving outside ``root``. Use this before
-    opening any ``tracks.audio_path``.
-    """
-    root = root.resolve()
-    pure = PurePosixPath(relative)
-    if not relative or pure.is_absolute() or ".." in pure.parts or "\\" in relative or Path(relative).is_absolute():
-        raise PathOutsideLibrary(f"audio path {relative!r} is not a plain path inside the library root {root}")
-    resolved = (root / pure).resolve()
-    if not resolved.is_relative_to(root):
-        raise PathOutsideLibrary(f"audio path {relative!r} resolves outside the library root {root}")
-    return resolved
-
-
-def resolve_scan_dir(root: Path, directory: Path | None) -> tuple[Path, Path]:
-    """(resolved root, resolved directory to scan); the directory must be inside the root."""
-    try:
-        root = root.expanduser().resolve(strict=True)
-    except (FileNotFoundError, RuntimeError):
-        raise ConfigError(f"library root {root} does not exist (set --library or MUSIC_CLASSIFIER_LIBRARY)") from None
-    if not root.is_dir():
-        raise ConfigError(f"library root {root} is not a directory")
-    if directory is None:
-        return root, root
-    candidate = directory.expanduser()
-    if not candidate.is_absolute():
-        # A relative DIR means relative to the working directory, as in any shell command.
-        candidate = Path.cwd() / candidate
-    try:
-        resolved = candidate.resolve(strict=True)
-    except (FileNotFoundError, RuntimeError):
-        raise InputError(f"directory {directory} does not exist") from None
-    if not resolved.is_relative_to(root):
-        raise PathOutsideLibrary(f"directory {directory} is outside the library root {root}")
-    if not resolved.is_dir():
-        raise InputError(f"{directory} is not a directory")
-    return root, resolved
-
-
-def walk_audio_files(root: Path, directory: Path, extensions: Iterable[str]) -> tuple[list[_File], list[SkippedFile]]:
-    """Audio files under ``directory`` (sorted), plus what was skipped and why.
-
-    Hidden entries (".name", e.g. macOS "._x.mp3" resource forks) are ignored silently, as are
-    files of other types (cover.jpg).
-    """
-    exts = frozenset(extensions)
-    files: list[_File] = []
-    skipped: list[SkippedFile] = []
-    stack = [directory]
-    while stack:
-        current = stack.pop()
-        try:
-            entries = sorted(os.scandir(current), key=lambda e: e.name)
-        except OSError as exc:
-            skipped.append(SkippedFile(_rel_or_abs(root, Path(current)), f"cannot list directory: {exc.strerror}"))
-            continue
-        subdirs: list[Path] = []
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            path = Path(entry.path)
-            rel = _rel_or_abs(root, path)
-            if entry.is_symlink():
-                target = path.resolve()
-                if not target.is_relative_to(root):
-                    skipped.append(SkippedFile(rel, f"symlink points outside the library root (to {target})"))
-                    continue
-                if target.is_dir():
-                    skipped.append(SkippedFile(rel, "symlinked directory not followed; scan its real path instead"))
-                    continue
-                if not target.exists():
-                    skipped.append(SkippedFile(rel, "broken symlink"))
-                    continue
-            if entry.is_dir():
-                subdirs.append(path)
-                continue
-            suffix = path.suffix.lower()
-            if suffix in M4A_EXTENSIONS and suffix not in exts:
-                skipped.append(SkippedFile(rel, "m4a needs ffmpeg to decode (not found on PATH)"))
-                continue
-            if suffix not in exts:
-                continue
-            if len(rel) > MAX_AUDIO_PATH:
-                skipped.append(SkippedFile(rel[:80] + "…", f"path longer than {MAX_AUDIO_PATH} characters"))
-                continue
-            try:
-                size = path.stat().st_size
-            except OSError as exc:
-                skipped.append(SkippedFile(rel, f"unreadable: {exc.strerror}"))
-                continue
-            files.append(_File(rel=rel, abs_path=path, size=size))
-        stack.extend(reversed(subdirs))
-    files.sort(key=lambda f: f.rel)
-    return files, skipped
-
-
-def _rel_or_abs(root: Path, path: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
-
-
-# ------------------------------------------------------------------------------------ reading files
-
-
-def sha256_file(path: Path, progress: ScanProgress | None = None) -> str:
-    """Streamed, chunked sha256 (constant memory whatever the file size)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(HASH_CHUNK):
-            digest.update(chunk)
-            if progress is not None:
-                progress.advance(len(chunk))
-    return digest.hexdigest()
-
-
-def read_audio_info(path: Path) -> AudioFileInfo:
-    """Duration, sample rate, channels from the header: libsndfile first, mutagen for the rest (m4a)."""
-    import soundfile
-
-    try:
-        info = soundfile.info(str(path))
-        if info.samplerate > 0 and info.channels > 0:
-            return AudioFileInfo(float(info.duration), int(info.samplerate), int(info.channels))
-    except Exception:  # noqa: BLE001 - fall through to mutagen, which reads m4a and odd mp3s
-        pass
-    import mutagen
-
-    try:
-        audio = mutagen.File(str(path))
-    except Exception as exc:  # noqa: BLE001
-        raise InputError(f"{path.name}: not readable audio ({type(exc).__name__})") from None
-    info = getattr(audio, "info", None)
-    rate = int(getattr(info, "sample_rate", 0) or 0)
-    channels = int(getattr(info, "channels", 0) or 0)
-    if info is None or rate <= 0 or channels <= 0:
-        raise InputError(f"{path.name}: not readable audio")
-    return AudioFileInfo(float(getattr(info, "length", 0.0) or 0.0), rate, channels)
-
-
-def read_tags(path: Path) -> tuple[str | None, str | None]:
-    """(artist, title) from the file's tags (ID3, Vorbis comments, MP4 atoms, WAV id3 chunk), or Nones."""
-    import mutagen
-
-    try:
-        audio = mutagen.File(str(path), easy=True)
-    except Exception:  # noqa: BLE001 - a broken tag block is not a reason to drop the file
-        return None, None
-    tags = getattr(audio, "tags", None)
-    if not tags:
-        return None, None
-    return _tag_text(tags, "artist", "TPE1"), _tag_text(tags, "title", "TIT2")
-
-
-def _tag_text(tags: object, *keys: str) -> str | None:
-    for key in keys:
-        try:
-            value = tags[key]  # type: ignore[index]
-        except (KeyError, ValueError, TypeError):
-            continue
-        if hasattr(value, "text"):
-            value = value.text
-        if isinstance(value, list | tuple):
-            value = value[0] if value else None
-        text = " ".join(str(value).split()) if value is not None else ""
-        if text:
-            return text
-    return None
-
-
-def parse_file_name(rel: str) -> tuple[str | None, str | None]:
-    """"Artist - Title" from a file name ("03 - Artist - Title.mp3", "Artist_-_Title.flac" too)."""
-    stem = PurePosixPath(rel).stem
-    if " " not in stem:
-        stem = stem.replace("_", " ")
-    stem = " ".join(stem.split())
-    parts = _DASH.split(stem, maxsplit=1)
-    if len(parts) == 2:
-        without_number = _TRACK_NUMBER.sub("", stem, count=1)
-        if without_number != stem and len(_DASH.split(without_number, maxsplit=1)) == 2:
-            parts = _DASH.split(without_number, maxsplit=1)
-    if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
-        return None, None
-    return parts[0].strip(), parts[1].strip()
-
-
-def _read_file(f: _File, progress: ScanProgress | None) -> None:
-    f.info = read_audio_info(f.abs_path)
-    f.sha256 = sha256_file(f.abs_path, progress)
-    f.tag_artist, f.tag_title = read_tags(f.abs_path)
-    f.name_artist, f.name_title = parse_file_name(f.rel)
-
-
-# ----------------------------------------------------------------------------------------- matching
-
-
-def _load_tracks(conn: Connection) -> list[_Track]:
-    rows = conn.execute(
-        select(tracks.c.id, tracks.c.artist, tracks.c.title, tracks.c.audio_path, tracks.c.file_sha256,
-               tracks.c.duration_s, tracks.c.sample_rate, tracks.c.channels, tracks.c.removed_at)
-        .order_by(tracks.c.id)
-    ).all()
-    loaded = []
-    for r in rows:
-        t = _Track(r.id, r.artist, r.title, r.audio_path, r.file_sha256, r.duration_s, r.sample_rate, r.channels,
-                   r.removed_at is not None)
-        t.key = track_key(t.artist, t.title)
-        t.artist_norm, t.title_norm = normalise_artist(t.artist), normalise_title(t.title)
-        loaded.append(t)
-    return loaded
-
-
-class _Matcher:
-    """Assigns each file at most one track and each track at most one file."""
-
-    def __init__(self, root: Path, all_tracks: list[_Track]) -> None:
-        self.root = root
-        self.live = [t for t in all_tracks if not t.removed]
-        self.by_path = {t.audio_path: t for t in all_tracks if t.audio_path}
-        self.by_key: dict[str, list[_Track]] = {}
-        for t in self.live:
-            self.by_key.setdefault(t.key, []).append(t)
-        self.claimed: dict[int, str] = {}  # track id -> file path claimed in this scan
-        self._file_exists: dict[int, bool] = {}
-
-    def stored_file_exists(self, t: _Track) -> bool:
-        """Whether the track's stored audio file is still there (False for paths escaping the root)."""
-        if t.audio_path is None:
-            return False
-        if t.id not in self._file_exists:
-            try:
-                self._file_exists[t.id] = resolve_in_library(self.root, t.audio_path).is_file()
-            except PathOutsideLibrary:
-                self._file_exists[t.id] = False
-        return self._file_exists[t.id]
-
-    def available(self, t: _Track, rel: str) -> bool:
-        if t.id in self.claimed:
-            return False
-        return t.audio_path in (None, rel) or not self.stored_file_exists(t)
-
-    def match(self, f: _File) -> tuple[MatchedFile | None, str]:
-        """The match for a file, or None and the reason it has none."""
-        holder = self.by_path.get(f.rel)
-        if holder is not None:
-            if holder.removed:
-                return None, f"linked to removed track #{holder.id} ({holder.artist} - {holder.title})"
-            return self._claim(holder, f, "path"), ""
-        duplicate_of: _Track | None = None
-        for how, artist, title in (("tags", f.tag_artist, f.tag_title), ("filename", f.name_artist, f.name_title)):
-            if not (artist and title):
-                continue
-            same_song = self.by_key.get(track_key(artist, title), [])
-            for t in same_song:
-                if self.available(t, f.rel):
-                    return self._claim(t, f, how), ""
-            duplicate_of = duplicate_of or (same_song[0] if same_song else None)
-        if duplicate_of is not None:
-            where = self.claimed.get(duplicate_of.id) or duplicate_of.audio_path
-            return None, f"same song as {where} (track #{duplicate_of.id})"
-        artist, title = (f.tag_artist, f.tag_title) if f.tag_artist and f.tag_title else (f.name_artist, f.name_title)
-        if not (artist and title):
-            return None, "no artist/title in tags or file name"
-        best = self._fuzzy(f, normalise_artist(artist), normalise_title(title))
-        if best is None:
-            return None, "no matching track"
-        track, score = best
-        return self._claim(track, f, "fuzzy", score), ""
-
-    def _fuzzy(self, f: _File, artist_norm: str, title_norm: str) -> tuple[_Track, float] | None:
-        from rapidfuzz import fuzz, process
-
-        candidates = [t for t in self.live if self.available(t, f.rel)]
-        by_title = process.extract(title_norm, [t.title_norm for t in candidates], scorer=fuzz.ratio,
-                                   score_cutoff=FUZZY_THRESHOLD, limit=None)
-        scored = []
-        for _, title_score, index in by_title:
-            artist_score = fuzz.token_sort_ratio(artist_norm, candidates[index].artist_norm)
-            score = min(title_score, artist_score)
-            if score >= FUZZY_THRESHOLD:
-                scored.append((score, candidates[index]))
-        if not scored:
-            return None
-        scored.sort(key=lambda s: (-s[0], s[1].id))
-        if len(scored) > 1 and scored[1][0] == scored[0][0] and scored[1][1].key != scored[0][1].key:
-            return None  # two different songs fit equally well: refuse to guess
-        return scored[0][1], float(scored[0][0])
-
-    def _claim(self, t: _Track, f: _File, how: str, score: float = 100.0) -> MatchedFile:
-        self.claimed[t.id] = f.rel
-        return MatchedFile(f.rel, t.id, how, score)
-
-
-def fuzzy_score(artist_a: str, title_a: str, artist_b: str, title_b: str) -> float:
-    """The score the scan's fuzzy step gives two songs (compare with ``FUZZY_THRESHOLD``)."""
-    from rapidfuzz import fuzz
-
-    return float(min(fuzz.ratio(normalise_title(title_a), normalise_title(title_b)),
-                     fuzz.token_sort_ratio(normalise_artist(artist_a), normalise_artist(artist_b))))
-
-
-# -------------------------------------------------------------------------------------------- scan
 
 
 def scan_library(
@@ -494,11 +145,11 @@ def scan_library(
     readable = _read_all(files, report, progress)
     report.files_seen = len(files)
 
-    all_tracks = _load_tracks(conn)
-    matcher = _Matcher(root, all_tracks)
+    all_tracks = load_tracks(conn)
+    matcher = TrackMatcher(root, all_tracks)
     by_id = {t.id: t for t in all_tracks}
-    pairs: list[tuple[_File, _Track]] = []
-    no_match: list[_File] = []
+    pairs: list[tuple[ScannedFile, StoredTrack]] = []
+    no_match: list[ScannedFile] = []
     for f in readable:
         found, reason = matcher.match(f)
         if found is None:
@@ -518,13 +169,13 @@ def scan_library(
     return report
 
 
-def _read_all(files: list[_File], report: ScanReport, progress: ScanProgress | None) -> list[_File]:
+def _read_all(files: list[ScannedFile], report: ScanReport, progress: ScanProgress | None) -> list[ScannedFile]:
     if progress is not None:
         progress.start(sum(f.size for f in files), len(files))
     readable = []
     for f in files:
         try:
-            _read_file(f, progress)
+            read_scanned_file(f, progress)
         except InputError as exc:
             report.skipped.append(SkippedFile(f.rel, f"unreadable: {exc}"))
             continue
@@ -535,7 +186,7 @@ def _read_all(files: list[_File], report: ScanReport, progress: ScanProgress | N
     return readable
 
 
-def _write_links(conn: Connection, pairs: list[tuple[_File, _Track]], report: ScanReport) -> None:
+def _write_links(conn: Connection, pairs: list[tuple[ScannedFile, StoredTrack]], report: ScanReport) -> None:
     changed: list[dict] = []
     content_changed: list[int] = []
     for f, t in pairs:
@@ -579,7 +230,7 @@ def mark_features_stale(conn: Connection, track_ids: Iterable[int]) -> int:
     return result.rowcount or 0
 
 
-def _new_track_identity(f: _File) -> tuple[str, str, str, str]:
+def _new_track_identity(f: ScannedFile) -> tuple[str, str, str, str]:
     """(track_key, artist, title, song) of a file registered as a new track."""
     artist = f.tag_artist if f.tag_artist and f.tag_title else f.name_artist
     title = f.tag_title if f.tag_artist and f.tag_title else f.name_title
@@ -592,7 +243,7 @@ def _new_track_identity(f: _File) -> tuple[str, str, str, str]:
     return f"path:{key}", "", stem, stem
 
 
-def _add_file_tracks(conn: Connection, files: list[_File], genre_id: int, all_tracks: list[_Track],
+def _add_file_tracks(conn: Connection, files: list[ScannedFile], genre_id: int, all_tracks: list[StoredTrack],
                      report: ScanReport) -> None:
     existing = {
         r.track_key: r.id
@@ -643,7 +294,7 @@ def _add_file_tracks(conn: Connection, files: list[_File], genre_id: int, all_tr
     report.added = [MatchedFile(path, tid, "added") for path, tid in sorted(ids_by_path.items())]
 
 
-def _tracks_without_audio(matcher: _Matcher, report: ScanReport) -> list[TrackWithoutAudio]:
+def _tracks_without_audio(matcher: TrackMatcher, report: ScanReport) -> list[TrackWithoutAudio]:
     added = {m.track_id for m in report.added}
     missing = []
     for t in matcher.live:
