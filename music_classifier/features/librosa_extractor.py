@@ -243,12 +243,12 @@ class StreamingIstft:
 
 
 def estimate_tuning(S: np.ndarray, *, sr: int, bins_per_octave: int) -> float:
-    """``librosa.estimate_tuning(S=S, sr=sr, bins_per_octave=...)``, computed per block of frames.
+    """``librosa.estimate_tuning(S=S, sr=sr, bins_per_octave=...)``, the same value.
 
-    piptrack is column-local (per-frame threshold, parabolic interpolation along frequency), so
-    running it on blocks of frames and keeping only the detected peaks gives the same peaks; the
-    median and the tuning histogram do not depend on their order. Same value, but without
-    piptrack's half-dozen full-size temporaries (600 MB on a 10-minute track).
+    Its piptrack runs as one numba pass (:func:`.median.piptrack_peaks`: the detected peaks'
+    pitches and magnitudes bit for bit, without piptrack's half-dozen spectrogram-sized
+    temporaries, 600 MB on a 10-minute track); the median threshold and the tuning histogram are
+    librosa's own and do not depend on the peaks' order.
 
     Parameters
     ----------
@@ -262,20 +262,90 @@ def estimate_tuning(S: np.ndarray, *, sr: int, bins_per_octave: int) -> float:
     """
     import librosa
 
-    pitches, mags = [], []
-    for start in range(0, S.shape[-1], _BLOCK_FRAMES):
-        pitch, mag = librosa.piptrack(S=S[:, start : start + _BLOCK_FRAMES], sr=sr, n_fft=N_FFT)
-        found = pitch > 0
-        pitches.append(pitch[found])
-        mags.append(mag[found])
-    pitch = np.concatenate(pitches)
-    mag = np.concatenate(mags)
+    from music_classifier.features.median import piptrack_peaks
+
+    pitch, mag = piptrack_peaks(S, sr=sr, n_fft=N_FFT)
     threshold = np.median(mag) if pitch.size else 0.0
     with warnings.catch_warnings():
         # A signal with no pitched peaks (a drum loop) gives librosa's own 0.0 tuning; its warning says
         # only that, and would otherwise print once per track in every worker.
         warnings.simplefilter("ignore", UserWarning)
         return float(librosa.pitch_tuning(pitch[mag >= threshold], resolution=0.01, bins_per_octave=bins_per_octave))
+
+
+#: Constant-Q filter banks by (octave-normalised frequencies, bandwidths, dtype); see chroma_cqt.
+_CQT_FILTERS: dict[tuple, tuple[Any, int]] = {}
+_CQT_FILTERS_MAX = 16
+
+
+def _cqt_octave_filters(sr: float, freqs: np.ndarray, alpha: np.ndarray, dtype, octave: int) -> tuple[Any, int]:
+    """librosa's ``__vqt_filter_fft(sr, freqs, 1, 1, 0.01, window="hann", gamma=0, dtype, alpha)``.
+
+    The filter bank depends on ``freqs / sr`` only: an octave down, the frequencies and the
+    (early-downsampled) rate are both the top ones divided by 2**octave, which is exact in
+    floating point (``interval_frequencies`` builds octaves as ``2**k * ratio * fmin``), and every
+    step of the construction (lengths ``Q * sr / freqs``, phasor ``n * 2 * pi * freq / sr``,
+    window, norm, FFT, sparsity) sees the same values. So the bank is computed once per distinct
+    (frequencies * 2**octave, bandwidths) — librosa's per-octave bandwidths differ only at the
+    ends of the range — and reused, bit for bit (tested against ``librosa.cqt``). Kept across
+    tracks too (tracks with the same tuning estimate share their banks), at most 16 entries.
+    """
+    from librosa.core import constantq
+
+    key = ((freqs * 2.0**octave).tobytes(), alpha.tobytes(), float(sr) * 2.0**octave, np.dtype(dtype).str)
+    hit = _CQT_FILTERS.get(key)
+    if hit is None:
+        filter_fft = getattr(constantq, "__vqt_filter_fft")
+        basis, n_fft, _ = filter_fft(sr, freqs, 1, 1, 0.01, window="hann", gamma=0, dtype=dtype, alpha=alpha)
+        if len(_CQT_FILTERS) >= _CQT_FILTERS_MAX:
+            _CQT_FILTERS.pop(next(iter(_CQT_FILTERS)))
+        hit = _CQT_FILTERS[key] = (basis, n_fft)
+    return hit[0].copy(), hit[1]  # copied: the caller rescales it in place
+
+
+def chroma_cqt(y: np.ndarray, *, sr: int, tuning: float) -> np.ndarray:
+    """``librosa.feature.chroma_cqt(y=y, sr=sr, tuning=tuning)`` with its defaults, bit for bit.
+
+    The constant-Q transform is ``librosa.cqt``'s own code path (``vqt`` with ``gamma=0``: early
+    downsampling, per-octave STFT responses with librosa's private helpers, soxr_hq halving,
+    trimming, length scaling), except that the seven octaves' filter banks, identical up to the
+    octave's sample rate, are built once (:func:`_cqt_octave_filters`) instead of seven times:
+    building them was about two thirds of librosa's CQT time on a 30-second clip.
+    """
+    import librosa
+    from librosa import filters
+    from librosa.core import constantq
+
+    hop_length, n_octaves, bins_per_octave = HOP_LENGTH, 7, CQT_BINS_PER_OCTAVE
+    n_bins, n_filters = n_octaves * bins_per_octave, bins_per_octave
+    dtype = librosa.util.dtype_r2c(y.dtype)
+    fmin = librosa.note_to_hz("C1") * 2.0 ** (tuning / bins_per_octave)
+    freqs = librosa.interval_frequencies(n_bins=n_bins, fmin=fmin, intervals="equal",
+                                         bins_per_octave=bins_per_octave, sort=True)
+    alpha = filters._relative_bandwidth(freqs=freqs)
+    _, filter_cutoff = filters.wavelet_lengths(freqs=freqs, sr=sr, window="hann", filter_scale=1, gamma=0,
+                                               alpha=alpha)
+    if filter_cutoff > sr / 2.0:
+        raise FeatureError(f"constant-Q filters exceed the Nyquist frequency at sr={sr}")
+    early_downsample = getattr(constantq, "__early_downsample")
+    cqt_response = getattr(constantq, "__cqt_response")
+    trim_stack = getattr(constantq, "__trim_stack")
+    y_oct, sr_oct, hop = early_downsample(y, sr, hop_length, "soxr_hq", n_octaves, sr / 2.0, filter_cutoff, True)
+    sr_top, responses = sr_oct, []
+    for i in range(n_octaves):
+        sl = slice(-n_filters, None) if i == 0 else slice(-n_filters * (i + 1), -n_filters * i)
+        basis, n_fft = _cqt_octave_filters(sr_oct, freqs[sl], alpha[sl], dtype, i)
+        basis[:] *= np.sqrt(sr_top / sr_oct)  # vqt's rescaling, the same operation
+        responses.append(cqt_response(y_oct, n_fft, hop, basis, "constant", dtype=dtype))
+        if hop % 2 == 0:
+            hop //= 2
+            sr_oct /= 2.0
+            y_oct = librosa.resample(y_oct, orig_sr=2, target_sr=1, res_type="soxr_hq", scale=True)
+    C = trim_stack(responses, n_bins, dtype)
+    # scale=True: vqt recomputes the lengths at the early-downsampled rate before dividing.
+    lengths, _ = filters.wavelet_lengths(freqs=freqs, sr=sr_top, window="hann", filter_scale=1, gamma=0, alpha=alpha)
+    C /= np.sqrt(librosa.util.expand_to(lengths, ndim=C.ndim, axes=-2))
+    return librosa.feature.chroma_cqt(C=np.abs(C), sr=sr, tuning=tuning)
 
 
 def extract_librosa_features(*, y: np.ndarray, sr: int) -> dict[str, float]:
@@ -357,8 +427,7 @@ def extract_librosa_features(*, y: np.ndarray, sr: int) -> dict[str, float]:
 
     # Last, with the spectrograms gone: the steps with big temporaries of their own.
     tempo = librosa.feature.tempo(onset_envelope=onset_env, sr=sr, hop_length=HOP_LENGTH)[0]
-    chroma_cqt = librosa.feature.chroma_cqt(y=y, sr=sr, tuning=cqt_tuning)
-    tonnetz = librosa.feature.tonnetz(chroma=chroma_cqt, sr=sr)
+    tonnetz = librosa.feature.tonnetz(chroma=chroma_cqt(y, sr=sr, tuning=cqt_tuning), sr=sr)
 
     return summarise(
         chroma_stft=chroma_stft,
