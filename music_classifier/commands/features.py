@@ -19,6 +19,16 @@ features_app = typer.Typer(
 
 EXTRACTOR_HELP = "librosa (from the audio files) or spotify (audio features by Spotify id)."
 
+# Options shared by `features enqueue` and `features compute`: both choose the same work.
+EXTRACTOR_OPTION = typer.Option(..., "--extractor", metavar="librosa|spotify", help=EXTRACTOR_HELP)
+MISSING_OPTION = typer.Option(False, "--missing", help="Tracks without this extraction (default).")
+FAILED_OPTION = typer.Option(False, "--failed", help="Extractions that failed.")
+STALE_OPTION = typer.Option(False, "--stale", help="Extractions whose audio file changed.")
+ALL_OPTION = typer.Option(False, "--all", help="Every track (recompute), except work already queued.")
+EXCERPT_OPTION = typer.Option(None, "--excerpt", metavar="SECONDS",
+                              help="librosa: analyse this many seconds from the middle (default: whole).")
+SEGMENTS_OPTION = typer.Option(True, "--segments/--no-segments", help="librosa: also 3 s segment features.")
+
 
 def _selection(missing: bool, failed: bool, stale: bool, all_: bool) -> str:
     from music_classifier.errors import ConfigError
@@ -42,14 +52,13 @@ def _spec(ctx: typer.Context, extractor: str, excerpt: float | None, segments: b
 @handle_errors
 def enqueue(
     ctx: typer.Context,
-    extractor: str = typer.Option(..., "--extractor", metavar="librosa|spotify", help=EXTRACTOR_HELP),
-    missing: bool = typer.Option(False, "--missing", help="Tracks without this extraction (default)."),
-    failed: bool = typer.Option(False, "--failed", help="Extractions that failed."),
-    stale: bool = typer.Option(False, "--stale", help="Extractions whose audio file changed."),
-    all_: bool = typer.Option(False, "--all", help="Every track (recompute), except work already queued."),
-    excerpt: float | None = typer.Option(None, "--excerpt", metavar="SECONDS",
-                                         help="librosa: analyse this many seconds from the middle (default: whole)."),
-    segments: bool = typer.Option(True, "--segments/--no-segments", help="librosa: also 3 s segment features."),
+    extractor: str = EXTRACTOR_OPTION,
+    missing: bool = MISSING_OPTION,
+    failed: bool = FAILED_OPTION,
+    stale: bool = STALE_OPTION,
+    all_: bool = ALL_OPTION,
+    excerpt: float | None = EXCERPT_OPTION,
+    segments: bool = SEGMENTS_OPTION,
     queue: str | None = typer.Option(None, "--queue", metavar="NAME",
                                      help="RQ queue (default: MUSIC_CLASSIFIER_QUEUE)."),
 ) -> None:
@@ -74,14 +83,13 @@ def enqueue(
 @handle_errors
 def compute(
     ctx: typer.Context,
-    extractor: str = typer.Option(..., "--extractor", metavar="librosa|spotify", help=EXTRACTOR_HELP),
-    missing: bool = typer.Option(False, "--missing", help="Tracks without this extraction (default)."),
-    failed: bool = typer.Option(False, "--failed", help="Extractions that failed."),
-    stale: bool = typer.Option(False, "--stale", help="Extractions whose audio file changed."),
-    all_: bool = typer.Option(False, "--all", help="Every track (recompute), except work already queued."),
-    excerpt: float | None = typer.Option(None, "--excerpt", metavar="SECONDS",
-                                         help="librosa: analyse this many seconds from the middle (default: whole)."),
-    segments: bool = typer.Option(True, "--segments/--no-segments", help="librosa: also 3 s segment features."),
+    extractor: str = EXTRACTOR_OPTION,
+    missing: bool = MISSING_OPTION,
+    failed: bool = FAILED_OPTION,
+    stale: bool = STALE_OPTION,
+    all_: bool = ALL_OPTION,
+    excerpt: float | None = EXCERPT_OPTION,
+    segments: bool = SEGMENTS_OPTION,
     processes: int = typer.Option(os.cpu_count() or 1, "--processes", "-p", metavar="N",
                                   help="librosa: worker processes (default: CPU count)."),
 ) -> None:
