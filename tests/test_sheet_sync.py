@@ -254,3 +254,33 @@ def test_bad_genre_names_its_column_each_time():
     assert [(b.row_number, b.reason.split(":")[0]) for b in sheet.bad_rows] == [
         (2, "coarse_genre"), (3, "genre1"), (4, "genre3")]
     assert "longer than 64 characters" in sheet.bad_rows[2].reason
+
+
+def test_bulk_foreign_key_check_keeps_every_constraint(engine, monkeypatch):
+    """On PostgreSQL a large load re-adds the foreign keys around COPY (one-pass check): afterwards
+    the same constraints exist, are enforced, and every row is stored."""
+    from sqlalchemy import insert, inspect
+    from sqlalchemy.exc import IntegrityError
+
+    import music_classifier.ingest.sheet_sync as sheet_sync
+
+    monkeypatch.setattr(sheet_sync, "FK_BULK_CHECK_MIN_ROWS", 10)
+    monkeypatch.setattr(sheet_sync, "COPY_THRESHOLD", 10)
+
+    def foreign_keys() -> dict[str, list]:
+        return {t: sorted((fk["name"], fk["referred_table"], fk["options"].get("ondelete")) for fk in
+                          inspect(engine).get_foreign_keys(t)) for t in ("track_genres", "proposals")}
+
+    before = foreign_keys()
+    assert before["track_genres"] and before["proposals"]
+    rows = [[f"Student {i % 7}", f"Artist {i} - Song {i}", "Rock", "Jazz" if i % 2 else "", "", ""]
+            for i in range(60)]
+    with statements(engine) as seen:
+        report = sync(engine, rows)
+    assert (report.added, report.proposals_added) == (60, 60)
+    assert seen.count("ALTER") == (4 if engine.dialect.name == "postgresql" else 0)  # drop + add, two tables
+    assert foreign_keys() == before
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(track_genres)).scalar() == 90
+        with pytest.raises(IntegrityError):
+            conn.execute(insert(track_genres).values(track_id=10**9, rank=0, genre_id=1))
