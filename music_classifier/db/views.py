@@ -37,36 +37,37 @@ def _pivot(columns: list[str]) -> str:
     return ",\n  ".join(f"MAX(CASE WHEN f.name = {_lit(c)} THEN f.value END) AS {_q(c)}" for c in columns)
 
 
-def feature_view_sql(view: str, extractor: str, columns: list[str]) -> str:
-    """One row per live track with a `done` extraction of `extractor`: the newest one, pivoted."""
+def _newest_extraction_pivot_sql(view: str, extractor: str, columns: list[str], *, table: str,
+                                 row_columns: tuple[str, ...] = ()) -> str:
+    """A view of each live track's newest `done` extraction of `extractor`, its `table` rows pivoted.
+
+    ``row_columns``: columns of ``table`` that identify one output row besides the track (a segment).
+    """
+    selected = "".join(f", f.{c} AS {c}" for c in row_columns)
+    grouped = "".join(f", f.{c}" for c in row_columns)
     return f"""CREATE VIEW {_q(view)} AS
 SELECT t.id AS track_id, t.artist AS artist, t.title AS title, g.display_name AS coarse_genre,
-  t.source AS source, newest.extraction_id AS extraction_id,
+  t.source AS source, newest.extraction_id AS extraction_id{selected},
   {_pivot(columns)}
 FROM tracks t
 JOIN (SELECT track_id, MAX(id) AS extraction_id FROM extractions
       WHERE extractor = {_lit(extractor)} AND status = 'done' GROUP BY track_id) newest ON newest.track_id = t.id
-JOIN features f ON f.extraction_id = newest.extraction_id
+JOIN {table} f ON f.extraction_id = newest.extraction_id
 LEFT JOIN track_genres tg ON tg.track_id = t.id AND tg.rank = 0
 LEFT JOIN genres g ON g.id = tg.genre_id
 WHERE t.removed_at IS NULL
-GROUP BY t.id, t.artist, t.title, g.display_name, t.source, newest.extraction_id"""
+GROUP BY t.id, t.artist, t.title, g.display_name, t.source, newest.extraction_id{grouped}"""
+
+
+def feature_view_sql(view: str, extractor: str, columns: list[str]) -> str:
+    """One row per live track with a `done` extraction of `extractor`: the newest one, pivoted."""
+    return _newest_extraction_pivot_sql(view, extractor, columns, table="features")
 
 
 def segment_view_sql(view: str, extractor: str, columns: list[str]) -> str:
     """One row per (live track, segment) of the track's newest `done` extraction, pivoted."""
-    return f"""CREATE VIEW {_q(view)} AS
-SELECT t.id AS track_id, t.artist AS artist, t.title AS title, g.display_name AS coarse_genre,
-  t.source AS source, newest.extraction_id AS extraction_id, f.segment AS segment, f.start_s AS start_s,
-  {_pivot(columns)}
-FROM tracks t
-JOIN (SELECT track_id, MAX(id) AS extraction_id FROM extractions
-      WHERE extractor = {_lit(extractor)} AND status = 'done' GROUP BY track_id) newest ON newest.track_id = t.id
-JOIN segment_features f ON f.extraction_id = newest.extraction_id
-LEFT JOIN track_genres tg ON tg.track_id = t.id AND tg.rank = 0
-LEFT JOIN genres g ON g.id = tg.genre_id
-WHERE t.removed_at IS NULL
-GROUP BY t.id, t.artist, t.title, g.display_name, t.source, newest.extraction_id, f.segment, f.start_s"""
+    return _newest_extraction_pivot_sql(view, extractor, columns, table="segment_features",
+                                        row_columns=("segment", "start_s"))
 
 
 # Feature view(s) a dataset's `features` choice reads.
