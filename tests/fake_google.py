@@ -20,10 +20,12 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from fake_http import LocalServer, QuietHandler
 
 
 @dataclass
@@ -59,15 +61,13 @@ class FakeGoogle:
         self.requests: list[Recorded] = []
         self._failures: list[tuple[int, dict[str, str]]] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._server = LocalServer(self._handler())
 
     # -- configuration ------------------------------------------------------------------------
 
     @property
     def base(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.base
 
     @property
     def sheets_api_url(self) -> str:
@@ -116,13 +116,11 @@ class FakeGoogle:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def __enter__(self) -> FakeGoogle:
-        self._thread.start()
+        self._server.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+        self._server.stop()
 
     # -- the HTTP side -------------------------------------------------------------------------
 
@@ -146,23 +144,14 @@ class FakeGoogle:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:  # keep pytest output clean
-                pass
-
+        class Handler(QuietHandler):
             def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None):
                 split = urlsplit(self.path)
                 with fake._lock:
                     fake.requests.append(Recorded(self.command, split.path, parse_qs(split.query),
                                                   {k.lower(): v for k, v in self.headers.items()}, status,
                                                   time.monotonic()))
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(body)
+                self.write_response(status, body, content_type, headers)
 
             def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
                 self._send(status, json.dumps(payload).encode(), "application/json; charset=UTF-8", headers)

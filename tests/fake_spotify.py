@@ -15,9 +15,11 @@ import re
 import threading
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from fake_http import LocalServer, QuietHandler
 
 CLIENT_ID = "test-client-id"
 CLIENT_SECRET = "test-client-secret"
@@ -65,7 +67,7 @@ class FakeSpotify:
         self.requests: list[Recorded] = []
         self.tokens: set[str] = set()
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LocalServer | None = None
 
     # --- set-up ---
     def add_track(self, spotify_id: str, artist: str | list[str], title: str, *, with_features: bool = True) -> str:
@@ -92,7 +94,7 @@ class FakeSpotify:
     @property
     def base(self) -> str:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._server.base
 
     @property
     def api_url(self) -> str:
@@ -109,25 +111,20 @@ class FakeSpotify:
     def start(self) -> FakeSpotify:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:  # keep test output clean
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802
                 fake._handle(self, "GET")
 
             def do_POST(self) -> None:  # noqa: N802
                 fake._handle(self, "POST")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = LocalServer(Handler)
+        self._server.start()
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
 
     # --- routing ---
     def _handle(self, req: BaseHTTPRequestHandler, method: str) -> None:
@@ -165,15 +162,8 @@ class FakeSpotify:
                 return self._playlist(req, found.group(1), query, found.group(2))
         return self._send(req, 404, {"error": {"status": 404, "message": "Service not found"}})
 
-    def _send(self, req: BaseHTTPRequestHandler, status: int, payload: Any, headers: dict[str, str] | None = None):
-        data = json.dumps(payload).encode()
-        req.send_response(status)
-        req.send_header("Content-Type", "application/json; charset=utf-8")
-        req.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            req.send_header(k, v)
-        req.end_headers()
-        req.wfile.write(data)
+    def _send(self, req: QuietHandler, status: int, payload: Any, headers: dict[str, str] | None = None):
+        req.write_response(status, json.dumps(payload).encode(), "application/json; charset=utf-8", headers)
 
     def _token(self, req: BaseHTTPRequestHandler, body: bytes) -> None:
         expected = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
