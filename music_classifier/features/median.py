@@ -1,10 +1,11 @@
-"""numba kernels of the fast HPSS: an exact running median filter (a drop-in for
+"""numba kernels of the fast extractor: an exact running median filter (a drop-in for
 ``scipy.ndimage.median_filter(..., mode="reflect")``) and one fused pass for the soft masks and
-mask-times-phase, all bit-identical to what ``librosa.decompose.hpss`` computes.
+mask-times-phase, all bit-identical to what ``librosa.decompose.hpss`` computes; and the peak
+picking of ``librosa.piptrack`` behind the tuning estimates, bit-identical too.
 
 librosa's HPSS spends most of its time in scipy's generic rank filter, which re-selects the
-median of every window from scratch. Here each line keeps its window sorted and slides it: one
-binary search and one block move per output sample instead of a fresh selection. The median of
+median of every window from scratch. Here each line keeps its window sorted and slides it: two
+branch-free rank counts and one block move per output sample instead of a fresh selection. The median of
 a window is one of its elements, so picking the element of the same rank gives scipy's output
 bit for bit (tested against scipy, ties included). Lines shorter than the window go to scipy.
 NaN is not supported (scipy's answer for NaN depends on its selection order); callers pass
@@ -58,26 +59,23 @@ def _median_line(line, out, size, ext, window):
             break
         old = ext[i]
         new = ext[i + size]
-        # Position of one element equal to `old` (binary search, leftmost).
-        lo = 0
-        hi = size
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if window[mid] < old:
-                lo = mid + 1
-            else:
-                hi = mid
-        p = lo
-        # Slide `new` into the hole left by `old`, keeping the window sorted.
-        if new > old:
-            while p + 1 < size and window[p + 1] < new:
-                window[p] = window[p + 1]
-                p += 1
+        # Ranks by counting, without branches (the loop vectorises): `old` sits at p, the first
+        # of its equals; with it removed, `new` belongs at q.
+        p = 0
+        q = 0
+        for k in range(size):
+            w = window[k]
+            p += w < old
+            q += w < new
+        # Slide the elements between the two positions by one and drop `new` in at q.
+        if old < new:
+            q -= 1
+            for k in range(p, q):
+                window[k] = window[k + 1]
         else:
-            while p > 0 and window[p - 1] > new:
-                window[p] = window[p - 1]
-                p -= 1
-        window[p] = new
+            for k in range(p, q, -1):
+                window[k] = window[k - 1]
+        window[q] = new
 
 
 @numba.njit(cache=True, nogil=True)
