@@ -26,19 +26,12 @@ def report(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from rich.table import Table
-    from rich.text import Text
-
     from music_classifier.ingest.genre_report import genre_report
 
     with state(ctx).engine.connect() as conn:
         result = genre_report(conn, top=top, min_tracks=min_tracks)
-    table = Table(title="live tracks per coarse genre")
-    for column in ("genre", "tracks", "with audio", "with Spotify id"):
-        table.add_column(column, justify="left" if column == "genre" else "right")
-    for c in result.counts:
-        table.add_row(Text(c.genre), str(c.tracks), str(c.with_audio), str(c.with_spotify_id))
-    console.print(table)
+    console.print(_genre_table("live tracks per coarse genre", ("tracks", "with audio", "with Spotify id"),
+                               [(c.genre, c.tracks, c.with_audio, c.with_spotify_id) for c in result.counts]))
     if not result.counts:
         console.print("no live tracks with a coarse genre yet")
         return
@@ -46,12 +39,23 @@ def report(
     if not result.shortfalls:
         console.print(f"all top {n} genres have at least {result.min_tracks} tracks with audio")
         return
-    short = Table(title=f"top {n} genres below {result.min_tracks} tracks")
-    for column in ("genre", "tracks", "need tracks", "need with audio"):
-        short.add_column(column, justify="left" if column == "genre" else "right")
-    for s in result.shortfalls:
-        short.add_row(Text(s.genre), str(s.tracks), str(s.need_tracks), str(s.need_audio))
-    console.print(short)
+    console.print(_genre_table(f"top {n} genres below {result.min_tracks} tracks",
+                               ("tracks", "need tracks", "need with audio"),
+                               [(s.genre, s.tracks, s.need_tracks, s.need_audio) for s in result.shortfalls]))
+
+
+def _genre_table(title: str, count_columns: tuple[str, ...], rows: list[tuple[str, *tuple[int, ...]]]):  # noqa: ANN202
+    """A genre column (as plain text: genre names are not Rich markup) then right-aligned counts."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=title)
+    table.add_column("genre")
+    for column in count_columns:
+        table.add_column(column, justify="right")
+    for genre, *counts in rows:
+        table.add_row(Text(genre), *(str(c) for c in counts))
+    return table
 
 
 @genres_app.command("alias")
