@@ -131,6 +131,35 @@ def test_blockwise_tuning_estimate_equals_librosa():
     assert got == expected
 
 
+@pytest.mark.parametrize("power", [1.0, 2.0])  # chroma_cqt's estimate uses |S|, chroma_stft's |S|**2
+def test_piptrack_peaks_equal_librosa_piptrack_bit_for_bit(power):
+    import librosa
+
+    from music_classifier.features.median import piptrack_peaks
+
+    S = np.abs(librosa.stft(_music_like(3.0, seed=3))) ** power
+    pitch, mag = librosa.piptrack(S=S, sr=SR, n_fft=2048)
+    found = (pitch > 0).T  # frame by frame, the order piptrack_peaks reports them in
+    got_pitch, got_mag = piptrack_peaks(S, sr=SR, n_fft=2048)
+    assert got_pitch.size > 100
+    assert got_pitch.tobytes() == pitch.T[found].tobytes() and got_mag.tobytes() == mag.T[found].tobytes()
+
+
+@pytest.mark.parametrize("dtype,tuning", [(np.float32, 0.0), (np.float32, -0.23), (np.float64, 0.31)])
+def test_chroma_cqt_with_shared_octave_filters_equals_librosa_bit_for_bit(dtype, tuning):
+    import librosa
+
+    from music_classifier.features import librosa_extractor
+
+    y = _music_like(2.5, seed=4).astype(dtype)
+    librosa_extractor._CQT_FILTERS.clear()
+    for _ in range(2):  # filter banks built, then reused from the cache
+        got = librosa_extractor.chroma_cqt(y, sr=SR, tuning=tuning)
+        expected = librosa.feature.chroma_cqt(y=y, sr=SR, tuning=tuning)
+        assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes()
+    assert 0 < len(librosa_extractor._CQT_FILTERS) < 7  # fewer banks than octaves were built
+
+
 # --- equality with the naive reference -------------------------------------------------------
 
 
