@@ -290,17 +290,48 @@ def _cqt_octave_filters(sr: float, freqs: np.ndarray, alpha: np.ndarray, dtype, 
     ends of the range — and reused, bit for bit (tested against ``librosa.cqt``). Kept across
     tracks too (tracks with the same tuning estimate share their banks), at most 16 entries.
     """
-    from librosa.core import constantq
-
     key = ((freqs * 2.0**octave).tobytes(), alpha.tobytes(), float(sr) * 2.0**octave, np.dtype(dtype).str)
     hit = _CQT_FILTERS.get(key)
     if hit is None:
-        filter_fft = getattr(constantq, "__vqt_filter_fft")
-        basis, n_fft, _ = filter_fft(sr, freqs, 1, 1, 0.01, window="hann", gamma=0, dtype=dtype, alpha=alpha)
+        basis, n_fft = _vqt_filter_fft(sr, freqs, alpha, dtype)
         if len(_CQT_FILTERS) >= _CQT_FILTERS_MAX:
             _CQT_FILTERS.pop(next(iter(_CQT_FILTERS)))
         hit = _CQT_FILTERS[key] = (basis, n_fft)
     return hit[0].copy(), hit[1]  # copied: the caller rescales it in place
+
+
+def _vqt_filter_fft(sr: float, freqs: np.ndarray, alpha: np.ndarray, dtype) -> tuple[Any, int]:
+    """librosa's ``__vqt_filter_fft(sr, freqs, 1, 1, 0.01, window="hann", gamma=0, dtype=dtype, alpha=alpha)``.
+
+    The same steps (``librosa.filters.wavelet``, the length re-normalisation, the FFT) and the same
+    sparsification as ``librosa.util.sparsify_rows(quantile=0.01)``, but the sparse matrix is built
+    directly in CSR form instead of element by element through a ``lil_matrix`` (which was about
+    half of the bank's cost). Same kept entries, same values, same sorted indices (tested: the
+    chroma equals ``librosa.feature.chroma_cqt`` bit for bit).
+    """
+    import librosa
+    import scipy.sparse
+
+    basis, lengths = librosa.filters.wavelet(freqs=freqs, sr=sr, filter_scale=1, norm=1, pad_fft=True,
+                                             window="hann", gamma=0, alpha=alpha)
+    n_fft = basis.shape[1]
+    basis *= lengths[:, np.newaxis] / float(n_fft)
+    x = librosa.get_fftlib().fft(basis, n=n_fft, axis=1)[:, : (n_fft // 2) + 1]
+    # sparsify_rows: per row, keep the entries at or above the magnitude below which 1% of the
+    # row's total magnitude lies.
+    mags = np.abs(x)
+    norms = np.sum(mags, axis=1, keepdims=True)
+    mag_sort = np.sort(mags, axis=1)
+    cumulative_mag = np.cumsum(mag_sort / norms, axis=1)
+    threshold_idx = np.argmin(cumulative_mag < 0.01, axis=1)
+    keep = mags >= mag_sort[np.arange(x.shape[0]), threshold_idx][:, np.newaxis]
+    rows, cols = np.nonzero(keep)  # row by row, columns ascending: the order tocsr() gives
+    values = x[rows, cols].astype(dtype)
+    stored = values != 0  # lil_matrix drops an assigned zero
+    rows, cols, values = rows[stored], cols[stored], values[stored]
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=x.shape[0]))]).astype(np.int32)
+    matrix = scipy.sparse.csr_matrix((values, cols.astype(np.int32), indptr), shape=x.shape)
+    return matrix, n_fft
 
 
 def chroma_cqt(y: np.ndarray, *, sr: int, tuning: float) -> np.ndarray:
