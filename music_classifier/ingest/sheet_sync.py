@@ -11,7 +11,7 @@ change writes nothing at all.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -155,6 +155,14 @@ class _RowParser:
         self.genre_cache: dict[str, str | InputError] = {}
         self.artist_keys: dict[str, str] = {}
         self.student_names: dict[str, str] = {}
+        self.folded_names: dict[str, str] = {}
+
+    def folded(self, name: str) -> str:
+        """``name.casefold()``, cached: a student proposes many songs."""
+        folded = self.folded_names.get(name)
+        if folded is None:
+            folded = self.folded_names[name] = name.casefold()
+        return folded
 
     def parse(self, cells: Sequence[str], row_number: int) -> SheetRow:
         # Fast path: one join and one regex per row (a row shorter than MAX_TEXT in total has no
@@ -232,24 +240,101 @@ def parse_rows(table: SheetTable, *, known_keys: dict[tuple[str, str], str] | No
     ``known_keys`` ((artist, title) -> track key, see :func:`sheet_track_keys`) lets a re-sync skip
     recomputing the keys of songs already stored with exactly that spelling."""
     parser = _RowParser(_header_map(table), known_keys or {})
+    fast = _fast_parser(parser, table.rows)
     rows: list[SheetRow] = []
     bad: list[BadRow] = []
     seen: dict[tuple[str, str], int] = {}
     first = table.first_row_number
     for offset, cells in enumerate(table.rows):
-        try:
-            row = parser.parse(cells, first + offset)
-        except InputError as exc:
-            if any(c.strip() for c in cells):  # blank rows are not errors, just gaps in the sheet
-                bad.append(BadRow(first + offset, str(exc)))
-            continue
-        identity = (row.student.casefold(), row.key)
+        row = fast(cells, first + offset) if fast is not None else None
+        if row is None:  # not the common case, or the table has a suspicious cell: validate field by field
+            try:
+                row = parser.parse(cells, first + offset)
+            except InputError as exc:
+                if any(c.strip() for c in cells):  # blank rows are not errors, just gaps in the sheet
+                    bad.append(BadRow(first + offset, str(exc)))
+                continue
+        identity = (parser.folded(row.student), row.key)
         if identity in seen:
             bad.append(BadRow(row.row_number, f"duplicate of row {seen[identity]} (same student and song)"))
             continue
         seen[identity] = row.row_number
         rows.append(row)
     return ParsedSheet(rows=rows, bad_rows=bad, origin=table.origin)
+
+
+_Fast = Callable[[Sequence[str], int], "SheetRow | None"]
+
+
+def _fast_parser(parser: _RowParser, rows: list[list[str]]) -> _Fast | None:
+    """A lean parser for the common row of a common sheet, or None when the table does not qualify.
+
+    It returns exactly what :meth:`_RowParser.parse` returns, or None when the row needs that
+    method's field-by-field checks (an empty, bad or over-long field; it then raises the precise
+    error). What makes it lean: the control-character and length checks are done once per column
+    for the whole table instead of once per row, and each distinct genre spelling is validated
+    once (a sheet repeats its genres)."""
+    if parser.artist is not None or not rows:
+        return None  # separate artist/title columns: rare enough for the general path
+    student_col, song_col = parser.student, parser.song
+    for index, limit in ((student_col, MAX_TEXT), (song_col, MAX_SONG)):
+        column = [cells[index] for cells in rows]
+        if max(map(len, column)) > limit or _CONTROL.search("".join(column)):
+            return None
+    # Genre spelling -> cleaned name, "" when blank, or None when invalid (the general path then
+    # names the column and the reason).
+    verdicts: dict[str, str | None] = {}
+    for _, index in parser.genre_cols:
+        for value in {cells[index] for cells in rows}:
+            if value in verdicts:
+                continue
+            if not value or value.isspace():
+                verdicts[value] = ""
+                continue
+            checked = parser.genre_cache.get(value)
+            if checked is None:
+                checked = parser.genre_cache[value] = parser._check_genre(value)
+            verdicts[value] = checked if isinstance(checked, str) else None
+    (_, coarse_col), *sub_cols = parser.genre_cols
+    sub_indexes = [index for _, index in sub_cols]
+    split = _SEPARATOR.split
+    known_get = parser.known_keys.get if parser.known_keys else None
+    names = parser.student_names
+    make_key = parser._key
+
+    def fast(cells: Sequence[str], row_number: int) -> SheetRow | None:
+        student = cells[student_col].strip()
+        song = cells[song_col].strip()
+        if not student or not song:
+            return None
+        parts = split(song, 1)
+        if len(parts) != 2:
+            return None
+        artist, title = parts[0].strip(), parts[1].strip()
+        if not artist or not title or (len(song) > MAX_TEXT and (len(artist) > MAX_TEXT or len(title) > MAX_TEXT)):
+            return None
+        coarse = verdicts[cells[coarse_col]]
+        if not coarse:
+            return None
+        genres = [coarse]
+        for index in sub_indexes:
+            sub = verdicts[cells[index]]
+            if sub is None:
+                return None
+            if sub:
+                genres.append(sub)
+        key = known_get((artist, title)) if known_get is not None else None
+        if not key:
+            try:
+                key = make_key(artist, title)
+            except InputError:
+                return None
+        name = names.get(student)
+        if name is None:
+            name = names[student] = " ".join(student.split())
+        return _new_tuple(SheetRow, (row_number, name, artist, title, song, tuple(genres), key))
+
+    return fast
 
 
 def sheet_track_keys(conn: Connection) -> dict[tuple[str, str], str]:
@@ -484,20 +569,30 @@ def sync_sheet(conn: Connection, parsed: ParsedSheet, *, dry_run: bool = False, 
             student_ids = dict(_fetch(conn, select(students.c.name, students.c.id)))
     new_ids = {track_ids[r[1]] for r in new_tracks}
 
-    # (track, rank) -> genre, wanted vs stored, with dict and set operations rather than a loop per rank.
-    wanted_genres = {(track_ids[key], rank): genre_ids[name]
-                     for key, row in wanted.items() for rank, name in enumerate(row.genres)}
-    genre_inserts = [(tid, rank, gid) for (tid, rank), gid in wanted_genres.items()
-                     if (tid, rank) not in stored_genres]
-    genre_updates = [{"b_track": tid, "b_rank": rank, "genre_id": gid} for (tid, rank), gid in wanted_genres.items()
-                     if stored_genres.get((tid, rank), gid) != gid]
-    genre_deletes = [{"b_track": tid, "b_rank": rank} for tid, rank in stored_genres.keys() - wanted_genres.keys()]
+    if stored_genres:
+        # (track, rank) -> genre, wanted vs stored, with dict and set operations rather than a loop per rank.
+        wanted_genres = {(track_ids[key], rank): genre_ids[name]
+                         for key, row in wanted.items() for rank, name in enumerate(row.genres)}
+        genre_inserts = [(tid, rank, gid) for (tid, rank), gid in wanted_genres.items()
+                         if (tid, rank) not in stored_genres]
+        genre_updates = [{"b_track": tid, "b_rank": rank, "genre_id": gid}
+                         for (tid, rank), gid in wanted_genres.items() if stored_genres.get((tid, rank), gid) != gid]
+        genre_deletes = [{"b_track": tid, "b_rank": rank}
+                         for tid, rank in stored_genres.keys() - wanted_genres.keys()]
+    else:  # nothing stored (a first sync): every wanted genre is an insert; no dict of 250,000 pairs needed
+        genre_inserts = [(tid, rank, genre_ids[name]) for key, row in wanted.items()
+                         for tid in (track_ids[key],) for rank, name in enumerate(row.genres)]
+        genre_updates, genre_deletes = [], []
     genre_changed = ({r[0] for r in genre_inserts} | {r["b_track"] for r in genre_updates}
                      | {r["b_track"] for r in genre_deletes})
 
-    wanted_proposals = {(student_ids[row.student], track_ids[row.key]): row.row_number for row in parsed.rows}
-    proposal_inserts = [(sid, tid, n) for (sid, tid), n in wanted_proposals.items()
-                        if (sid, tid) not in current_proposals]
+    if current_proposals:
+        wanted_proposals = {(student_ids[row.student], track_ids[row.key]): row.row_number for row in parsed.rows}
+        proposal_inserts = [(sid, tid, n) for (sid, tid), n in wanted_proposals.items()
+                            if (sid, tid) not in current_proposals]
+    else:  # parse_rows dropped duplicated (student, song) rows, so every pair is new and distinct
+        wanted_proposals = {}
+        proposal_inserts = [(student_ids[row.student], track_ids[row.key], row.row_number) for row in parsed.rows]
     proposal_moves = [{"b_id": pid, "sheet_row": wanted_proposals[ident]}
                       for ident, (pid, n) in current_proposals.items()
                       if ident in wanted_proposals and wanted_proposals[ident] != n]
