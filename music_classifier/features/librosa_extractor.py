@@ -10,18 +10,25 @@ Speed comes from sharing work, never from changing the maths:
   in place of ``scipy.ndimage.median_filter`` (bit-identical output, several times faster), and
   its soft masks and mask-times-phase done by one numba pass that writes the percussive part
   over the STFT (bit-identical too);
-- the constant-Q chroma behind tonnetz is librosa's own (exact); only its tuning estimate is
-  taken from the shared STFT instead of a second one.
+- the constant-Q chroma behind tonnetz follows ``librosa.cqt``'s own code path, except that its
+  per-octave filter banks (identical up to the octave's sample rate) are built once per distinct
+  bank rather than once per octave, sparsified straight into CSR (:func:`chroma_cqt`, bit-identical);
+  its tuning estimate is taken from the shared STFT instead of a second one;
+- both tuning estimates (chroma_stft's on ``|S|**2`` with 12 bins per octave, chroma_cqt's on
+  ``|S|`` with 36: different inputs, so two estimates) run piptrack's peak picking as one numba
+  pass (:func:`.median.piptrack_peaks`, bit-identical).
 
 Every librosa call here is the one the reference makes, given the precomputed input librosa
-would otherwise compute itself (``S=``, ``onset_envelope=``, ``chroma=``, ``tuning=``).
+would otherwise compute itself (``S=``, ``onset_envelope=``, ``chroma=``, ``tuning=``, ``C=``;
+the CQT itself runs on librosa's private ``vqt`` helpers, see :func:`chroma_cqt`).
 ``tests/test_features_librosa.py`` checks all values against :mod:`.reference`.
 
-Memory: the tuning estimates and spectral features run per block of frames, big arrays are
-deleted after their last use, and HPSS goes block by block of frames into streaming inverse
-STFTs (:class:`StreamingIstft`, bit-identical to ``librosa.istft``), writing the percussive part
-over the STFT: a 10-minute track peaks at about four spectrogram-sized float32 arrays (the
-complex STFT counts two; see BENCHMARKS.md for the measured RSS).
+Memory: the spectral features run per block of frames, the tuning estimates keep only the peaks
+they find (no spectrogram-sized temporaries), big arrays are deleted after their last use, and
+HPSS goes block by block of frames into streaming inverse STFTs (:class:`StreamingIstft`,
+bit-identical to ``librosa.istft``), writing the percussive part over the STFT: a 10-minute track
+peaks at about four spectrogram-sized float32 arrays (the complex STFT counts two; see
+BENCHMARKS.md for the measured RSS).
 
 librosa and numba are imported inside the functions: importing this module is cheap.
 """
@@ -51,7 +58,7 @@ CQT_BINS_PER_OCTAVE = 36  # librosa.feature.chroma_cqt default; its tuning estim
 MIN_DURATION_S = 1.0
 #: A signal whose peak amplitude stays below this (-80 dBFS) is silence, not music.
 SILENCE_PEAK = 1e-4
-#: Frames per call of the frame-local steps (piptrack, spectral features): bounds their temporaries.
+#: Frames per call of the frame-local spectral features: bounds their temporaries.
 _BLOCK_FRAMES = 2048
 
 
