@@ -155,14 +155,6 @@ class _RowParser:
         self.genre_cache: dict[str, str | InputError] = {}
         self.artist_keys: dict[str, str] = {}
         self.student_names: dict[str, str] = {}
-        self.folded_names: dict[str, str] = {}
-
-    def folded(self, name: str) -> str:
-        """``name.casefold()``, cached: a student proposes many songs."""
-        folded = self.folded_names.get(name)
-        if folded is None:
-            folded = self.folded_names[name] = name.casefold()
-        return folded
 
     def parse(self, cells: Sequence[str], row_number: int) -> SheetRow:
         # Fast path: one join and one regex per row (a row shorter than MAX_TEXT in total has no
@@ -245,6 +237,7 @@ def parse_rows(table: SheetTable, *, known_keys: dict[tuple[str, str], str] | No
     bad: list[BadRow] = []
     seen: dict[tuple[str, str], int] = {}
     first = table.first_row_number
+    folded_names: dict[str, str] = {}  # student name -> casefolded: a student proposes many songs
     for offset, cells in enumerate(table.rows):
         row = fast(cells, first + offset) if fast is not None else None
         if row is None:  # not the common case, or the table has a suspicious cell: validate field by field
@@ -254,7 +247,10 @@ def parse_rows(table: SheetTable, *, known_keys: dict[tuple[str, str], str] | No
                 if any(c.strip() for c in cells):  # blank rows are not errors, just gaps in the sheet
                     bad.append(BadRow(first + offset, str(exc)))
                 continue
-        identity = (parser.folded(row.student), row.key)
+        folded = folded_names.get(row.student)
+        if folded is None:
+            folded = folded_names[row.student] = row.student.casefold()
+        identity = (folded, row.key)
         if identity in seen:
             bad.append(BadRow(row.row_number, f"duplicate of row {seen[identity]} (same student and song)"))
             continue
