@@ -160,3 +160,34 @@ def test_bad_definitions(kwargs, message):
     base = {"features": "gtzan_csv", "top": 2, "min_per_genre": 1}
     with pytest.raises(InputError, match=message):
         DatasetDefinition(**{**base, **kwargs}).validate()
+
+
+def test_both_feature_sets_need_both_and_are_prefixed(engine, tmp_path):
+    import numpy as np
+
+    from music_classifier.models.load_data import load_dataset, load_track_features
+
+    rng = np.random.default_rng(0)
+    with engine.begin() as conn:
+        both, only_one = [], []
+        for gi, genre in enumerate(["Rock", "Jazz"]):
+            for j in range(4):
+                tid = add_track(conn, key=f"{genre}-{j}", genre=genre, source="file")
+                add_features(conn, tid, "librosa", separable_values("librosa", gi, rng))
+                if j < 3:  # the fourth track of each genre lacks Spotify features
+                    add_features(conn, tid, "spotify", separable_values("spotify", gi, rng))
+                    both.append(tid)
+                else:
+                    only_one.append(tid)
+        summary = create_dataset(conn, "mixed", DatasetDefinition(features="both", top=2, min_per_genre=2))
+        assert summary.genre_counts == {"Jazz": 3, "Rock": 3}
+        frame = load_dataset(conn, "mixed")
+        assert sorted(set(frame.track_ids.tolist())) == sorted(both)
+        assert len(frame.feature_names) == 83 + 12
+        assert "librosa_mfcc1_mean" in frame.feature_names and "spotify_danceability" in frame.feature_names
+        # prediction reads the same names straight from the two feature views
+        names = ["spotify_tempo", "librosa_tempo"]
+        X, tids, segs = load_track_features(conn, summary.definition, names, both[:2] + only_one[:1])
+        assert tids.tolist() == sorted(both[:2]) and segs is None
+        np.testing.assert_array_equal(X, frame.X[np.isin(frame.track_ids, both[:2])][:, [
+            frame.feature_names.index(n) for n in names]])

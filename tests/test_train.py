@@ -239,3 +239,21 @@ def test_predict_audio_files_extracts_on_the_fly(sqlite_engine, tmp_path, one_ca
             predict_files(conn, g_model, [wav])
         with pytest.raises(InputError, match="file not found"):
             predict_files(conn, whole, [tmp_path / "missing.wav"])
+
+
+def test_svm_balanced_and_whole_vs_segment_mismatch(sqlite_engine, tmp_path):
+    grid = tmp_path / "svm.json"
+    grid.write_text(json.dumps({"estimator__C": [1.0]}))
+    with sqlite_engine.begin() as conn:
+        _dataset(conn, genres=["Rock", "Jazz", "Pop"], per_genre=10)
+        fill_segments(conn, genres_=["Rock", "Jazz"], per_genre=5, n_segments=2)
+        create_dataset(conn, "segs", DatasetDefinition(features="librosa", segments=True, top=2, min_per_genre=4))
+        result = train_model(conn, "sep", TrainOptions(kind="svm", grid=grid, cv=3, class_weight="balanced"),
+                             models_path=tmp_path)
+        row = conn.execute(select(models.c.params, models.c.best_params)).one()
+        with pytest.raises(InputError, match="k-nearest neighbours has no class weights"):
+            train_model(conn, "sep", TrainOptions(kind="knn", class_weight="balanced"), models_path=tmp_path)
+    assert result.test_metrics["accuracy"] >= 0.95
+    assert row.params["class_weight"] == "balanced" and row.best_params == {"clf__estimator__C": 1.0}
+    with sqlite_engine.connect() as conn, pytest.raises(InputError, match="trained on whole-track features"):
+        evaluate_model(conn, result.model_id, "segs")
