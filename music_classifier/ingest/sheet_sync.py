@@ -11,7 +11,8 @@ change writes nothing at all.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -30,6 +31,8 @@ MAX_SONG = tracks.c.song.type.length
 REMOVAL_LIMIT = 0.20  # a sync dropping more than this share of the live sheet tracks is probably the wrong sheet
 CHUNK = 5_000  # rows per executemany: bounded memory, few round trips
 COPY_THRESHOLD = 2_000  # below this, a plain executemany is as fast as COPY on PostgreSQL
+SQLITE_BIG_CACHE_MIN_ROWS = 10_000  # from this many sheet rows, a sync on SQLite gets a larger page cache
+SQLITE_BIG_CACHE_KIB = -65_536  # PRAGMA cache_size: negative = KiB, so 64 MiB
 FK_BULK_CHECK_MIN_ROWS = 20_000  # PostgreSQL: from this many new child rows, check foreign keys in one pass
 _SEPARATOR = re.compile(r"\s+[-\u2013\u2014]\s+")  # "Artist - Title", also with an en or em dash
 _HEADER_NOISE = re.compile(r"[\s_\-]+")
@@ -497,6 +500,29 @@ def sync_sheet(conn: Connection, parsed: ParsedSheet, *, dry_run: bool = False, 
     stay); tracks back in the sheet are revived. Before writing anything, raises InputError when
     ``strict`` and there are bad rows, or when more than 20% of the live sheet tracks would be
     removed and not ``allow_removals``. With ``dry_run`` nothing is written."""
+    with _sqlite_page_cache(conn, len(parsed.rows)):
+        return _sync(conn, parsed, dry_run=dry_run, strict=strict, allow_removals=allow_removals)
+
+
+@contextmanager
+def _sqlite_page_cache(conn: Connection, rows: int) -> Iterator[None]:
+    """A large SQLite sync writes ~30 MB of table and index pages in one transaction; with the
+    default 2 MB page cache SQLite keeps evicting and re-reading the pages of the random-order
+    track-key index. Raise the connection's cache for the sync (restored afterwards: the
+    connection goes back to the pool); memory, not durability, is what this trades."""
+    if conn.dialect.name != "sqlite" or rows < SQLITE_BIG_CACHE_MIN_ROWS:
+        yield
+        return
+    previous = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    conn.exec_driver_sql(f"PRAGMA cache_size = {SQLITE_BIG_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size = {int(previous)}")
+
+
+def _sync(conn: Connection, parsed: ParsedSheet, *, dry_run: bool, strict: bool,
+          allow_removals: bool) -> SyncReport:
     report = SyncReport(skipped_rows=list(parsed.bad_rows), dry_run=dry_run)
     if strict and parsed.bad_rows:
         raise InputError(f"--strict: {len(parsed.bad_rows)} bad row(s), first {parsed.bad_rows[0]}; "
@@ -539,7 +565,9 @@ def sync_sheet(conn: Connection, parsed: ParsedSheet, *, dry_run: bool = False, 
     # Only the wanted tracks' stored genres are compared (soft-deleted tracks keep theirs).
     kept_ids = {existing[key][0] for key in wanted if key in existing}
     all_genres = _fetch(conn, select(track_genres.c.track_id, track_genres.c.rank, track_genres.c.genre_id))
-    stored_genres = {(tid, rank): gid for tid, rank, gid in all_genres if tid in kept_ids}
+    # (track, rank) as one int, track * 4 + rank (rank is 0..3 by a CHECK constraint): cheaper to hash
+    # and build than 250,000 tuples.
+    stored_genres = {tid * 4 + rank: gid for tid, rank, gid in all_genres if tid in kept_ids}
     all_proposals = _fetch(conn, select(proposals.c.id, proposals.c.student_id, proposals.c.track_id,
                                         proposals.c.sheet_row))
     current_proposals = {(sid, tid): (pid, sheet_row) for pid, sid, tid, sheet_row in all_proposals
@@ -567,14 +595,14 @@ def sync_sheet(conn: Connection, parsed: ParsedSheet, *, dry_run: bool = False, 
 
     if stored_genres:
         # (track, rank) -> genre, wanted vs stored, with dict and set operations rather than a loop per rank.
-        wanted_genres = {(track_ids[key], rank): genre_ids[name]
-                         for key, row in wanted.items() for rank, name in enumerate(row.genres)}
-        genre_inserts = [(tid, rank, gid) for (tid, rank), gid in wanted_genres.items()
-                         if (tid, rank) not in stored_genres]
-        genre_updates = [{"b_track": tid, "b_rank": rank, "genre_id": gid}
-                         for (tid, rank), gid in wanted_genres.items() if stored_genres.get((tid, rank), gid) != gid]
-        genre_deletes = [{"b_track": tid, "b_rank": rank}
-                         for tid, rank in stored_genres.keys() - wanted_genres.keys()]
+        wanted_genres = {base + rank: genre_ids[name] for key, row in wanted.items()
+                         for base in (track_ids[key] * 4,) for rank, name in enumerate(row.genres)}
+        genre_inserts = [(pair >> 2, pair & 3, gid) for pair, gid in wanted_genres.items()
+                         if pair not in stored_genres]
+        genre_updates = [{"b_track": pair >> 2, "b_rank": pair & 3, "genre_id": gid}
+                         for pair, gid in wanted_genres.items() if stored_genres.get(pair, gid) != gid]
+        genre_deletes = [{"b_track": pair >> 2, "b_rank": pair & 3}
+                         for pair in stored_genres.keys() - wanted_genres.keys()]
     else:  # nothing stored (a first sync): every wanted genre is an insert; no dict of 250,000 pairs needed
         genre_inserts = [(tid, rank, genre_ids[name]) for key, row in wanted.items()
                          for tid in (track_ids[key],) for rank, name in enumerate(row.genres)]
