@@ -16,6 +16,8 @@ KEY_SEPARATOR = "\x1f"
 
 def fold(text: str) -> str:
     """Case-fold and strip accents: "Beyoncé" -> "beyonce"."""
+    if text.isascii():  # the common case: nothing to decompose, and lower() equals casefold() on ASCII
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
