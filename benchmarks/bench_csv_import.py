@@ -31,6 +31,8 @@ from music_classifier.ingest.csv_import import import_spotify_csv
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 GENRES = {"pop": ["dance pop", "electropop"], "rap": ["hip hop", "trap"], "rock": ["album rock", "hard rock"],
           "latin": ["reggaeton", "tropical"], "r&b": ["neo soul", "hip pop"], "edm": ["big room", "electro house"]}
+from benchmarks_md import write_section  # noqa: E402 - the script's folder is on sys.path
+
 SECTION = "## CSV import"
 
 
@@ -159,19 +161,9 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        write_section(Path(__file__).resolve().parents[1] / "BENCHMARKS.md", text)
+        write_section(SECTION, text)
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace this benchmark's section of BENCHMARKS.md (or append it); other sections stay as they are."""
-    current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    start = current.find(SECTION + "\n")
-    if start < 0:
-        path.write_text(current.rstrip("\n") + "\n\n" + section, encoding="utf-8")
-        return
-    end = current.find("\n## ", start + len(SECTION))
-    rest = current[end + 1:] if end >= 0 else ""
-    path.write_text(current[:start] + section + ("\n" + rest if rest else ""), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,8 @@ from music_classifier.features.audio_io import MAX_ANALYSED_S  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data"
 GTZAN_DIR = "audio/gtzan_subset_zenny126"
+from benchmarks_md import write_section  # noqa: E402 - the script's folder is on sys.path
+
 SECTION = "## Librosa extractor"
 
 
@@ -365,17 +367,6 @@ def render(args, rows, cold, warm, prof_total, shares, tput, long_mem, naive_mem
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    path = REPO / "BENCHMARKS.md"
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    if SECTION in current:
-        head, _, tail = current.partition(SECTION)
-        nxt = tail.find("\n## ")
-        rest = tail[nxt + 1:] if nxt >= 0 else ""
-        current = head + text + ("\n" + rest if rest else "")
-    else:
-        current = current.rstrip("\n") + "\n\n" + text
-    path.write_text(current.rstrip("\n") + "\n")
 
 
 def main() -> None:
@@ -411,7 +402,7 @@ def main() -> None:
     text = render(args, rows, cold, warm, prof_total, shares, tput, long_mem, naive_mem, started, load)
     print(text)
     if args.write:
-        write_section(text)
+        write_section(SECTION, text)
         print(f"wrote {SECTION!r} to {REPO / 'BENCHMARKS.md'}")
 
 

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from benchmarks_md import write_section  # noqa: E402 - the script's folder is on sys.path
 
 from music_classifier.db.feature_columns import GTZAN_V1
 from music_classifier.models import plots
@@ -89,19 +90,9 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        write_section(Path(__file__).resolve().parents[1] / "BENCHMARKS.md", text)
+        write_section(SECTION, text)
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace this benchmark's section of BENCHMARKS.md (or append it); other sections stay as they are."""
-    current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    start = current.find(SECTION + "\n")
-    if start < 0:
-        path.write_text(current.rstrip("\n") + "\n\n" + section, encoding="utf-8")
-        return
-    end = current.find("\n## ", start + len(SECTION))
-    rest = current[end + 1:] if end >= 0 else ""
-    path.write_text(current[:start] + section + ("\n" + rest if rest else ""), encoding="utf-8")
 
 
 if __name__ == "__main__":

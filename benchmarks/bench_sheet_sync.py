@@ -32,6 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL",
                               os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
 HEADER = ["student", "song", "coarse_genre", "genre1", "genre2", "genre3"]
+from benchmarks_md import write_section  # noqa: E402 - the script's folder is on sys.path
+
 SECTION = "## Sheet sync"
 LOOP_ROWS = 2_000
 
@@ -244,7 +246,7 @@ def main() -> int:
     report = render(r, split, args, loop, loop_rows, pg_missing)
     print(report)
     if args.write:
-        write_section(ROOT / "BENCHMARKS.md", report)
+        write_section(SECTION, report)
     return 0
 
 
@@ -331,16 +333,6 @@ def render(r: dict[str, float], split: dict[str, float], args: argparse.Namespac
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace our section (up to the next `## ` heading) or append it; other sections stay as they are."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
-    start = text.find(SECTION + "\n")
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section.rstrip("\n") + "\n" + ("" if end == -1 else "\n" + text[end + 1:])
-    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "tables" / "spotify_songs.csv"
+from benchmarks_md import write_section  # noqa: E402 - the script's folder is on sys.path
+
 SECTION = "## Spotify match-local"
 
 
@@ -149,20 +151,10 @@ def main() -> int:
     report = "\n".join(lines)
     print(report)
     if args.write:
-        write_section(ROOT / "BENCHMARKS.md", report)
+        write_section(SECTION, report)
     return 0
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace our section (up to the next `## ` heading) or append it; other sections stay as they are."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
-    start = text.find(SECTION + "\n")
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + ("" if end == -1 else text[end + 1:])
-    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
