@@ -65,14 +65,17 @@ def test_dataset_train_models_evaluate_compare_predict(cli, sqlite_engine, grid_
     out = cli("predict", "1", "--track", str(ids["Pop"][0])).output
     assert f"track {ids['Pop'][0]}: Pop" in out
 
-    # A new shell (a new process) lists, shows, evaluates and predicts with the stored model.
+    # A new shell (a new process) lists, evaluates, reports and predicts with the stored model.
     env = {"MUSIC_CLASSIFIER_MODELS_DIR": str(tmp_path / "models"), "PATH": "/usr/bin:/bin"}
     jazz = str(ids["Jazz"][1])
-    for args in (["models", "list"], ["evaluate", "1", "--on", "cls"], ["predict", "1", "--track", jazz]):
+    report_dir = tmp_path / "report"
+    for args in (["models", "list"], ["evaluate", "1", "--on", "cls"], ["report", "1", "--out", str(report_dir)],
+                 ["predict", "1", "--track", jazz]):
         proc = subprocess.run([sys.executable, "-m", "music_classifier.cli", "--db", cli.url, *args],
                               capture_output=True, text=True, env=env, timeout=120)
         assert proc.returncode == 0, proc.stderr
     assert f"track {ids['Jazz'][1]}: Jazz" in proc.stdout
+    assert "per-genre" in (report_dir / "index.html").read_text()
 
     cli("dataset", "drop", "pl")
     assert "pl" in cli("models", "show", "1").output  # the model keeps its snapshot
