@@ -367,8 +367,6 @@ def render(args, rows, cold, warm, prof_total, shares, tput, long_mem, naive_mem
     return "\n".join(lines)
 
 
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data directory")

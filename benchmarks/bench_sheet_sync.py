@@ -333,7 +333,5 @@ def render(r: dict[str, float], split: dict[str, float], args: argparse.Namespac
     return "\n".join(lines)
 
 
-
-
 if __name__ == "__main__":
     sys.exit(main())
