@@ -1,11 +1,8 @@
-"""Engines and transactions. Query functions take a connection; the command owns the transaction."""
+"""Engines. Query functions take a connection; the command owns the transaction (`engine.begin()`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event
 
 from music_classifier.settings import normalise_database_url
 
@@ -24,14 +21,3 @@ def make_engine(url: str, **kwargs: object) -> Engine:
             cur.close()
 
     return engine
-
-
-@contextmanager
-def transaction(engine: Engine) -> Iterator[Connection]:
-    """One transaction: commit on success, roll back on any error."""
-    with engine.begin() as conn:
-        yield conn
-
-
-def is_sqlite(conn_or_engine: Connection | Engine) -> bool:
-    return conn_or_engine.dialect.name == "sqlite"
