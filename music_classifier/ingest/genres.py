@@ -106,3 +106,104 @@ def add_alias(conn: Connection, alias: str, target: str) -> tuple[str, str]:
         conn.execute(update(genre_aliases).where(genre_aliases.c.id == current).values(genre_id=target_id))
     display = conn.execute(select(genres.c.display_name).where(genres.c.id == target_id)).scalar_one()
     return alias_key, display
+
+
+# --------------------------------------------------------------------------- near-miss spellings
+
+# Real genres that sit one edit away from another real genre (funk/punk, trap/rap, pop/bop, raï/rap):
+# a new genre spelled exactly like one of these is taken as meant, never as a typo.
+DISTINCT_GENRES = frozenset({
+    "acid", "afro", "ambient", "bop", "blues", "dance", "disco", "drill", "dub", "emo", "folk", "funk", "garage",
+    "grime", "grunge", "house", "indie", "jazz", "metal", "opera", "pop", "punk", "rai", "rap", "rave", "rock",
+    "salsa", "samba", "ska", "soul", "swing", "tango", "trance", "trap", "trill", "trip",
+})
+_SHORT_KEY = 6  # keys shorter than this must share their first letter with the genre they are near
+
+
+@dataclass(frozen=True)
+class NearMiss:
+    """A new genre spelling that is probably a typo of an existing genre (or of a commoner spelling)."""
+
+    spelling: str  # as given, e.g. "Bleus"
+    existing: str  # display name of the genre it is close to, e.g. "Blues"
+    distance: int  # edits between the two normalised keys (a swap of neighbours counts as one)
+
+    @property
+    def fix_command(self) -> str:
+        """The command that files this spelling under the existing genre."""
+        import shlex
+
+        return f"music-classifier genres alias {shlex.quote(self.spelling)} {shlex.quote(self.existing)}"
+
+
+def max_genre_edits(key: str) -> int:
+    """How many edits apart a new genre key may be from a known one and still count as a typo."""
+    return 1 if len(key) < 8 else 2
+
+
+def _closest(key: str, candidates: dict[str, str]) -> tuple[str, int] | None:
+    """The candidate display name nearest to ``key`` (candidates: normalised key -> display name)."""
+    from rapidfuzz.distance import OSA
+
+    limit = max_genre_edits(key)
+    best: tuple[int, str] | None = None
+    for other, display in candidates.items():
+        if other == key or abs(len(other) - len(key)) > limit:
+            continue
+        if min(len(key), len(other)) < _SHORT_KEY and other[:1] != key[:1]:
+            continue
+        distance = OSA.distance(key, other, score_cutoff=limit)
+        if distance <= limit and (best is None or (distance, display) < best):
+            best = (distance, display)
+    return None if best is None else (best[1], best[0])
+
+
+def near_misses(conn: Connection, spellings: Iterable[str] | dict[str, int]) -> dict[str, NearMiss]:
+    """The new genre spellings among ``spellings`` that are probably typos, each with its fix.
+
+    A spelling is a near miss when its normalised key (case, accents and separators folded) is not
+    a known genre or alias, is not itself a well-known genre (:data:`DISTINCT_GENRES`), and is
+    within :func:`max_genre_edits` edits (a swap of two neighbours is one edit: ``Bleus``/``Blues``)
+    of a known genre or alias, sharing its first letter when short. Given counts (spelling ->
+    rows or files), a new spelling is also a near miss of a commoner new spelling of this batch:
+    a first sync with 12 ``Blues`` rows and one ``Bleus`` row reports ``Bleus``.
+    Invalid names are skipped (their own validation reports them). Nothing is written.
+    """
+    counts = dict(spellings) if isinstance(spellings, dict) else dict.fromkeys(spellings, 1)
+    known = load_alias_map(conn)
+    displays = {gid: disp for gid, disp in conn.execute(select(genres.c.id, genres.c.display_name))}
+    candidates = {key: displays[gid] for key, gid in known.items()}
+    new: dict[str, tuple[str, int]] = {}  # key -> (spelling, count) of the commonest spelling of each new key
+    for spelling, count in counts.items():
+        try:
+            key = genre_key(validate_genre_name(spelling))
+        except InputError:
+            continue
+        if key in known:
+            continue
+        previous = new.get(key)
+        new[key] = (previous[0] if previous else spelling, (previous[1] if previous else 0) + count)
+    result: dict[str, NearMiss] = {}
+    for key, (spelling, count) in new.items():
+        if key in DISTINCT_GENRES:
+            continue
+        commoner = {k: display_name(s) for k, (s, n) in new.items() if n > count}
+        found = _closest(key, candidates) or _closest(key, commoner)
+        if found is not None:
+            miss = NearMiss(spelling=spelling, existing=found[0], distance=found[1])
+            for other in counts:
+                if other == spelling or _safe_key(other) == key:
+                    result[other] = NearMiss(other, miss.existing, miss.distance)
+    return result
+
+
+def near_miss(conn: Connection, spelling: str) -> NearMiss | None:
+    """:func:`near_misses` for one spelling: the existing genre it is probably a typo of, or None."""
+    return near_misses(conn, [spelling]).get(spelling)
+
+
+def _safe_key(name: str) -> str:
+    try:
+        return genre_key(validate_genre_name(name))
+    except InputError:
+        return ""
