@@ -184,3 +184,26 @@ def test_readonly_url_keeps_search_path_and_drops_password():
 def test_grant_readonly_on_sqlite_is_a_no_op(sqlite_engine):
     result = _invoke(sqlite_engine, "db", "grant-readonly")
     assert result.exit_code == 0 and "nothing to do on SQLite" in result.output
+
+
+def test_csv_export_neutralises_formulas_unless_raw(db):
+    """Sheet cells such as =cmd|' /C calc'!A0 must not reach a spreadsheet as formulas (CSV injection)."""
+    attacks = ["=cmd|' /C calc'!A0", "@HYPERLINK(\"http://evil.example\")", "+SUM(1+1)", "-2+3+cmd|' /C calc'!A0"]
+    with db.begin() as conn:
+        for i, artist in enumerate(attacks):
+            conn.execute(insert(tracks).values(source="sheet", track_key=f"x{i}", artist=artist, title="\t=1+1",
+                                               song=f"{artist} - t"))
+    query = ("SELECT artist, title, -3 AS negative, -0.5 AS fraction FROM tracks "
+             "WHERE track_key LIKE 'x%' ORDER BY track_key")
+    safe = _invoke(db, "sql", query, "--csv")
+    assert safe.exit_code == 0, safe.output
+    rows = list(csv.reader(io.StringIO(safe.output)))
+    assert rows[0] == ["artist", "title", "negative", "fraction"]
+    assert [r[0] for r in rows[1:]] == ["'" + a for a in attacks]
+    assert {r[1] for r in rows[1:]} == {"'\t=1+1"}
+    assert {(r[2], r[3]) for r in rows[1:]} == {("-3", "-0.5")}  # numbers stay numbers
+    header = _invoke(db, "sql", 'SELECT 1 AS "=1+1"', "--csv")
+    assert list(csv.reader(io.StringIO(header.output)))[0] == ["'=1+1"]
+    raw = _invoke(db, "sql", query, "--csv", "--raw")
+    assert raw.exit_code == 0, raw.output
+    assert [r[0] for r in list(csv.reader(io.StringIO(raw.output)))[1:]] == attacks

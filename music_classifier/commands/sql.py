@@ -12,12 +12,15 @@ def sql(
     ctx: typer.Context,
     query: str = typer.Argument(..., metavar="QUERY", help="One SELECT statement."),
     as_csv: bool = typer.Option(False, "--csv", help="Write CSV (with a header row) to stdout instead of a table."),
+    raw: bool = typer.Option(False, "--raw", help="With --csv: write text starting with = + - @ as it is, "
+                                                  "without the ' that stops spreadsheets running it as a formula."),
 ) -> None:
     """Run one read-only query and print the result.
 
     Writes are refused by the database itself: SQLite is opened read-only with an authorizer that
     allows reads only; PostgreSQL runs as a SELECT-only role (`db grant-readonly`) in read-only
-    transactions with a statement timeout.
+    transactions with a statement timeout. CSV cells that a spreadsheet would run as a formula get a
+    leading ' unless --raw (see docs/security.md).
 
     Example: music-classifier sql "SELECT source, count(*) FROM tracks GROUP BY source" --csv
     """
@@ -30,9 +33,15 @@ def sql(
         import csv
         import sys
 
+        from music_classifier.csv_safety import neutralise_row
+
+        def cells(row):  # noqa: ANN001, ANN202
+            values = ["" if v is None else v for v in row]
+            return values if raw else neutralise_row(values)
+
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(result.columns)
-        writer.writerows(["" if v is None else v for v in row] for row in result.rows)
+        writer.writerow(cells(result.columns))
+        writer.writerows(cells(row) for row in result.rows)
         return
     from rich.table import Table
     from rich.text import Text
