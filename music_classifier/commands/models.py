@@ -156,16 +156,19 @@ def train(
     class_weight: str | None = typer.Option(None, "--class-weight", help="'balanced' to reweight genres."),
     group_by: str | None = typer.Option(None, "--group-by", help="track (default) | artist | playlist."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the split, folds and model."),
+    jobs: int | None = typer.Option(None, "--jobs", "-j",
+                                    help="Worker processes (default: all cores, or MUSIC_CLASSIFIER_JOBS; -1 = all)."),
 ) -> None:
     """Grid-search a Pipeline on a grouped, stratified training part; evaluate on the held-out part; register it.
 
     Example: music-classifier train gtzan --model rf --cv 5 --seed 0
     """
+    from music_classifier.models.parallel import resolve_jobs
     from music_classifier.models.train import TrainOptions, train_model
 
     st = state(ctx)
     opts = TrainOptions(kind=model, grid=grid, cv=cv, test_size=test_size, class_weight=class_weight,
-                        group_by=group_by, seed=seed)
+                        group_by=group_by, seed=seed, n_jobs=resolve_jobs(jobs, st.settings.jobs))
     with _progress_bar(f"grid search ({model})") as progress, st.engine.begin() as conn:
         result = train_model(conn, dataset, opts, models_path=st.settings.models_path, progress=progress)
     console.print(f"model [bold]{result.model_id}[/] ({result.kind} on {result.dataset}): "
@@ -238,16 +241,20 @@ def evaluate(
     ctx: typer.Context,
     model_id: int = typer.Argument(..., metavar="MODEL", help="Registry id."),
     on: str = typer.Option(..., "--on", help="Dataset to evaluate on."),
+    jobs: int | None = typer.Option(None, "--jobs", "-j",
+                                    help="Worker processes (default: all cores, or MUSIC_CLASSIFIER_JOBS; -1 = all)."),
 ) -> None:
     """Evaluate a registered model on another dataset, over the genres both share (the others are listed).
 
     Example: music-classifier evaluate 3 --on class_tracks
     """
     from music_classifier.models.evaluate import evaluate_model
+    from music_classifier.models.parallel import resolve_jobs
 
     st = state(ctx)
+    n_jobs = resolve_jobs(jobs, st.settings.jobs)
     with st.engine.connect() as conn:
-        ev = evaluate_model(conn, model_id, on, settings=st.settings)
+        ev = evaluate_model(conn, model_id, on, settings=st.settings, n_jobs=n_jobs)
     console.print(f"model {ev.model_id} on dataset {ev.dataset}: {ev.n_tracks} tracks in "
                   f"{len(ev.shared_genres)} shared genres ({', '.join(ev.shared_genres)})", highlight=False)
     if ev.dropped_model_genres:
@@ -270,6 +277,8 @@ def compare(
     class_weight: str | None = typer.Option(None, "--class-weight", help="'balanced' to reweight genres."),
     seed: int = typer.Option(0, "--seed", help="Seed of the folds and models."),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the per-fold figures to this file."),
+    jobs: int | None = typer.Option(None, "--jobs", "-j",
+                                    help="Worker processes (default: all cores, or MUSIC_CLASSIFIER_JOBS; -1 = all)."),
 ) -> None:
     """Nested cross-validation of several models: mean ± SD accuracy; a winner only if it leads by > 2 SD.
 
@@ -280,10 +289,14 @@ def compare(
     from rich.table import Table
 
     from music_classifier.models.compare import compare_models
+    from music_classifier.models.parallel import resolve_jobs
 
-    with _progress_bar("nested CV") as progress, state(ctx).engine.connect() as conn:
+    st = state(ctx)
+    n_jobs = resolve_jobs(jobs, st.settings.jobs)
+    with _progress_bar("nested CV") as progress, st.engine.connect() as conn:
         res = compare_models(conn, dataset, kinds=_csv(models), grid=grid, cv=cv, inner_cv=inner_cv,
-                             group_by=group_by, seed=seed, class_weight=class_weight, progress=progress)
+                             group_by=group_by, seed=seed, class_weight=class_weight, n_jobs=n_jobs,
+                             progress=progress)
     console.print(f"dataset {res.dataset}: {res.n_tracks} tracks ({res.n_rows} rows); outer {res.splitter}"
                   f"({res.outer_cv}, shuffle, random_state={res.seed}), grouped by {res.group_by}; "
                   f"inner {res.inner_cv}-fold grid search", highlight=False)

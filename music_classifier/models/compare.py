@@ -9,6 +9,7 @@ Segment datasets are scored per track (soft voting) on the outer folds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,9 @@ import numpy as np
 from sqlalchemy import Connection
 
 from music_classifier.errors import InputError
-from music_classifier.models.grids import MODEL_KINDS, check_grid_params, n_candidates, resolve_grid
-from music_classifier.models.load_data import load_dataset
+from music_classifier.models.grids import MODEL_KINDS, Grid, check_grid_params, n_candidates, resolve_grid
+from music_classifier.models.load_data import DatasetFrame, load_dataset
+from music_classifier.models.parallel import FitCounter, delayed, run_parallel
 from music_classifier.models.pipelines import classifier_param_names, make_pipeline
 from music_classifier.models.splits import GROUP_BY, check_enough, cv_splitter
 from music_classifier.models.train import Progress, build_search, fit_groups, score_tracks
@@ -73,6 +75,28 @@ def pick_winner(scores: list[ModelScores]) -> tuple[str | None, str]:
     return None, f"no winner: {best.kind} leads {second.kind} by {lead:.3f} <= {WINNER_SDS:g} SD ({margin:.3f})"
 
 
+def _fit_outer_fold(frame: DatasetFrame, train_rows: np.ndarray, test_rows: np.ndarray, kind: str, g: Grid, *,
+                    inner_cv: int, seed: int, class_weight: str | None,
+                    on_fit: Callable[[], None]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Fit ``kind`` on one outer training part (inner grid search unless the grid has one candidate) and
+    score it on the outer test part: (track-level metrics, chosen params)."""
+    if n_candidates(g) == 1:
+        best = {k: v[0] for k, v in g[0].items()}
+        check_grid_params(g, classifier_param_names(kind), f"grid for {kind}")
+        model = make_pipeline(kind, seed=seed, class_weight=class_weight)
+        model.set_params(**{f"clf__{k}": v for k, v in best.items()})
+        model.fit(frame.X[train_rows], frame.y[train_rows])
+        on_fit()
+    else:
+        inner = cv_splitter(frame.groups[train_rows], inner_cv, seed)
+        search = build_search(kind, g, seed=seed, class_weight=class_weight, splitter=inner, on_fit=on_fit, n_jobs=1)
+        search.fit(frame.X[train_rows], frame.y[train_rows], groups=fit_groups(inner, frame.groups[train_rows]))
+        on_fit()
+        model, best = search.best_estimator_, search.best_params_
+    metrics, _ = score_tracks(model, frame, test_rows)
+    return metrics, best
+
+
 def compare_models(conn: Connection, dataset: str, *, kinds: list[str] | None = None,
                    grid: str | Path | None = None, cv: int = 5, inner_cv: int = 3, group_by: str | None = None,
                    seed: int = 0, class_weight: str | None = None, n_jobs: int = 1,
@@ -100,29 +124,20 @@ def compare_models(conn: Connection, dataset: str, *, kinds: list[str] | None = 
         if progress:
             progress(done[0], total)
 
+    # One task per (outer fold, model), spread over the worker processes; each task's inner search runs
+    # on one core, so the processes never oversubscribe the machine.
+    tasks = [(fold, kind) for fold in range(len(folds)) for kind in kinds]
+    with FitCounter(on_fit, n_jobs) as counter:
+        fit_fold = delayed(_fit_outer_fold)
+        results = run_parallel(n_jobs, (
+            fit_fold(frame, folds[fold][0], folds[fold][1], kind, grids[kind], inner_cv=inner_cv, seed=seed,
+                     class_weight=class_weight, on_fit=counter.tick)
+            for fold, kind in tasks))
     scores = {k: ModelScores(k, [], []) for k in kinds}
-    for train_rows, test_rows in folds:
-        for kind in kinds:
-            g = grids[kind]
-            if n_candidates(g) == 1:
-                best = {k: v[0] for k, v in g[0].items()}
-                check_grid_params(g, classifier_param_names(kind), f"grid for {kind}")
-                model = make_pipeline(kind, seed=seed, class_weight=class_weight)
-                model.set_params(**{f"clf__{k}": v for k, v in best.items()})
-                model.fit(frame.X[train_rows], frame.y[train_rows])
-                on_fit()
-            else:
-                inner = cv_splitter(frame.groups[train_rows], inner_cv, seed)
-                search = build_search(kind, g, seed=seed, class_weight=class_weight, splitter=inner,
-                                      on_fit=on_fit, n_jobs=n_jobs)
-                search.fit(frame.X[train_rows], frame.y[train_rows],
-                           groups=fit_groups(inner, frame.groups[train_rows]))
-                on_fit()
-                model, best = search.best_estimator_, search.best_params_
-            metrics, _ = score_tracks(model, frame, test_rows)
-            scores[kind].fold_accuracy.append(metrics["accuracy"])
-            scores[kind].fold_macro_f1.append(metrics["macro_f1"])
-            scores[kind].fold_best_params.append({str(k): v for k, v in best.items()})
+    for (_, kind), (metrics, best) in zip(tasks, results, strict=True):
+        scores[kind].fold_accuracy.append(metrics["accuracy"])
+        scores[kind].fold_macro_f1.append(metrics["macro_f1"])
+        scores[kind].fold_best_params.append({str(k): v for k, v in best.items()})
     ordered = list(scores.values())
     winner, reason = pick_winner(ordered)
     return CompareResult(dataset=dataset, group_by=group_by or "track", outer_cv=cv, inner_cv=inner_cv, seed=seed,

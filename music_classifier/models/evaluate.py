@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 from music_classifier.errors import InputError
 from music_classifier.models.load_data import load_dataset
 from music_classifier.models.metrics import classification_metrics
+from music_classifier.models.parallel import predict_with_jobs
 from music_classifier.models.registry import load_model
 from music_classifier.models.train import track_labels, track_probabilities
 
@@ -32,8 +33,10 @@ class EvaluationResult:
     metrics: dict[str, Any]
 
 
-def evaluate_model(conn: Connection, model_id: int, dataset: str, *, settings: Any = None) -> EvaluationResult:
+def evaluate_model(conn: Connection, model_id: int, dataset: str, *, settings: Any = None,
+                   n_jobs: int = 1) -> EvaluationResult:
     pipeline, row = load_model(conn, model_id, settings=settings)
+    predict_with_jobs(pipeline, n_jobs)
     model_segments = bool((row["dataset_snapshot"].get("definition") or {}).get("segments"))
     frame = load_dataset(conn, dataset, feature_names=list(row["feature_names"]))
     if frame.is_segments != model_segments:

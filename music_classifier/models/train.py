@@ -25,6 +25,7 @@ from music_classifier.models.grids import (
 )
 from music_classifier.models.load_data import DatasetFrame, load_dataset
 from music_classifier.models.metrics import classification_metrics
+from music_classifier.models.parallel import FitCounter
 from music_classifier.models.pipelines import classifier_param_names, make_pipeline
 from music_classifier.models.splits import GROUP_BY, check_enough, cv_splitter, holdout_split
 
@@ -42,7 +43,7 @@ class TrainOptions:
     class_weight: str | None = None
     group_by: str | None = None  # track (default) | artist | playlist
     seed: int = 0
-    n_jobs: int = 1  # >1 runs folds in parallel but the progress bar then only moves at the end
+    n_jobs: int = 1  # worker processes for the grid search's fits (the CLI's --jobs; all cores by default)
 
 
 @dataclass
@@ -183,9 +184,10 @@ def train_model(conn: Connection, dataset: str, opts: TrainOptions, *, models_pa
         if progress:
             progress(done[0], total)
 
-    search = build_search(opts.kind, grid, seed=opts.seed, class_weight=opts.class_weight, splitter=splitter,
-                          on_fit=on_fit, n_jobs=opts.n_jobs)
-    search.fit(frame.X[train_rows], y_train, groups=fit_groups(splitter, g_train))
+    with FitCounter(on_fit, opts.n_jobs) as counter:
+        search = build_search(opts.kind, grid, seed=opts.seed, class_weight=opts.class_weight, splitter=splitter,
+                              on_fit=counter.tick, n_jobs=opts.n_jobs)
+        search.fit(frame.X[train_rows], y_train, groups=fit_groups(splitter, g_train))
     on_fit()  # the refit on the whole training part
     pipeline = search.best_estimator_
 
