@@ -1,4 +1,5 @@
-"""A smaller demo run is part of the suite, and every query in docs/sql.md runs against its database."""
+"""A smaller demo run is part of the suite, and every query in docs/sql.md and the demo's "Try next"
+runs against its database, on SQLite and (the same rows copied) on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from conftest import _postgres_admin_engine, postgres_schema_url
 
 from music_classifier.demo.pipeline import TRY_NEXT, run_demo
 
@@ -17,9 +19,58 @@ def doc_queries() -> list[str]:
     return re.findall(r"```sql\n(.*?)```", DOCS_SQL.read_text(), flags=re.S)
 
 
+READONLY_ROLE = "mc_test_readonly"  # cluster-wide, shared with tests/test_sql_readonly.py, never dropped
+
+
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     return run_demo(tmp_path_factory.mktemp("demo"), tracks_per_genre=4, seed=1, processes=2)
+
+
+@pytest.fixture(scope="module")
+def demo_on_postgres(demo_run):
+    """The demo database's rows in a fresh PostgreSQL schema migrated to head, readable by the SELECT-only role."""
+    import uuid
+
+    from db_copy import copy_rows
+
+    from music_classifier.db import migrate
+    from music_classifier.db.engine import make_engine
+    from music_classifier.db.readonly import ensure_readonly_role
+
+    admin = _postgres_admin_engine()
+    schema = f"mc_demo_{uuid.uuid4().hex[:10]}"
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    url = postgres_schema_url(schema)
+    engine, source = make_engine(url), make_engine(demo_run.database_url)
+    try:
+        migrate.upgrade(engine)
+        copied = copy_rows(source, engine)
+        assert copied["tracks"] > 0 and copied["features"] > 0
+        with engine.begin() as conn:
+            ensure_readonly_role(conn, READONLY_ROLE)
+        yield url
+    finally:
+        engine.dispose()
+        source.dispose()
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def demo_db_url(request, demo_run) -> str:
+    """The demo database on each kind of database."""
+    if request.param == "sqlite":
+        return demo_run.database_url
+    return request.getfixturevalue("demo_on_postgres")
+
+
+def run_query(url: str, query: str):
+    from music_classifier.db.readonly import run_readonly_query
+
+    return run_readonly_query(url, query, role=READONLY_ROLE)
 
 
 def test_demo_runs_every_step(demo_run):
@@ -47,19 +98,40 @@ def test_docs_have_a_dozen_queries():
 
 
 @pytest.mark.parametrize("index", range(len(doc_queries())))
-def test_docs_sql_query_runs_on_demo_database(demo_run, index):
-    from music_classifier.db.readonly import run_readonly_query
-
+def test_docs_sql_query_runs_on_demo_database(demo_db_url, index):
     query = doc_queries()[index]
-    result = run_readonly_query(demo_run.database_url, query)
+    result = run_query(demo_db_url, query)
     assert result.columns
     if "status = 'failed'" in query:
         return  # the demo's audio all decodes: no failures to list
     assert result.rows, f"query {index + 1} of docs/sql.md returned no rows on the demo database"
 
 
-def test_try_next_queries_run(demo_run):
-    from music_classifier.db.readonly import run_readonly_query
-
+def test_try_next_queries_run(demo_db_url):
     for query in TRY_NEXT:
-        assert run_readonly_query(demo_run.database_url, query).rows
+        assert run_query(demo_db_url, query).rows
+
+
+@pytest.mark.postgres
+def test_docs_queries_give_the_same_answers_on_both_databases(demo_run, demo_on_postgres):
+    """Same rows, not just no error: rounding and grouping agree (timestamps and unordered rows aside)."""
+    import decimal
+
+    def norm(result):
+        out = []
+        for row in result.rows:
+            cells = []
+            for column, v in zip(result.columns, row, strict=True):
+                if column.endswith("_at"):
+                    v = "<time>"  # a string on SQLite, a datetime in the session's time zone on PostgreSQL
+                elif isinstance(v, float | decimal.Decimal):
+                    v = round(float(v), 6)
+                cells.append(v)
+            out.append(tuple(cells))
+        return sorted(out, key=repr)
+
+    for index, query in enumerate([*doc_queries(), *TRY_NEXT]):
+        on_sqlite = run_query(demo_run.database_url, query)
+        on_postgres = run_query(demo_on_postgres, query)
+        assert on_sqlite.columns == on_postgres.columns, index
+        assert norm(on_sqlite) == norm(on_postgres), f"query {index + 1} differs"

@@ -12,8 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# Portable SQL (run on SQLite and PostgreSQL by tests/test_demo_pipeline.py): PostgreSQL's ROUND(x, n)
+# takes a numeric, hence the CASTs.
 TRY_NEXT = [
-    "SELECT coarse_genre, COUNT(*) AS tracks, ROUND(AVG(tempo), 1) AS avg_bpm FROM librosa_features "
+    "SELECT coarse_genre, COUNT(*) AS tracks, ROUND(CAST(AVG(tempo) AS NUMERIC), 1) AS avg_bpm FROM librosa_features "
     "GROUP BY coarse_genre ORDER BY tracks DESC",
     "SELECT s.name AS student, t.artist, t.title FROM proposals p JOIN students s ON s.id = p.student_id "
     "JOIN tracks t ON t.id = p.track_id ORDER BY s.name",
