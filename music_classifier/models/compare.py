@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 from music_classifier.errors import InputError
 from music_classifier.models.grids import MODEL_KINDS, Grid, check_grid_params, n_candidates, resolve_grid
 from music_classifier.models.load_data import DatasetFrame, load_dataset
-from music_classifier.models.parallel import FitCounter, delayed, run_parallel
+from music_classifier.models.parallel import FitCounter, delayed, run_parallel, thread_limit
 from music_classifier.models.pipelines import classifier_param_names, make_pipeline
 from music_classifier.models.splits import GROUP_BY, check_enough, cv_splitter
 from music_classifier.models.train import Progress, build_search, fit_groups, score_tracks
@@ -127,7 +127,7 @@ def compare_models(conn: Connection, dataset: str, *, kinds: list[str] | None = 
     # One task per (outer fold, model), spread over the worker processes; each task's inner search runs
     # on one core, so the processes never oversubscribe the machine.
     tasks = [(fold, kind) for fold in range(len(folds)) for kind in kinds]
-    with FitCounter(on_fit, n_jobs) as counter:
+    with FitCounter(on_fit, n_jobs) as counter, thread_limit(n_jobs):
         fit_fold = delayed(_fit_outer_fold)
         results = run_parallel(n_jobs, (
             fit_fold(frame, folds[fold][0], folds[fold][1], kind, grids[kind], inner_cv=inner_cv, seed=seed,

@@ -10,6 +10,7 @@ directly.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
@@ -112,6 +113,16 @@ class FitCounter:
             self._thread.join()
             self._manager.shutdown()
             self._thread = None
+
+
+def thread_limit(n_jobs: int) -> Any:
+    """With ``--jobs 1``, keep native thread pools (OpenMP in HistGradientBoosting, BLAS) on one core too,
+    so one job means one core; with more, joblib's workers already share the cores out among themselves."""
+    if n_jobs != 1:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
 
 
 def delayed(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -25,7 +25,7 @@ from music_classifier.models.grids import (
 )
 from music_classifier.models.load_data import DatasetFrame, load_dataset
 from music_classifier.models.metrics import classification_metrics
-from music_classifier.models.parallel import FitCounter
+from music_classifier.models.parallel import FitCounter, thread_limit
 from music_classifier.models.pipelines import classifier_param_names, make_pipeline
 from music_classifier.models.splits import GROUP_BY, check_enough, cv_splitter, holdout_split
 
@@ -184,7 +184,7 @@ def train_model(conn: Connection, dataset: str, opts: TrainOptions, *, models_pa
         if progress:
             progress(done[0], total)
 
-    with FitCounter(on_fit, opts.n_jobs) as counter:
+    with FitCounter(on_fit, opts.n_jobs) as counter, thread_limit(opts.n_jobs):
         search = build_search(opts.kind, grid, seed=opts.seed, class_weight=opts.class_weight, splitter=splitter,
                               on_fit=counter.tick, n_jobs=opts.n_jobs)
         search.fit(frame.X[train_rows], y_train, groups=fit_groups(splitter, g_train))
