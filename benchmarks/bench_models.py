@@ -158,7 +158,8 @@ def main(argv: list[str] | None = None) -> None:
         "the same Pipeline and fits with `GridSearchCV(n_jobs=-1)` / `cross_validate(n_jobs=-1)` on the same rows. "
         "Targets: ours (all cores) <= 1.15x plain; ours all cores >= 1.7x faster than `--jobs 1`.",
         "",
-        "| command | plain sklearn, n_jobs=-1 | ours, --jobs -1 | ours, --jobs 1 | ours / plain | speed-up of all cores |",
+        "| command | plain sklearn, n_jobs=-1 | ours, --jobs -1 | ours, --jobs 1 | ours / plain "
+        "| speed-up of all cores |",
         "|---|---|---|---|---|---|",
         *rows, "",
         f"Python {platform.python_version()}; the progress bar is fed from the worker processes "
