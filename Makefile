@@ -10,8 +10,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(VENV)/.installed: pyproject.toml requirements-musicnn.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[test]"
+	# the musicnn weights: --no-deps, its own pins (numpy<1.17, tensorflow) do not install on Python 3.11
+	$(BIN)/pip install --quiet --no-deps -r requirements-musicnn.txt
 	touch $@
 
 install: $(VENV)/.installed

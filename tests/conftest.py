@@ -101,3 +101,15 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture
+def musicnn_checkpoint() -> Path:
+    """The installed musicnn package's MSD_musicnn folder (``pip install --no-deps musicnn==0.1.0``)."""
+    from music_classifier.features.musicnn.errors import MusicnnError
+    from music_classifier.features.musicnn.weights import checkpoint_dir
+
+    try:
+        return checkpoint_dir()
+    except MusicnnError as exc:
+        unavailable("the musicnn package", str(exc))

@@ -1,0 +1,173 @@
+"""The MSD_musicnn forward pass (inference only) over numpy.
+
+Architecture (Pons & Serra, "musicnn: pre-trained convolutional neural networks for music audio
+tagging", 2019), as the checkpoint's tensors are laid out; one patch is 187 frames x 96 mel bands of
+the log-compressed mel spectrogram (time first):
+
+- input batch norm (one scalar mean/variance/scale/offset);
+- front-end, five branches, each conv -> ReLU -> batch norm -> max over the frequency axis:
+  two timbral convolutions over (7 frames x 38 bands) and (7 x 67), 204 filters each, the time
+  axis zero-padded by 3 on both sides and the frequency axis "valid"; three temporal convolutions
+  over (128 x 1), (64 x 1) and (32 x 1) frames, 51 filters each, "same" padding (TensorFlow's
+  rule: ``(k - 1) // 2`` zeros before, the rest after). Concatenated: 561 features per frame;
+- mid-end, three 1-D convolutions over time (7 frames, 64 filters, zero-padded by 3), each
+  conv -> ReLU -> batch norm, the second and third added to their input (residuals); the front-end
+  output and the three mid-end outputs are concatenated: 753 features per frame;
+- back-end: max and mean over the 187 frames, interleaved per feature (``max_0, mean_0, max_1, ...``,
+  TensorFlow's flatten of a (753, 2) map) into 1506 values -> batch norm -> dense 200 -> ReLU ->
+  batch norm (the *penultimate* layer, our embedding) -> dense 50 -> sigmoid (the tag scores).
+
+Batch norm runs in inference mode: ``gamma * (x - moving_mean) / sqrt(moving_variance + 1e-3) + beta``
+(``tf.compat.v1.layers.batch_normalization``'s default epsilon). Dropout is the identity at inference.
+
+Speed: every convolution is one float32 matrix product (an im2col of strided views, or a sum of
+per-tap products for the mid-end). The frequency max-pool is taken before ReLU and batch norm, which
+is exact because both are monotone per channel: ReLU is non-decreasing, and a batch norm with a
+negative scale reverses the order, so those channels take the minimum instead of the maximum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from music_classifier.features.musicnn.errors import MusicnnError
+
+PATCH_FRAMES = 187
+N_MELS = 96
+N_TAGS = 50
+EMBEDDING_SIZE = 200
+BN_EPSILON = 1e-3
+TIMBRAL_PAD = 3
+MIDEND_PAD = 3
+
+
+def _bn(weights: Mapping[str, np.ndarray], name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Inference batch norm ``name`` as (scale, shift) with ``bn(x) = x * scale + shift``."""
+    gamma = weights[f"{name}/gamma"]
+    scale = gamma / np.sqrt(weights[f"{name}/moving_variance"] + np.float32(BN_EPSILON))
+    shift = weights[f"{name}/beta"] - weights[f"{name}/moving_mean"] * scale
+    return scale.astype(np.float32), shift.astype(np.float32)
+
+
+def _pool_relu_bn(conv: np.ndarray, axis: int, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """``max over axis of bn(relu(conv))`` computed as bn(relu(max or min over axis)) per channel (last axis)."""
+    high = conv.max(axis=axis)
+    low = conv.min(axis=axis)
+    pooled = np.where(scale >= 0, high, low)
+    return np.maximum(pooled, 0) * scale + shift
+
+
+class MusicnnNetwork:
+    """The MSD_musicnn network with its weights, ready for :meth:`forward`.
+
+    Parameters
+    ----------
+    weights : mapping of str -> np.ndarray
+        The checkpoint's tensors by TensorFlow name (see :func:`.weights.load_weights`).
+    """
+
+    def __init__(self, weights: Mapping[str, np.ndarray]):
+        try:
+            self._prepare(weights)
+        except KeyError as exc:
+            raise MusicnnError(f"the musicnn checkpoint lacks the tensor {exc.args[0]}") from None
+
+    def _prepare(self, w: Mapping[str, np.ndarray]) -> None:
+        f32 = np.float32
+        self.in_scale, self.in_shift = (float(v[0]) for v in _bn(w, "batch_normalization"))
+        # Front-end: (conv name, bn name, kernel height, kernel width) in concatenation order.
+        self.timbral = []
+        for conv, bn in (("conv2d", "batch_normalization_1"), ("conv2d_1", "batch_normalization_2")):
+            kernel = w[f"{conv}/kernel"]  # (7, width, 1, filters)
+            height, width, _, filters = kernel.shape
+            self.timbral.append((
+                height, width, kernel.reshape(height * width, filters).astype(f32),
+                w[f"{conv}/bias"].astype(f32), *_bn(w, bn),
+            ))
+        self.temporal = []
+        for conv, bn in (("conv2d_2", "batch_normalization_3"), ("conv2d_3", "batch_normalization_4"),
+                         ("conv2d_4", "batch_normalization_5")):
+            kernel = w[f"{conv}/kernel"]  # (taps, 1, 1, filters)
+            taps, _, _, filters = kernel.shape
+            self.temporal.append((
+                taps, kernel.reshape(taps, filters).astype(f32), w[f"{conv}/bias"].astype(f32), *_bn(w, bn),
+            ))
+        self.midend = []
+        for conv, bn in (("conv2d_5", "batch_normalization_6"), ("conv2d_6", "batch_normalization_7"),
+                         ("conv2d_7", "batch_normalization_8")):
+            kernel = w[f"{conv}/kernel"]  # (7, features in, 1, filters)
+            self.midend.append((kernel[:, :, 0, :].astype(f32), w[f"{conv}/bias"].astype(f32), *_bn(w, bn)))
+        self.pool_scale, self.pool_shift = _bn(w, "batch_normalization_9")
+        self.dense_kernel = w["dense/kernel"].astype(f32)
+        self.dense_bias = w["dense/bias"].astype(f32)
+        self.dense_scale, self.dense_shift = _bn(w, "batch_normalization_10")
+        self.out_kernel = w["dense_1/kernel"].astype(f32)
+        self.out_bias = w["dense_1/bias"].astype(f32)
+        if self.out_kernel.shape != (EMBEDDING_SIZE, N_TAGS):
+            raise MusicnnError(f"unexpected musicnn output layer shape {self.out_kernel.shape}")
+
+    def frontend(self, x: np.ndarray) -> np.ndarray:
+        """(n, T, 96) normalised input -> (n, T, 561) front-end features."""
+        n, frames, bands = x.shape
+        branches = []
+        padded = np.pad(x, ((0, 0), (TIMBRAL_PAD, TIMBRAL_PAD), (0, 0)))
+        for height, width, kernel, bias, scale, shift in self.timbral:
+            windows = sliding_window_view(padded, (height, width), axis=(1, 2))  # (n, T, F, h, w)
+            positions = bands - width + 1
+            conv = windows.reshape(n * frames * positions, height * width) @ kernel
+            conv += bias
+            branches.append(_pool_relu_bn(conv.reshape(n, frames, positions, -1), 2, scale, shift))
+            del windows, conv
+        for taps, kernel, bias, scale, shift in self.temporal:
+            before = (taps - 1) // 2
+            padded_t = np.pad(x, ((0, 0), (before, taps - 1 - before), (0, 0)))
+            windows = sliding_window_view(padded_t, taps, axis=1)  # (n, T, 96, taps)
+            conv = windows.reshape(n * frames * bands, taps) @ kernel
+            conv += bias
+            branches.append(_pool_relu_bn(conv.reshape(n, frames, bands, -1), 2, scale, shift))
+            del windows, conv, padded_t
+        return np.concatenate(branches, axis=2)
+
+    def _midend_conv(self, x: np.ndarray, layer) -> np.ndarray:
+        kernel, bias, scale, shift = layer
+        n, frames, _ = x.shape
+        padded = np.pad(x, ((0, 0), (MIDEND_PAD, MIDEND_PAD), (0, 0)))
+        out = np.empty((n, frames, kernel.shape[-1]), dtype=np.float32)
+        out[...] = bias
+        for tap in range(kernel.shape[0]):
+            out += padded[:, tap : tap + frames, :] @ kernel[tap]
+        return np.maximum(out, 0) * scale + shift
+
+    def forward(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Tag scores and penultimate embeddings of a batch of patches.
+
+        Parameters
+        ----------
+        patches : np.ndarray, shape (n_patches, 187, 96), float32
+            Log-compressed mel spectrogram patches, time first (see :func:`.extractor.log_mel`).
+
+        Returns
+        -------
+        taggram : np.ndarray, shape (n_patches, 50), float32
+            Sigmoid tag scores in [0, 1], in :data:`.names.MUSICNN_TAGS` order.
+        penultimate : np.ndarray, shape (n_patches, 200), float32
+            The batch-normalised 200-unit dense layer.
+        """
+        if patches.ndim != 3 or patches.shape[2] != N_MELS or patches.shape[1] < 1:
+            raise MusicnnError(f"musicnn patches must be (n, frames, {N_MELS}), got {patches.shape}")
+        x = patches.astype(np.float32, copy=False) * np.float32(self.in_scale) + np.float32(self.in_shift)
+        front = self.frontend(x)
+        c1 = self._midend_conv(front, self.midend[0])
+        r2 = self._midend_conv(c1, self.midend[1]) + c1
+        r3 = self._midend_conv(r2, self.midend[2]) + r2
+        features = np.concatenate([front, c1, r2, r3], axis=2)  # (n, T, 753)
+        pooled = np.stack([features.max(axis=1), features.mean(axis=1, dtype=np.float32)], axis=2)
+        flat = pooled.reshape(len(patches), -1) * self.pool_scale + self.pool_shift
+        dense = np.maximum(flat @ self.dense_kernel + self.dense_bias, 0)
+        penultimate = dense * self.dense_scale + self.dense_shift
+        logits = penultimate @ self.out_kernel + self.out_bias
+        taggram = 1.0 / (1.0 + np.exp(-logits))
+        return taggram.astype(np.float32), penultimate.astype(np.float32)
