@@ -28,3 +28,5 @@ def test_constraint_names_match_across_databases(engine):
     assert {"uq_tracks_source_track_key", "uq_tracks_audio_path"} <= uniques
     fks = {f["name"] for f in insp.get_foreign_keys("track_genres")}
     assert fks == {"fk_track_genres_track_id_tracks", "fk_track_genres_genre_id_genres"}
+    checks = {c["name"] for c in insp.get_check_constraints("tracks")}
+    assert {"ck_tracks_source", "ck_tracks_audio_origin"} <= checks

@@ -31,6 +31,7 @@ NAMING_CONVENTION = {
 }
 
 TRACK_SOURCES = ("sheet", "file", "spotify_playlist", "csv")
+AUDIO_ORIGINS = ("sheet", "link")  # tracks.audio_origin: a person chose the path (NULL: the scan found it)
 MAX_TEXT = 300  # artist, title, student name: longer values are rejected as bad rows
 MAX_GENRE = 64
 
@@ -65,6 +66,9 @@ tracks = Table(
     Column("song", String(700), nullable=False),
     Column("audio_path", String(1024), nullable=True),  # relative to the library root, POSIX separators
     Column("file_sha256", String(64), nullable=True),
+    # Who chose audio_path when a person did: 'sheet' (the sheet's file column) or 'link' (`audio link`);
+    # NULL when the scan found it. The scan never moves such a path nor gives its file to another track.
+    Column("audio_origin", String(10), nullable=True),
     Column("duration_s", Float, nullable=True),
     Column("sample_rate", Integer, nullable=True),
     Column("channels", SmallInteger, nullable=True),
@@ -77,6 +81,7 @@ tracks = Table(
     UniqueConstraint("source", "track_key"),
     UniqueConstraint("audio_path"),
     CheckConstraint("source IN ('sheet', 'file', 'spotify_playlist', 'csv')", name="source"),
+    CheckConstraint("audio_origin IN ('sheet', 'link')", name="audio_origin"),
 )
 
 proposals = Table(

@@ -48,6 +48,7 @@ class StoredTrack:
     sample_rate: int | None
     channels: int | None
     removed: bool
+    audio_origin: str | None = None  # 'sheet' or 'link': a person chose audio_path, the scan keeps it
     key: str = ""
     artist_norm: str = ""
     title_norm: str = ""
@@ -57,13 +58,14 @@ def load_tracks(conn: Connection) -> list[StoredTrack]:
     """Every track, removed ones included (their stored paths still claim files)."""
     rows = conn.execute(
         select(tracks.c.id, tracks.c.artist, tracks.c.title, tracks.c.audio_path, tracks.c.file_sha256,
-               tracks.c.duration_s, tracks.c.sample_rate, tracks.c.channels, tracks.c.removed_at)
+               tracks.c.duration_s, tracks.c.sample_rate, tracks.c.channels, tracks.c.removed_at,
+               tracks.c.audio_origin)
         .order_by(tracks.c.id)
     ).all()
     loaded = []
     for r in rows:
         t = StoredTrack(r.id, r.artist, r.title, r.audio_path, r.file_sha256, r.duration_s, r.sample_rate, r.channels,
-                   r.removed_at is not None)
+                   r.removed_at is not None, r.audio_origin)
         t.key = track_key(t.artist, t.title)
         t.artist_norm, t.title_norm = normalise_artist(t.artist), normalise_title(t.title)
         loaded.append(t)
@@ -97,6 +99,8 @@ class TrackMatcher:
     def available(self, t: StoredTrack, rel: str) -> bool:
         if t.id in self.claimed:
             return False
+        if t.audio_origin is not None:  # the sheet or `audio link` chose this track's file: only that one
+            return t.audio_path == rel
         return t.audio_path in (None, rel) or not self.stored_file_exists(t)
 
     def match(self, f: ScannedFile) -> tuple[MatchedFile | None, str]:
