@@ -37,6 +37,7 @@ COMMAND_MODULES = [
     "models",
     "demo",
     "plots",
+    "audit",
 ]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -221,4 +222,34 @@ predictions = Table(
     Column("genre", String(64), nullable=False),
     Column("probabilities", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# The label audit (migration 0006): one row per audit run, one row per audited track. Views
+# student_summary and student_genres (db/views.py AUDIT_VIEWS) read the newest audit.
+label_audits = Table(
+    "label_audits",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("dataset_id", Integer, ForeignKey("datasets.id", ondelete="SET NULL"), nullable=True),
+    Column("dataset_name", String(41), nullable=False),
+    Column("model_kind", String(20), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("n_tracks", Integer, nullable=False),
+    Column("n_flagged", Integer, nullable=False),
+    Column("accuracy", Float, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+label_issues = Table(
+    "label_issues",
+    metadata,
+    Column("audit_id", Integer, ForeignKey("label_audits.id", ondelete="CASCADE"), primary_key=True),
+    Column("track_id", Integer, ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True, index=True),
+    Column("rank", Integer, nullable=False),
+    Column("sheet_genre", String(MAX_GENRE), nullable=False),
+    Column("heard_genre", String(MAX_GENRE), nullable=False),
+    Column("sheet_probability", Float, nullable=False),
+    Column("heard_probability", Float, nullable=False),
+    Column("dispute_score", Float, nullable=False),
+    Column("flagged", Boolean, nullable=False),
 )

@@ -111,9 +111,38 @@ def dataset_view_sql(name: str, dataset_id: int, features: str, segments: bool,
             + f"\nWHERE m.dataset_id = {dataset_id}")
 
 
+# The label audit's per-student views (migration 0006). They read the newest audit (highest
+# label_audits.id) and the sheet's students/proposals; agreement and confidence are plain AVGs so the
+# same SQL runs on SQLite and PostgreSQL (round with CAST(... AS NUMERIC) when querying).
+_STUDENT_TRACKS = """FROM students s
+JOIN proposals p ON p.student_id = s.id
+JOIN tracks t ON t.id = p.track_id AND t.removed_at IS NULL
+LEFT JOIN track_genres tg ON tg.track_id = t.id AND tg.rank = 0
+LEFT JOIN genres g ON g.id = tg.genre_id
+LEFT JOIN label_issues li ON li.track_id = t.id AND li.audit_id = (SELECT MAX(id) FROM label_audits)"""
+_AGREEMENT = """COUNT(li.track_id) AS audited,
+  SUM(CASE WHEN li.heard_genre = li.sheet_genre THEN 1 ELSE 0 END) AS agreed,
+  AVG(CASE WHEN li.track_id IS NULL THEN NULL WHEN li.heard_genre = li.sheet_genre THEN 1.0 ELSE 0.0 END)
+    AS agreement,
+  AVG(li.heard_probability) AS mean_confidence,
+  SUM(CASE WHEN li.flagged THEN 1 ELSE 0 END) AS flagged"""
+AUDIT_VIEWS = {
+    "student_summary": f"""CREATE VIEW student_summary AS
+SELECT s.id AS student_id, s.name AS student, COUNT(*) AS proposals, COUNT(DISTINCT tg.genre_id) AS genres,
+  {_AGREEMENT}
+{_STUDENT_TRACKS}
+GROUP BY s.id, s.name""",
+    "student_genres": f"""CREATE VIEW student_genres AS
+SELECT s.id AS student_id, s.name AS student, g.display_name AS genre, COUNT(*) AS proposals,
+  {_AGREEMENT}
+{_STUDENT_TRACKS}
+GROUP BY s.id, s.name, g.display_name""",
+}
+
+
 def project_view_names(conn: Connection) -> list[str]:
     names = inspect(conn).get_view_names()
-    return [n for n in names if n.startswith("dataset_") or n.endswith("_features")]
+    return [n for n in names if n.startswith("dataset_") or n.endswith("_features") or n in AUDIT_VIEWS]
 
 
 def drop_views(conn: Connection, names: list[str]) -> None:
@@ -146,8 +175,11 @@ def views_dropped(conn: Connection, feature_views: dict[str, tuple[str, list[str
 
     ``feature_views``/``segment_views`` are the frozen column lists valid *after* the body.
     """
-    drop_views(conn, project_view_names(conn))
+    dropped = project_view_names(conn)
+    drop_views(conn, dropped)
     yield
     create_feature_views(conn, feature_views, segment_views)
     columns = {v: cols for v, (_, cols) in {**feature_views, **segment_views}.items()}
     create_dataset_views(conn, columns)
+    for name in [n for n in AUDIT_VIEWS if n in dropped]:  # only where migration 0006 had made them
+        conn.execute(text(AUDIT_VIEWS[name]))

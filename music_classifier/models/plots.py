@@ -14,9 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from music_classifier.errors import InputError
-
-# Up to 20 well-separated colours (tab20 reordered: dark shades first, light ones after).
-_PALETTE_NAME = "tab20"
+from music_classifier.models import palette
 
 
 @contextmanager
@@ -38,13 +36,9 @@ def _figure(out: Path, *, figsize: tuple[float, float], dpi: int = 110):
         plt.close(fig)
 
 
-def genre_colours(labels: Sequence[str]) -> dict[str, Any]:
-    """A stable colour per genre: sorted names mapped onto the palette (dark shades first)."""
-    import matplotlib
-
-    cmap = matplotlib.colormaps[_PALETTE_NAME]
-    order = [*range(0, 20, 2), *range(1, 20, 2)]
-    return {name: cmap(order[i % 20]) for i, name in enumerate(sorted(set(labels)))}
+def genre_colours(labels: Sequence[str]) -> dict[str, str]:
+    """A stable colour per genre (the project's one palette, :mod:`.palette`)."""
+    return palette.genre_colours(labels)
 
 
 def tsne_perplexity(n_samples: int) -> float:
@@ -87,16 +81,17 @@ def plot_tsne(X: Any, y: Sequence[str], *, out: Path, seed: int = 0, title: str 
         raise InputError(f"t-SNE: {len(X)} feature rows but {len(y)} labels")
     emb = tsne_embedding(X, seed=seed)
     colours = genre_colours(y)
+    markers = palette.genre_markers(y)
     labels = np.asarray(y)
-    with _figure(out, figsize=(8, 6.5)) as (fig, ax):
+    with _figure(out, figsize=(7.5, 5.5)) as (fig, ax):
         for genre, colour in colours.items():
             pts = emb[labels == genre]
-            ax.scatter(pts[:, 0], pts[:, 1], s=18, color=colour, label=f"{genre} ({len(pts)})",
-                       edgecolors="none", alpha=0.85)
+            ax.scatter(pts[:, 0], pts[:, 1], s=26, color=colour, marker=markers[genre],
+                       label=f"{genre} ({len(pts)})", edgecolors="white", linewidths=0.4, alpha=0.9)
         ax.set_title(f"{title}\n(n={len(y)}, perplexity {tsne_perplexity(len(y)):.1f}, seed {seed})")
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False, title="genre")
+        ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9, frameon=False, title="genre")
     return Path(out)
 
 
@@ -142,7 +137,7 @@ def plot_importances(names: Sequence[str], values: Sequence[float], *, out: Path
     shown_names = [names[i] for i in order][::-1]
     shown_vals = vals[order][::-1]
     with _figure(out, figsize=(8, max(3.0, 0.3 * len(order) + 1.2))) as (fig, ax):
-        ax.barh(range(len(order)), shown_vals, color="#4c72b0")
+        ax.barh(range(len(order)), shown_vals, color=palette.OTHER_COLOUR)
         ax.set_yticks(range(len(order)), labels=shown_names, fontsize=8)
         ax.set_xlabel("importance")
         ax.set_title(f"{title} (top {len(order)} of {len(names)})")
