@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, text
 
+from music_classifier.csv_safety import neutralise_cell
 from music_classifier.db.tables import label_audits, label_issues
 from music_classifier.errors import InputError
 from music_classifier.models.oof import DEFAULT_FOLDS, DEFAULT_REPEATS, OutOfFold, Progress
@@ -152,22 +153,15 @@ def latest_audit(conn: Connection, dataset: str | None = None) -> AuditResult | 
                        rows=rows, created_at=run["created_at"])
 
 
-def spreadsheet_safe(value: Any) -> str:
-    """A CSV cell a spreadsheet will not run as a formula (the one call site to switch to the project's
-    shared CSV-injection guard once it exists)."""
-    cell = "" if value is None else str(value)
-    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
-
-
 def audit_csv(result: AuditResult, *, only_flagged: bool = False) -> str:
     """The ranked list as CSV text (header + one line per track); user text neutralised for spreadsheets."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
+    safe = neutralise_cell
     for r in result.rows:
         if only_flagged and not r.flagged:
             continue
-        writer.writerow([r.rank, r.track_id, spreadsheet_safe(r.artist), spreadsheet_safe(r.title),
-                         spreadsheet_safe(r.student), spreadsheet_safe(r.sheet_genre),
-                         spreadsheet_safe(r.heard_genre), f"{r.dispute_score:.4f}", int(r.flagged)])
+        writer.writerow([r.rank, r.track_id, safe(r.artist), safe(r.title), safe(r.student), safe(r.sheet_genre),
+                         safe(r.heard_genre), f"{r.dispute_score:.4f}", int(r.flagged)])
     return buf.getvalue()

@@ -54,28 +54,14 @@ class OutOfFold:
         return float(np.mean(self.predicted == self.labels)) if len(self.labels) else float("nan")
 
 
-def fold_count(y: np.ndarray, groups: np.ndarray, wanted: int) -> int:
-    """``wanted`` folds, fewer when the smallest genre has fewer groups (at least 2)."""
-    smallest = min(len(np.unique(groups[y == g])) for g in np.unique(y))
-    if smallest < 2:
-        genre = next(g for g in np.unique(y) if len(np.unique(groups[y == g])) < 2)
-        raise InputError(f"genre {genre!r} has a single track: out-of-fold predictions need at least 2 per genre")
-    return max(2, min(wanted, smallest))
-
-
 def repeated_splits(y: np.ndarray, groups: np.ndarray, *, n_splits: int, n_repeats: int,
-                    seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train rows, test rows) of ``n_repeats`` x ``n_splits`` stratified folds, grouped when rows share
-    a group. The one place that makes the repeated folds (switch to the training code's own repeated
-    CV, issue 9, once it lands)."""
-    from music_classifier.models.splits import cv_splitter
-    from music_classifier.models.train import fit_groups
+                    seed: int) -> tuple[int, list[tuple[np.ndarray, np.ndarray]]]:
+    """(folds per repeat, the (train rows, test rows) pairs): the same repeated stratified (grouped)
+    K-fold as training (:func:`.cv.small_data_cv`), folds lowered to the smallest genre's tracks."""
+    from music_classifier.models.cv import small_data_cv
 
-    out = []
-    for r in range(n_repeats):
-        splitter = cv_splitter(groups, n_splits, seed + r)
-        out.extend(splitter.split(np.zeros(len(y)), y, fit_groups(splitter, groups)))
-    return out
+    splitter = small_data_cv(y, groups, random_state=seed, n_splits=n_splits, n_repeats=n_repeats)
+    return splitter.n_splits, list(splitter.split(np.zeros(len(y)), y, groups))
 
 
 def fixed_params(kind: str) -> dict[str, Any]:
@@ -99,9 +85,8 @@ def out_of_fold(frame: DatasetFrame, *, kind: str = "rf", params: dict[str, Any]
     classes = sorted({str(v) for v in frame.y})
     if len(classes) < 2:
         raise InputError(f"dataset {frame.name!r} has a single genre; nothing to audit")
-    folds = fold_count(frame.y, frame.groups, n_splits)
     params = dict(params if params is not None else fixed_params(kind))
-    splits = repeated_splits(frame.y, frame.groups, n_splits=folds, n_repeats=n_repeats, seed=seed)
+    folds, splits = repeated_splits(frame.y, frame.groups, n_splits=n_splits, n_repeats=n_repeats, seed=seed)
     uniq = np.unique(frame.track_ids)
     pos = {int(t): i for i, t in enumerate(uniq)}
     sums = np.zeros((len(uniq), len(classes)))
