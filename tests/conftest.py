@@ -60,6 +60,14 @@ def pg_schema_url():
     admin.dispose()
 
 
+@pytest.fixture(autouse=True)
+def models_dir(tmp_path, monkeypatch) -> Path:
+    """The models directory is the test's own: models stored under tmp_path load (the loader refuses
+    files outside MUSIC_CLASSIFIER_MODELS_DIR), and nothing is written to the working directory."""
+    monkeypatch.setenv("MUSIC_CLASSIFIER_MODELS_DIR", str(tmp_path))
+    return tmp_path
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request, tmp_path) -> str:
     """An empty database of each kind (no schema yet)."""

@@ -11,6 +11,41 @@ from music_classifier.models.grids import MODEL_KINDS
 
 CLASS_WEIGHTS = (None, "balanced")
 
+# The classes a fitted pipeline holds, as skops records them (``module.Class``). The model loader
+# trusts exactly these, plus numpy arrays/dtypes and plain containers (models.registry); a new
+# kind, classifier or wrapper adds its classes here, in this one place. tests/test_registry.py
+# trains every kind and round-trips it through the loader, so a class missing here fails there.
+PIPELINE_CLASSES = (
+    "sklearn.pipeline.Pipeline",
+    "sklearn.impute._base.SimpleImputer",
+    "sklearn.preprocessing._data.StandardScaler",
+)
+FITTED_CLASSES: dict[str, tuple[str, ...]] = {
+    "rf": ("sklearn.ensemble._forest.RandomForestClassifier", "sklearn.tree._classes.DecisionTreeClassifier",
+           "sklearn.tree._tree.Tree"),
+    "logreg": ("sklearn.linear_model._logistic.LogisticRegression",),
+    "svm": ("sklearn.calibration.CalibratedClassifierCV", "sklearn.calibration._CalibratedClassifier",
+            "sklearn.calibration._SigmoidCalibration", "sklearn.svm._classes.SVC"),
+    "hgb": ("sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+            "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+            "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+            "sklearn.preprocessing._label.LabelEncoder",
+            "sklearn._loss.loss.HalfBinomialLoss", "sklearn._loss._loss.CyHalfBinomialLoss",
+            "sklearn._loss.link.LogitLink", "sklearn._loss.loss.HalfMultinomialLoss",
+            "sklearn._loss._loss.CyHalfMultinomialLoss", "sklearn._loss.link.MultinomialLogit",
+            "sklearn._loss.link.Interval", "numpy.random._generator.Generator", "numpy.random.PCG64"),
+    # kd-tree by default; a --grid may pick a ball tree or another Minkowski metric
+    "knn": ("sklearn.neighbors._classification.KNeighborsClassifier", "sklearn.neighbors._kd_tree.KDTree",
+            "sklearn.neighbors._ball_tree.BallTree", "sklearn.metrics._dist_metrics.EuclideanDistance64",
+            "sklearn.metrics._dist_metrics.ManhattanDistance64", "sklearn.metrics._dist_metrics.MinkowskiDistance64",
+            "sklearn.metrics._dist_metrics.ChebyshevDistance64"),
+}
+
+
+def model_file_classes() -> frozenset[str]:
+    """Every estimator/transformer class a model file of any kind may hold."""
+    return frozenset(PIPELINE_CLASSES).union(*FITTED_CLASSES.values())
+
 
 def make_classifier(kind: str, *, seed: int, class_weight: str | None = None) -> Any:
     from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier

@@ -1,9 +1,21 @@
 """The model registry: a row in ``models`` plus a skops file whose sha256 the row records.
 
-Pickle runs code on load; skops does not, but only if the caller says which types to trust. A model
-is loaded only after (1) the file's sha256 equals the registry's and (2) every type skops reports as
-untrusted belongs to scikit-learn or NumPy (an allowlist by module). Anything else is refused,
-named in the error. MODEL is always a registry id, never a path.
+Pickle runs code on load; skops does not, but only for the types the caller trusts, and a trusted
+*name* is all it takes: ``numpy.testing._private.utils.runstring`` named in a file is a function
+that skops calls with the file's arguments. The sha256 sits in the same row as the path, so it only
+catches accidents. A model is therefore loaded only after
+
+1. its file resolves inside the models directory (``MUSIC_CLASSIFIER_MODELS_DIR``);
+2. its sha256 equals the registry's;
+3. every node of the file's skops tree is a plain container, a numpy array/dtype/scalar, or one of
+   the classes the project's pipelines build (:data:`~music_classifier.models.pipelines.FITTED_CLASSES`),
+   loaded by a loader that constructs that class; function, method and generic reduce nodes are
+   refused whatever they name;
+4. skops' own ``get_untrusted_types`` reports nothing outside that list, which is then exactly what
+   ``skops.io.load`` is told to trust.
+
+Anything else is refused with one line naming what was found. MODEL is always a registry id, never
+a path. store_model runs the same check, so a model the loader would refuse is never registered.
 """
 
 from __future__ import annotations
@@ -19,8 +31,20 @@ from sqlalchemy import Connection, insert, select, update
 from music_classifier.db.tables import models
 from music_classifier.errors import InputError
 
-# A type is trusted when its dotted name starts with one of these (the classes a Pipeline of ours holds).
-TRUSTED_TYPE_PREFIXES = ("sklearn.", "numpy.")
+# Plain data and numpy's array/dtype/scalar types: what any fitted pipeline's attributes are made of.
+DATA_TYPES = frozenset({
+    "builtins.dict", "builtins.list", "builtins.tuple", "builtins.str", "builtins.int", "builtins.float",
+    "builtins.bool", "builtins.NoneType", "numpy.ndarray", "numpy.dtype", "numpy.float64", "numpy.float32",
+    "numpy.int64", "numpy.int32", "numpy.uint64", "numpy.uint32", "numpy.uint8", "numpy.int8", "numpy.bool_",
+    "numpy.bool", "numpy.str_",
+})
+# skops loaders that build data or construct the node's own (allow-listed) class. Every other loader
+# (FunctionNode, MethodNode, PartialNode, ConstructorFromReduceNode, OperatorFuncNode, ...) calls or
+# returns an arbitrary callable and is refused.
+ALLOWED_LOADERS = frozenset({
+    "DictNode", "ListNode", "TupleNode", "JsonNode", "TypeNode", "NdArrayNode", "DTypeNode", "ObjectNode",
+    "TreeNode", "LossNode", "RandomGeneratorNode",
+})
 SUMMARY_COLUMNS = ("id", "dataset_name", "kind", "cv_score", "created_at")
 
 
@@ -58,6 +82,7 @@ def store_model(conn: Connection, pipeline: Any, row: dict[str, Any], *, models_
     tmp = final.with_suffix(".skops.tmp")
     try:
         sio.dump(pipeline, tmp)
+        audit_model_file(tmp, action="store")  # never register a model the loader would refuse
         digest = file_sha256(tmp)
         final = final.with_name(f"model-{model_id}-{digest[:12]}.skops")
         os.replace(tmp, final)
@@ -113,21 +138,89 @@ def list_models(conn: Connection) -> list[dict[str, Any]]:
     return out
 
 
+def allowed_types() -> frozenset[str]:
+    from music_classifier.models.pipelines import model_file_classes
+
+    return DATA_TYPES | model_file_classes()
+
+
 def untrusted_types_refused(types: list[str]) -> list[str]:
-    return [t for t in types if not t.startswith(TRUSTED_TYPE_PREFIXES)]
+    """The names in ``types`` outside the exact allow-list."""
+    allowed = allowed_types()
+    return [t for t in types if t not in allowed]
 
 
-def load_model(conn: Connection, model_id: int, *, settings: Any = None) -> tuple[Any, dict[str, Any]]:
-    """(fitted Pipeline, registry row) after the sha256 and trusted-types checks.
+def _schema_nodes(obj: Any) -> list[tuple[str, str]]:
+    """``(loader, module.Class)`` of every node in a skops schema (every dict naming a class)."""
+    found: list[tuple[str, str]] = []
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if "__class__" in item or "__loader__" in item:
+                found.append((str(item.get("__loader__")), f"{item.get('__module__')}.{item.get('__class__')}"))
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
 
-    ``settings`` is accepted for symmetry with the other entry points (the row stores an absolute path).
+
+def audit_model_file(path: Path, *, action: str = "load") -> list[str]:
+    """The exact types to pass to ``skops.io.load``; InputError naming every node outside the allow-list.
+
+    Reads the schema only: nothing in the file is imported or called.
+    """
+    import json
+    import zipfile
+
+    import skops.io as sio
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            schema = json.loads(archive.read("schema.json"))
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as exc:  # noqa: BLE001 - a corrupt file, whatever the library raises
+        raise InputError(f"{path} is not a readable skops file ({type(exc).__name__}: {exc})") from None
+    allowed = allowed_types()
+    bad = sorted({f"{name} ({loader})" for loader, name in _schema_nodes(schema)
+                  if loader not in ALLOWED_LOADERS or name not in allowed})
+    bad += sorted(set(untrusted_types_refused(untrusted)) - {b.split(" ", 1)[0] for b in bad})
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise InputError(f"{path} holds {shown}, outside the model allow-list "
+                         f"(models.pipelines.FITTED_CLASSES); refusing to {action} it")
+    return untrusted
+
+
+def _inside(path: Path, directory: Path) -> bool:
+    try:
+        path.resolve().relative_to(directory.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def load_model(conn: Connection, model_id: int, *, settings: Any = None,
+               models_path: Path | None = None) -> tuple[Any, dict[str, Any]]:
+    """(fitted Pipeline, registry row) after the directory, sha256 and allow-list checks (module docstring).
+
+    The models directory is ``models_path``, else ``settings.models_path`` (default: the environment's).
     """
     import skops.io as sio
 
+    if models_path is None:
+        if settings is None:
+            from music_classifier.settings import get_settings
+
+            settings = get_settings()
+        models_path = settings.models_path
     row = get_model_row(conn, model_id)
     if not row.get("file_path") or not row.get("file_sha256"):
         raise InputError(f"model {model_id} has no stored file")
     path = Path(row["file_path"])
+    if not _inside(path, Path(models_path)):
+        raise InputError(f"model {model_id}: file {path} is outside the models directory {models_path} "
+                         "(MUSIC_CLASSIFIER_MODELS_DIR); refusing to load")
     if not path.is_file():
         raise InputError(f"model {model_id}: file {path} is missing")
     digest = file_sha256(path)
@@ -135,11 +228,7 @@ def load_model(conn: Connection, model_id: int, *, settings: Any = None) -> tupl
         raise InputError(f"model {model_id}: file {path} has sha256 {digest[:12]}…, the registry says "
                          f"{row['file_sha256'][:12]}…; refusing to load a changed file")
     try:
-        types = sio.get_untrusted_types(file=path)
-    except Exception as exc:  # noqa: BLE001 - a corrupt file, whatever the library raises
-        raise InputError(f"model {model_id}: {path} is not a readable skops file ({exc})") from None
-    refused = untrusted_types_refused(types)
-    if refused:
-        raise InputError(f"model {model_id}: {path} holds types outside the sklearn/numpy allowlist: "
-                         f"{', '.join(refused)}; refusing to load")
+        types = audit_model_file(path)
+    except InputError as exc:
+        raise InputError(f"model {model_id}: {exc}") from None
     return sio.load(path, trusted=types), row
