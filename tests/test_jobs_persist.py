@@ -42,7 +42,7 @@ def test_save_result_twice_leaves_one_set_and_stale_rows_are_selected_again(engi
         # Queued rows never handed to a queue still count as missing (an interrupted compute).
         assert select_track_ids(conn, selection="missing", **kw) == track_ids
         eid = ids[track_ids[0]]
-        assert mark_running(conn, eid, "local@host/1")
+        assert mark_running(conn, eid, "local@host/1", extractor="librosa")
         values = {"tempo": 120.0, "rms_mean": 0.1}
         segments = [(0, 0.0, {"tempo": 119.0}), (1, 3.0, {"tempo": 121.0})]
         save_result(conn, eid, values, segments, seconds=1.5)
@@ -107,7 +107,7 @@ def test_jobs_command_shows_counts_and_recent_failures(sqlite_engine, tmp_path):
     assert "librosa" in result.output and "t1.wav: file is empty (0 bytes)" in result.output
     # Without Redis, reconcile still fixes rows of dead local processes.
     with sqlite_engine.begin() as conn:
-        mark_running(conn, ids[track_ids[0]], f"local@{socket.gethostname()}/999999999")
+        mark_running(conn, ids[track_ids[0]], f"local@{socket.gethostname()}/999999999", extractor="librosa")
     result = CliRunner().invoke(app, ["--db", db, "jobs", "reconcile"], env={"REDIS_URL": ""})
     assert result.exit_code == 0, result.output
     with sqlite_engine.connect() as conn:

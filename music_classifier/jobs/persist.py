@@ -8,6 +8,7 @@ set of feature rows.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from music_classifier.errors import InputError
 SELECTIONS = ("missing", "failed", "stale", "all")
 EXTRACTORS = ("librosa", "spotify")
 MAX_ERROR_CHARS = 2000
+log = logging.getLogger(__name__)
 _CHUNK = 5000  # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
 
 #: A segment result: (segment index, start in seconds, {feature name: value}).
@@ -181,26 +183,93 @@ def attempts_of(conn: Connection, extraction_ids: Sequence[int]) -> dict[int, in
     return out
 
 
-def mark_running(conn: Connection, extraction_id: int, worker: str) -> bool:
-    """The job started: status ``running``, one more attempt. False when the row does not exist."""
-    result = conn.execute(update(extractions).where(extractions.c.id == extraction_id).values(
-        status="running", attempts=extractions.c.attempts + 1, worker=worker[:200], started_at=utcnow(),
+#: The states a job may claim a row from (a failed row is claimed by a retry).
+CLAIMABLE_STATUSES = ("queued", "failed")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A job's hold on one extraction row, returned by :func:`mark_running`.
+
+    Every later state change of that job is a compare-and-set on it: the row must still be for
+    ``extractor``, ``running`` and owned by ``worker`` (the label names host and process, so each
+    execution of a job has its own), so a job given crafted ids, or one that lost its row to
+    reconciliation or a newer run, changes nothing.
+    """
+
+    extraction_id: int
+    extractor: str
+    worker: str
+
+
+def _held_by(claim: Claim) -> ColumnElement[bool]:
+    return and_(extractions.c.id == claim.extraction_id, extractions.c.extractor == claim.extractor,
+                extractions.c.status == "running", extractions.c.worker == claim.worker)
+
+
+def _explain_refusal(conn: Connection, extraction_id: int, wanted: str) -> str:
+    row = conn.execute(select(extractions.c.extractor, extractions.c.status, extractions.c.worker)
+                       .where(extractions.c.id == extraction_id)).first()
+    if row is None:
+        return f"extraction {extraction_id}: no such row"
+    return (f"extraction {extraction_id} is a {row.extractor} extraction in status {row.status}"
+            f" (worker {row.worker or '-'}); this job expected {wanted}")
+
+
+def mark_running(conn: Connection, extraction_id: int, worker: str, *, extractor: str,
+                 job_id: str | None = None) -> Claim | None:
+    """Claim the row for a job: ``queued``/``failed`` -> ``running``, one more attempt (compare-and-set).
+
+    ``extractor`` is the kind of row the task computes; a row of another extractor, or one that is
+    ``done``, ``stale`` or run by someone else, is left alone: returns None and logs why. Under RQ,
+    ``job_id`` lets a retry of the same job (RQ's Retry after a transient error) take back the row it
+    left ``running``. Returns the :class:`Claim` the later writes must present.
+    """
+    worker = worker[:200]
+    claimable = extractions.c.status.in_(CLAIMABLE_STATUSES)
+    if job_id is not None:
+        claimable = or_(claimable, and_(extractions.c.status == "running", extractions.c.rq_job_id == job_id))
+    result = conn.execute(update(extractions).where(
+        extractions.c.id == extraction_id, extractions.c.extractor == extractor, claimable).values(
+        status="running", attempts=extractions.c.attempts + 1, worker=worker, started_at=utcnow(),
         finished_at=None, error=None))
-    return result.rowcount > 0
+    if result.rowcount == 0:
+        log.warning("not running it: %s", _explain_refusal(
+            conn, extraction_id, f"a {extractor} extraction in status {' or '.join(CLAIMABLE_STATUSES)}"))
+        return None
+    return Claim(int(extraction_id), extractor, worker)
 
 
-def mark_queued(conn: Connection, extraction_ids: Sequence[int], job_id: str | None) -> None:
-    """Back to ``queued`` under a (new) job, e.g. a batch re-enqueued after a 429."""
+def mark_queued(conn: Connection, extraction_ids: Sequence[int], job_id: str | None,
+                *, claims: Sequence[Claim] | None = None) -> None:
+    """Back to ``queued`` under a (new) job, e.g. a batch re-enqueued after a 429.
+
+    With ``claims``, only the rows those claims still hold change (compare-and-set).
+    """
+    values = {"status": "queued", "rq_job_id": job_id, "queued_at": utcnow(), "error": None}
+    if claims is not None:
+        for claim in claims:
+            conn.execute(update(extractions).where(_held_by(claim)).values(**values))
+        return
     for chunk in _chunks(list(extraction_ids)):
-        conn.execute(update(extractions).where(extractions.c.id.in_(chunk)).values(
-            status="queued", rq_job_id=job_id, queued_at=utcnow(), error=None))
+        conn.execute(update(extractions).where(extractions.c.id.in_(chunk)).values(**values))
 
 
 def save_result(
     conn: Connection, extraction_id: int, features: Mapping[str, float], segments: Sequence[Segment] | None,
-    *, seconds: float,
-) -> None:
-    """Replace the extraction's feature (and segment) rows and mark it ``done``; idempotent."""
+    *, seconds: float, claim: Claim | None = None,
+) -> bool:
+    """Replace the extraction's feature (and segment) rows and mark it ``done``; idempotent.
+
+    With ``claim`` (every task passes the one :func:`mark_running` gave it) this is a compare-and-set:
+    a row the claim no longer holds keeps its features and status, and False is returned (logged).
+    """
+    done = {"status": "done", "error": None, "finished_at": utcnow(), "seconds": round(float(seconds), 4)}
+    if claim is not None:
+        if conn.execute(update(extractions).where(_held_by(claim)).values(**done)).rowcount == 0:
+            log.warning("result not stored: %s", _explain_refusal(
+                conn, extraction_id, f"running by {claim.worker}"))
+            return False
     conn.execute(delete(features_table).where(features_table.c.extraction_id == extraction_id))
     conn.execute(delete(segment_features).where(segment_features.c.extraction_id == extraction_id))
     if features:
@@ -210,18 +279,25 @@ def save_result(
                 for i, s, values in (segments or []) for n, v in values.items()]
     if seg_rows:
         conn.execute(insert(segment_features), seg_rows)
-    conn.execute(update(extractions).where(extractions.c.id == extraction_id).values(
-        status="done", error=None, finished_at=utcnow(), seconds=round(float(seconds), 4)))
+    if claim is None:
+        conn.execute(update(extractions).where(extractions.c.id == extraction_id).values(**done))
+    return True
 
 
-def mark_failed(conn: Connection, extraction_id: int, error: str, *, only_if: Mapping[str, Any] | None = None) -> bool:
+def mark_failed(conn: Connection, extraction_id: int, error: str, *, only_if: Mapping[str, Any] | None = None,
+                claim: Claim | None = None) -> bool:
     """Status ``failed`` with a readable one-line-first error. ``only_if``: column values the row
-    must still have (compare-and-set, so reconciliation never overwrites a result that just landed)."""
+    must still have (compare-and-set, so reconciliation never overwrites a result that just landed);
+    ``claim``: the row must still be held by that job (what every task passes)."""
     query = update(extractions).where(extractions.c.id == extraction_id)
+    if claim is not None:
+        query = query.where(_held_by(claim))
     for column, value in (only_if or {}).items():
         query = query.where(extractions.c[column] == value)
     result = conn.execute(query.values(status="failed", error=error.strip()[:MAX_ERROR_CHARS] or "failed",
                                        finished_at=utcnow()))
+    if claim is not None and result.rowcount == 0:
+        log.warning("failure not stored: %s", _explain_refusal(conn, extraction_id, f"running by {claim.worker}"))
     return result.rowcount > 0
 
 
@@ -232,6 +308,10 @@ class LibrosaJob:
     audio_path: str | None
     excerpt_s: float | None
     segment_s: float | None
+
+
+def extraction_exists(conn: Connection, extraction_id: int) -> bool:
+    return conn.execute(select(extractions.c.id).where(extractions.c.id == extraction_id)).first() is not None
 
 
 def load_librosa_job(conn: Connection, extraction_id: int) -> LibrosaJob | None:

@@ -17,6 +17,7 @@ Status ``running``/attempts are the job layer's (``jobs.tasks.spotify_batch`` ma
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -26,7 +27,7 @@ from music_classifier.db.tables import extractions, features, tracks
 from music_classifier.errors import ConfigError
 from music_classifier.features.spotify_errors import AudioFeaturesForbidden
 from music_classifier.features.spotify_match import MATCH_THRESHOLD
-from music_classifier.jobs.persist import mark_failed, save_result
+from music_classifier.jobs.persist import Claim, mark_failed, save_result
 from music_classifier.jobs.spotify_breaker import open_breaker, read_breaker
 
 if TYPE_CHECKING:
@@ -81,13 +82,13 @@ def _store_lookups(conn: Connection, lookups: dict[int, _Lookup]) -> None:
 
 
 def _fail_all(engine: Engine, items: list[_Item], message: str, lookups: dict[int, _Lookup], *,
-              trip_breaker: bool) -> None:
+              trip_breaker: bool, claims: Mapping[int, Claim]) -> None:
     with engine.begin() as conn:
         if trip_breaker:
             open_breaker(conn, message)
         _store_lookups(conn, lookups)
         for item in items:
-            mark_failed(conn, item.extraction_id, message)
+            mark_failed(conn, item.extraction_id, message, claim=claims.get(item.extraction_id))
 
 
 def not_found_message(score: float | None, threshold: float) -> str:
@@ -104,16 +105,21 @@ def process_spotify_batch(
     provider: AudioFeaturesProvider | None = None,
     catalog: SpotifyCatalog | None = None,
     threshold: float = MATCH_THRESHOLD,
+    claims: Sequence[Claim] | None = None,
 ) -> BatchOutcome:
     """Run one batch of ``spotify`` extractions (see the module docstring). ``provider`` and ``catalog``
-    default to the ones the settings describe."""
+    default to the ones the settings describe. ``claims`` (what the job's :func:`~.persist.mark_running`
+    returned) make every status change a compare-and-set on them."""
     from music_classifier.features.spotify_provider import SpotifyCatalog, make_audio_features_provider
 
     started = time.monotonic()
     outcome = BatchOutcome()
+    held = {claim.extraction_id: claim for claim in claims or ()}
     with engine.connect() as conn:
         items = _load(conn, list(extraction_ids))
         breaker = read_breaker(conn)
+    if claims is not None:  # a job writes only the rows it holds
+        items = [item for item in items if item.extraction_id in held]
     outcome.missing = sorted(set(extraction_ids) - {i.extraction_id for i in items})
     if not items:
         return outcome
@@ -121,7 +127,7 @@ def process_spotify_batch(
     provider_name = provider.name if provider is not None else settings.audio_features_provider.strip().lower()
     if breaker.is_open and provider_name == "spotify":
         message = breaker.reason or AudioFeaturesForbidden().args[0]
-        _fail_all(engine, items, message, {}, trip_breaker=False)
+        _fail_all(engine, items, message, {}, trip_breaker=False, claims=held)
         outcome.breaker_open = True
         outcome.failed = {i.extraction_id: message for i in items}
         return outcome
@@ -133,7 +139,7 @@ def process_spotify_batch(
         try:
             catalog = catalog or SpotifyCatalog.from_settings(settings)
         except ConfigError as exc:  # no credentials: every row says so (none is left `running`)
-            _fail_all(engine, items, str(exc), {}, trip_breaker=False)
+            _fail_all(engine, items, str(exc), {}, trip_breaker=False, claims=held)
             raise
         for track_id, item in to_search.items():
             match = catalog.best_search_match(item.artist, item.title)
@@ -154,12 +160,12 @@ def process_spotify_batch(
         try:
             provider = provider or make_audio_features_provider(settings)
         except ConfigError as exc:
-            _fail_all(engine, items, str(exc), lookups, trip_breaker=False)
+            _fail_all(engine, items, str(exc), lookups, trip_breaker=False, claims=held)
             raise
         try:
             values = provider.fetch_audio_features(ids)
         except AudioFeaturesForbidden as exc:
-            _fail_all(engine, items, str(exc), lookups, trip_breaker=True)
+            _fail_all(engine, items, str(exc), lookups, trip_breaker=True, claims=held)
             raise
 
     # 5. one commit
@@ -175,14 +181,14 @@ def process_spotify_batch(
                 error = f"{provider_name} has no audio features for Spotify track {sid}"
             else:
                 error = None
+            claim = held.get(item.extraction_id)
             if error:
-                # No values from an earlier run may outlive a failure (the views skip failed rows anyway).
-                conn.execute(delete(features).where(features.c.extraction_id == item.extraction_id))
-                mark_failed(conn, item.extraction_id, error)
-                outcome.failed[item.extraction_id] = error
-            else:
-                # A field the provider lacks (ReccoBeats has no duration_ms) gets no row: NULL in the view.
-                save_result(conn, item.extraction_id, {k: v for k, v in row.items() if v is not None}, None,
-                            seconds=per_item)
+                if mark_failed(conn, item.extraction_id, error, claim=claim):
+                    # No values from an earlier run may outlive a failure (the views skip failed rows anyway).
+                    conn.execute(delete(features).where(features.c.extraction_id == item.extraction_id))
+                    outcome.failed[item.extraction_id] = error
+            # A field the provider lacks (ReccoBeats has no duration_ms) gets no row: NULL in the view.
+            elif save_result(conn, item.extraction_id, {k: v for k, v in row.items() if v is not None}, None,
+                             seconds=per_item, claim=claim):
                 outcome.done.append(item.extraction_id)
     return outcome

@@ -18,7 +18,9 @@ import time
 from datetime import timedelta
 
 from music_classifier.jobs.persist import (
+    Claim,
     LibrosaJob,
+    extraction_exists,
     load_librosa_job,
     mark_failed,
     mark_queued,
@@ -56,21 +58,23 @@ def librosa_track(extraction_id: int) -> None:
     settings = job_settings()
     engine = job_engine(settings)
     with engine.begin() as conn:
+        claim = mark_running(conn, extraction_id, worker_label(), extractor="librosa", job_id=_current_job_id())
+        if claim is None:  # not a librosa row waiting for work: nothing changed, mark_running logged why
+            if not extraction_exists(conn, extraction_id):
+                raise ExtractionNotFound(f"librosa extraction {extraction_id} not found in the database")
+            return
         job = load_librosa_job(conn, extraction_id)
-        if job is None:
-            raise ExtractionNotFound(f"librosa extraction {extraction_id} not found in the database")
-        mark_running(conn, extraction_id, worker_label())
     _hold_for_tests()
     started = time.perf_counter()
     try:
         values, segments = _extract_librosa(job, settings.library_root)
     except Exception as exc:  # noqa: BLE001 - permanent: the same file fails the same way again
         with engine.begin() as conn:
-            mark_failed(conn, extraction_id, describe_error(exc))
+            mark_failed(conn, extraction_id, describe_error(exc), claim=claim)
         log.warning("extraction %s failed: %s", extraction_id, describe_error(exc))
         return
     with engine.begin() as conn:
-        save_result(conn, extraction_id, values, segments, seconds=time.perf_counter() - started)
+        save_result(conn, extraction_id, values, segments, seconds=time.perf_counter() - started, claim=claim)
 
 
 def spotify_batch(extraction_ids: list[int]) -> None:
@@ -82,16 +86,19 @@ def spotify_batch(extraction_ids: list[int]) -> None:
     ids = [int(i) for i in extraction_ids]
     settings = job_settings()
     engine = job_engine(settings)
-    label = worker_label()
-    with engine.begin() as conn:
-        for extraction_id in ids:
-            mark_running(conn, extraction_id, label)
+    label, job_id = worker_label(), _current_job_id()
+    with engine.begin() as conn:  # only rows this job may claim; the others are logged and left alone
+        claims = [claim for extraction_id in ids
+                  if (claim := mark_running(conn, extraction_id, label, extractor="spotify", job_id=job_id))]
+    if not claims:
+        return
+    ids = [claim.extraction_id for claim in claims]
     try:
-        process_spotify_batch(engine, ids, settings=settings)
+        process_spotify_batch(engine, ids, settings=settings, claims=claims)
     except RateLimited as exc:
-        if not _reschedule_rate_limited(engine, ids, exc.retry_after_s):
+        if not _reschedule_rate_limited(engine, claims, exc.retry_after_s):
             with engine.begin() as conn:  # in-process: the caller counts down and calls again
-                mark_queued(conn, ids, None)
+                mark_queued(conn, ids, None, claims=claims)
             raise
     except AudioFeaturesForbidden:
         if _current_rq_job() is None:
@@ -99,8 +106,8 @@ def spotify_batch(extraction_ids: list[int]) -> None:
         # Under RQ: the batch is already failed and the breaker open; a retry cannot help.
     except RemoteError as exc:  # 5xx/network that outlived the client's backoff: let RQ retry later
         with engine.begin() as conn:
-            for extraction_id in ids:
-                mark_failed(conn, extraction_id, str(exc), only_if={"status": "running"})
+            for claim in claims:
+                mark_failed(conn, claim.extraction_id, str(exc), claim=claim)
         raise
 
 
@@ -138,7 +145,12 @@ def _current_rq_job():  # noqa: ANN202
     return get_current_job()
 
 
-def _reschedule_rate_limited(engine, ids: list[int], retry_after_s: float) -> bool:  # noqa: ANN001
+def _current_job_id() -> str | None:
+    job = _current_rq_job()
+    return job.id if job is not None else None
+
+
+def _reschedule_rate_limited(engine, claims: list[Claim], retry_after_s: float) -> bool:  # noqa: ANN001
     """Under RQ: enqueue the same payload ``retry_after_s`` from now and return True (the worker
     never sleeps). Outside RQ: False."""
     job = _current_rq_job()
@@ -147,10 +159,11 @@ def _reschedule_rate_limited(engine, ids: list[int], retry_after_s: float) -> bo
     queue = make_queue(job.connection, job.origin)
     new_id = next_job_id(job.id)
     delay = timedelta(seconds=max(1.0, float(retry_after_s)))
+    ids = [claim.extraction_id for claim in claims]
     queue.enqueue_in(delay, spotify_batch, ids, job_id=new_id, job_timeout=JOB_TIMEOUT_S, result_ttl=RESULT_TTL_S,
                      retry=retry_policy())
     with engine.begin() as conn:
-        mark_queued(conn, ids, new_id)
+        mark_queued(conn, ids, new_id, claims=claims)
     log.warning("rate limited: batch of %d re-enqueued as %s in %.0f s", len(ids), new_id, delay.total_seconds())
     return True
 
