@@ -184,3 +184,12 @@ def test_altered_weights_are_refused_before_use(tmp_path, monkeypatch, fresh_wei
 def test_installed_checkpoint_matches_the_pinned_sha256(musicnn_checkpoint):
     assert weights.file_sha256(musicnn_checkpoint / ".index") == weights.INDEX_SHA256
     assert weights.file_sha256(musicnn_checkpoint / ".data-00000-of-00001") == weights.DATA_SHA256
+
+
+def test_spectrogram_beyond_float16_range_stays_finite(musicnn_checkpoint):
+    """musicnn's own extractor casts the mel spectrogram to float16 (max 65504): loud input became inf there."""
+    y = 40 * music(4.0, 16000)  # far above full scale, as badly scaled decoders deliver
+    mel_power = (10 ** extractor.log_mel(y16=y) - 1) / extractor.LOG_SCALE
+    assert mel_power.max() > np.finfo(np.float16).max
+    features = extract_musicnn_features(y=y, sr=16000)
+    assert all(np.isfinite(v) for v in features.values())
