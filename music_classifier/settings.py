@@ -36,7 +36,8 @@ class Settings(BaseSettings):
     sheets_export_url: str = Field(default="https://docs.google.com/spreadsheets/d/",
                                    validation_alias="GOOGLE_SHEETS_EXPORT_URL")
     models_dir: Path | None = Field(default=None, validation_alias="MUSIC_CLASSIFIER_MODELS_DIR")
-    readonly_role: str = Field(default="music_classifier_ro", validation_alias="MUSIC_CLASSIFIER_READONLY_ROLE")
+    # None: each database and schema's own role (db/readonly_roles.py readonly_role_name)
+    readonly_role: str | None = Field(default=None, validation_alias="MUSIC_CLASSIFIER_READONLY_ROLE")
     statement_timeout_ms: int = Field(default=30_000, validation_alias="MUSIC_CLASSIFIER_STATEMENT_TIMEOUT_MS")
     # Kept as text so that a bad value gets the one-line error of models.parallel.resolve_jobs.
     jobs: str | None = Field(default=None, validation_alias="MUSIC_CLASSIFIER_JOBS")

@@ -11,22 +11,35 @@ from sqlalchemy import func, insert, select
 from typer.testing import CliRunner
 
 from music_classifier.db.readonly import readonly_url_for, run_readonly_query
+from music_classifier.db.readonly_roles import readonly_role_name
 from music_classifier.db.tables import genres, track_genres, tracks
 from music_classifier.errors import ConfigError, InputError
-
-TEST_ROLE = "mc_test_readonly"  # roles are cluster-wide: shared by every test schema, never dropped
 
 
 def _url(engine) -> str:
     return engine.url.render_as_string(hide_password=False)
 
 
-def _invoke(engine, *args: str):
+def _invoke(engine, *args: str, **env: str | None):
     from music_classifier.cli import app
 
-    env = {"MUSIC_CLASSIFIER_READONLY_ROLE": TEST_ROLE, "MUSIC_CLASSIFIER_READONLY_URL": None,
-           "MUSIC_CLASSIFIER_STATEMENT_TIMEOUT_MS": "5000"}
+    env = {"MUSIC_CLASSIFIER_READONLY_ROLE": None, "MUSIC_CLASSIFIER_READONLY_URL": None,
+           "MUSIC_CLASSIFIER_STATEMENT_TIMEOUT_MS": "5000", **env}
     return CliRunner().invoke(app, ["--db", _url(engine), *args], env=env)
+
+
+def class_role(engine) -> str:
+    """The read-only role `db grant-readonly` makes for the engine's database and schema."""
+    with engine.connect() as conn:
+        return readonly_role_name(*conn.exec_driver_sql("SELECT current_database(), current_schema()").one())
+
+
+def drop_role(engine, role: str) -> None:
+    """Roles are cluster-wide and outlive the test schema: revoke what they hold here, then drop them."""
+    with engine.begin() as conn:
+        if conn.exec_driver_sql("SELECT 1 FROM pg_roles WHERE rolname = %(r)s", {"r": role}).first():
+            conn.exec_driver_sql(f'DROP OWNED BY "{role}"')
+            conn.exec_driver_sql(f'DROP ROLE "{role}"')
 
 
 def _seed(engine):
@@ -40,30 +53,38 @@ def _seed(engine):
                                                      song=f"{artist} - {title}").returning(tracks.c.id)).scalar_one()
             conn.execute(insert(track_genres).values(track_id=tid, rank=0, genre_id=gid))
     if engine.dialect.name == "postgresql":
-        result = _invoke(engine, "db", "grant-readonly", "--role", TEST_ROLE)
+        result = _invoke(engine, "db", "grant-readonly")
         assert result.exit_code == 0, result.output
-        assert TEST_ROLE in result.output
+        assert "can SELECT" in result.output
     return engine
 
 
 @pytest.fixture
 def db(engine):
-    return _seed(engine)
+    yield _seed(engine)
+    if engine.dialect.name == "postgresql":
+        drop_role(engine, class_role(engine))
+
+
+def _pg_engine(url: str):
+    from music_classifier.db import migrate
+    from music_classifier.db.engine import make_engine
+
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    return engine
 
 
 @pytest.fixture
 def pg_db(pg_schema_url):
-    from music_classifier.db import migrate
-    from music_classifier.db.engine import make_engine
-
-    engine = make_engine(pg_schema_url)
-    migrate.upgrade(engine)
+    engine = _pg_engine(pg_schema_url)
     yield _seed(engine)
+    drop_role(engine, class_role(engine))
     engine.dispose()
 
 
 def _query(engine, sql: str, timeout_ms: int = 5000):
-    return run_readonly_query(_url(engine), sql, role=TEST_ROLE, statement_timeout_ms=timeout_ms)
+    return run_readonly_query(_url(engine), sql, statement_timeout_ms=timeout_ms)
 
 
 def _writes(tmp_path: Path) -> list[str]:
@@ -156,7 +177,7 @@ def test_postgres_role_holds_only_select(pg_db):
 
     from music_classifier.db.readonly import _libpq_options
 
-    opts = _libpq_options(readonly_url_for(pg_db.url, TEST_ROLE), 5000)
+    opts = _libpq_options(readonly_url_for(pg_db.url, class_role(pg_db)), 5000)
     opts["options"] = opts["options"].replace("default_transaction_read_only=on", "default_transaction_read_only=off")
     with psycopg.connect(**opts) as conn:
         assert conn.execute("SHOW transaction_read_only").fetchone() == ("off",)
@@ -179,6 +200,15 @@ def test_readonly_url_keeps_search_path_and_drops_password():
     assert opts["options"] == "-csearch_path=lab -c default_transaction_read_only=on -c statement_timeout=1234"
     with pytest.raises(ConfigError):
         readonly_url_for("postgresql://x@h/d", 'bad"; DROP ROLE postgres; --')
+
+
+@pytest.mark.postgres
+def test_grant_readonly_names_the_class_role(pg_db):
+    result = _invoke(pg_db, "db", "grant-readonly")  # idempotent: the second run reuses the class's own role
+    assert result.exit_code == 0, result.output
+    schema = pg_db.url.query["options"].split("=")[-1]
+    assert result.output.split() == ["role", class_role(pg_db), "can", "SELECT", "in", "schema", schema, "(and",
+                                     "nothing", "else)"]
 
 
 def test_grant_readonly_on_sqlite_is_a_no_op(sqlite_engine):

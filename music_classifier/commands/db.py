@@ -60,22 +60,27 @@ def current(ctx: typer.Context) -> None:
 @handle_errors
 def grant_readonly(
     ctx: typer.Context,
-    role: str | None = typer.Option(None, "--role", help="Role name (default: MUSIC_CLASSIFIER_READONLY_ROLE)."),
+    role: str | None = typer.Option(None, "--role", help="Role name (default: MUSIC_CLASSIFIER_READONLY_ROLE, "
+                                                          "else one derived from the database and schema)."),
 ) -> None:
-    """PostgreSQL: create a login role holding only SELECT on the current schema, for `music-classifier sql`.
+    """PostgreSQL: create this schema's login role holding only SELECT, for `music-classifier sql`.
+
+    Each database and schema (each class) gets its own role, so one class cannot read another's. An
+    existing role is reused only if this command made it for this database and schema and it still
+    holds nothing but SELECT here; otherwise nothing is granted.
 
     Example: music-classifier --db postgresql://localhost/class db grant-readonly
     """
-    from music_classifier.db.readonly import ensure_readonly_role
+    from music_classifier.db.readonly_roles import ensure_readonly_role
 
     st = state(ctx)
     if st.engine.dialect.name != "postgresql":
         console.print("nothing to do on SQLite: `music-classifier sql` opens the file read-only")
         return
-    role_name = role or st.settings.readonly_role
     with st.engine.begin() as conn:
-        schema = ensure_readonly_role(conn, role_name)
-    console.print(f"role [bold]{role_name}[/] can SELECT in schema [bold]{schema}[/] (and nothing else)")
+        role_name, schema = ensure_readonly_role(conn, role or st.settings.readonly_role)
+    console.print(f"role {role_name} can SELECT in schema {schema} (and nothing else)", markup=False,
+                  highlight=False)
 
 
 def register(app: typer.Typer) -> None:

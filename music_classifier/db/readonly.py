@@ -6,7 +6,8 @@ what a SELECT needs and denies everything else (PRAGMA, transactions, DDL, DML, 
 ``load_extension``, ``fts3_tokenizer``); sqlite3 runs one statement per call; a progress handler
 enforces the statement timeout; memory is capped (string/blob length, page cache, heap limit).
 
-PostgreSQL: the query runs as a role holding only SELECT (see :func:`ensure_readonly_role`), with
+PostgreSQL: the query runs as a role holding only SELECT (one per database and schema, see
+:mod:`.readonly_roles`), checked after connecting (the right role, nothing beyond SELECT), with
 ``default_transaction_read_only=on`` and a ``statement_timeout``, sent as a prepared statement so
 the server itself refuses more than one command (``COMMIT; DROP TABLE x`` never reaches DROP).
 Without ``MUSIC_CLASSIFIER_READONLY_URL`` the role connects with the main URL's host, database and
@@ -16,7 +17,6 @@ options but no password: fine with trust or peer auth; password deployments set 
 from __future__ import annotations
 
 import functools
-import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -25,12 +25,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection
 from sqlalchemy.engine import URL, make_url
 
+from music_classifier.db.readonly_roles import (
+    PRIVILEGES_SQL,
+    RolePrivileges,
+    check_role_name,
+    ensure_readonly_role,
+    privilege_problems,
+    privileges_params,
+    readonly_role_name,
+)
 from music_classifier.errors import ConfigError, InputError
 
-_ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+__all__ = ["QueryResult", "check_role_name", "ensure_readonly_role", "open_sqlite_readonly", "readonly_role_name",
+           "readonly_url_for", "run_readonly_query"]
+
 
 # What a SELECT needs; every other action code (PRAGMA, TRANSACTION, ATTACH, INSERT, CREATE_*, ...)
 # is denied. SQLITE_FUNCTION covers ordinary functions; load_extension is denied by name on top of
@@ -59,13 +69,15 @@ def run_readonly_query(
     sql: str,
     *,
     readonly_url: str | None = None,
-    role: str = "music_classifier_ro",
+    role: str | None = None,
     statement_timeout_ms: int = 30_000,
 ) -> QueryResult:
     """Run one read-only statement and return its columns and rows.
 
-    Raises InputError (one line) when the database refuses the statement, ConfigError when the
-    read-only connection cannot be made.
+    On PostgreSQL the query runs as ``readonly_url``'s user, else as ``role`` (default: this database
+    and schema's role, :func:`readonly_role_name`) on the main URL's host and database. Raises
+    InputError (one line) when the database refuses the statement, ConfigError when the read-only
+    connection cannot be made or its role can do more than read.
     """
     if not sql.strip():
         raise InputError("empty query")
@@ -73,7 +85,10 @@ def run_readonly_query(
     if url.get_backend_name() == "sqlite":
         return _sqlite_query(url, sql, statement_timeout_ms)
     if url.get_backend_name() == "postgresql":
-        ro_url = make_url(readonly_url) if readonly_url else readonly_url_for(url, role)
+        if readonly_url:
+            ro_url = make_url(readonly_url)
+        else:
+            ro_url = readonly_url_for(url, role or _class_role(url, statement_timeout_ms))
         return _postgres_query(ro_url, sql, statement_timeout_ms)
     raise ConfigError(f"read-only queries are not supported on {url.get_backend_name()}")
 
@@ -175,25 +190,43 @@ def readonly_url_for(url: URL | str, role: str) -> URL:
     return make_url(url)._replace(username=role, password=None)
 
 
-def check_role_name(role: str) -> str:
-    if not _ROLE_NAME.match(role):
-        raise ConfigError(f"read-only role name {role!r} must be lower-case letters, digits and _ (max 63)")
-    return role
+# Query-string keys that would choose who connects, or where: the URL's own user and database win.
+_IDENTITY_KEYS = frozenset({"user", "dbname", "service"})
 
 
-def _libpq_options(url: URL, statement_timeout_ms: int) -> dict[str, Any]:
-    """psycopg.connect keyword arguments, keeping the URL's own query options (search_path, sslmode)."""
-    query = {k: (v[-1] if isinstance(v, tuple) else v) for k, v in url.query.items()}
-    extra = f"-c default_transaction_read_only=on -c statement_timeout={int(statement_timeout_ms)}"
+def _libpq_options(url: URL, statement_timeout_ms: int, *, read_only: bool = True) -> dict[str, Any]:
+    """psycopg.connect keyword arguments, keeping the URL's own query options (search_path, sslmode)
+    but never letting the query string pick the user or database (``?user=postgres``)."""
+    query = {k: (v[-1] if isinstance(v, tuple) else v) for k, v in url.query.items() if k not in _IDENTITY_KEYS}
+    extra = f"-c statement_timeout={int(statement_timeout_ms)}"
+    if read_only:
+        extra = f"-c default_transaction_read_only=on {extra}"
     query["options"] = f"{query['options']} {extra}" if query.get("options") else extra
-    kwargs: dict[str, Any] = {"host": url.host, "port": url.port, "dbname": url.database, "user": url.username,
-                              "password": url.password, **query}
-    return {k: v for k, v in kwargs.items() if v is not None}
+    explicit = {"host": url.host, "port": url.port, "dbname": url.database, "user": url.username,
+                "password": url.password}
+    kwargs: dict[str, Any] = {**query, **{k: v for k, v in explicit.items() if v is not None}}
+    return kwargs
+
+
+def _class_role(url: URL, statement_timeout_ms: int) -> str:
+    """This database and schema's read-only role (see readonly_roles), asked of the server with the main URL."""
+    import psycopg
+
+    try:
+        with psycopg.connect(**_libpq_options(url, statement_timeout_ms), connect_timeout=10) as conn:
+            database, schema = conn.execute("SELECT current_database(), current_schema()").fetchone()
+    except psycopg.Error as exc:
+        raise ConfigError(f"cannot connect to the database to find its read-only role: {_first_line(exc)}") from None
+    if not schema:
+        raise ConfigError("no current schema (check the search_path of the database URL)")
+    return readonly_role_name(database, schema)
 
 
 def _postgres_query(url: URL, sql: str, statement_timeout_ms: int) -> QueryResult:
     import psycopg
 
+    if not url.username:
+        raise ConfigError("the read-only URL must name the read-only role as its user")
     try:
         conn = psycopg.connect(**_libpq_options(url, statement_timeout_ms), connect_timeout=10)
     except psycopg.OperationalError as exc:
@@ -202,6 +235,7 @@ def _postgres_query(url: URL, sql: str, statement_timeout_ms: int) -> QueryResul
             "(run `music-classifier db grant-readonly`, or set MUSIC_CLASSIFIER_READONLY_URL)"
         ) from None
     try:
+        _refuse_unless_read_only(conn, url.username)
         with conn.cursor() as cur:
             # prepare=True sends the text as ONE prepared statement: the server rejects a second
             # command, and no client-side splitting or parsing is involved.
@@ -219,28 +253,16 @@ def _postgres_query(url: URL, sql: str, statement_timeout_ms: int) -> QueryResul
     return QueryResult(columns, [tuple(r) for r in rows])
 
 
-def ensure_readonly_role(conn: Connection, role: str) -> str:
-    """Create ``role`` (LOGIN, no other attribute) if missing and grant it SELECT on the current schema.
-
-    Roles are cluster-wide, so an existing role (or one created concurrently) is tolerated. Default
-    privileges make tables that the current user creates later readable too. Returns the schema.
-    """
-    if conn.dialect.name != "postgresql":
-        raise ConfigError("a read-only role is a PostgreSQL feature; on SQLite `sql` opens the file read-only")
-    check_role_name(role)
-    quote = conn.dialect.identifier_preparer.quote
-    schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
-    if not schema:
-        raise ConfigError("no current schema (check the search_path of the database URL)")
-    r, s = quote(role), quote(schema)
-    conn.exec_driver_sql(
-        f"DO $$ BEGIN CREATE ROLE {r} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE; "
-        "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
-    )
-    conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {s} TO {r}")
-    conn.exec_driver_sql(f"GRANT SELECT ON ALL TABLES IN SCHEMA {s} TO {r}")
-    conn.exec_driver_sql(f"ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT SELECT ON TABLES TO {r}")
-    return schema
+def _refuse_unless_read_only(conn: Any, role: str) -> None:
+    """Before the query: the session must be ``role`` and ``role`` must be able to do no more than read."""
+    session_user, current_user = conn.execute("SELECT session_user, current_user").fetchone()
+    if session_user != role or current_user != role:
+        raise ConfigError(f"refusing to query: connected as {current_user!r}, not the read-only role {role!r}")
+    privileges = RolePrivileges(*conn.execute(PRIVILEGES_SQL, privileges_params(None)).fetchone())
+    problems = privilege_problems(privileges)
+    if problems:
+        raise ConfigError(f"refusing to query as {role!r}: it is not read-only ({'; '.join(problems)}); "
+                          "use the role `music-classifier db grant-readonly` creates")
 
 
 def _first_line(exc: BaseException) -> str:
