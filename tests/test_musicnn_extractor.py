@@ -28,7 +28,7 @@ from music_classifier.features.musicnn.names import (
     MUSICNN_TAGS,
     TAG_FEATURES,
 )
-from music_classifier.features.musicnn.network import _pool_relu_bn
+from music_classifier.features.musicnn.network import _PooledConv
 
 
 def music(seconds: float, sr: int, seed: int = 0) -> np.ndarray:
@@ -60,11 +60,15 @@ def test_params_are_json_and_name_the_weights():
 
 def test_pool_before_relu_and_batch_norm_equals_the_layer_order():
     rng = np.random.default_rng(1)
-    conv = rng.standard_normal((2, 5, 9, 6)).astype(np.float32)
+    columns = rng.standard_normal((2 * 5 * 9, 4)).astype(np.float32)
+    kernel = rng.standard_normal((4, 6)).astype(np.float32)
+    bias = rng.standard_normal(6).astype(np.float32)
     scale = np.array([1.5, -0.7, 0.0, 2.0, -3.0, 0.1], np.float32)
     shift = rng.standard_normal(6).astype(np.float32)
-    naive = (np.maximum(conv, 0) * scale + shift).max(axis=2)
-    np.testing.assert_array_equal(_pool_relu_bn(conv, 2, scale, shift), naive)
+    layer = _PooledConv(kernel, bias, scale, shift)
+    folded = layer.pool((columns @ layer.matrix).reshape(2, 5, 9, 6), 2)
+    naive = (np.maximum((columns @ kernel + bias).reshape(2, 5, 9, 6), 0) * scale + shift).max(axis=2)
+    np.testing.assert_allclose(folded, naive, rtol=1e-6, atol=1e-6)
 
 
 def test_track_features_keys_ranges_and_determinism(musicnn_checkpoint):

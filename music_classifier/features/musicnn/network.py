@@ -21,9 +21,10 @@ Batch norm runs in inference mode: ``gamma * (x - moving_mean) / sqrt(moving_var
 (``tf.compat.v1.layers.batch_normalization``'s default epsilon). Dropout is the identity at inference.
 
 Speed: every convolution is one float32 matrix product (an im2col of strided views, or a sum of
-per-tap products for the mid-end). The frequency max-pool is taken before ReLU and batch norm, which
-is exact because both are monotone per channel: ReLU is non-decreasing, and a batch norm with a
-negative scale reverses the order, so those channels take the minimum instead of the maximum.
+per-tap products for the mid-end), which OpenBLAS runs near the core's peak. The frequency max-pool is
+taken before ReLU and batch norm, which is exact because both are monotone per channel: ReLU is
+non-decreasing, and a batch norm with a negative scale reverses the order, so those channels take the
+minimum instead of the maximum (see :class:`_PooledConv`).
 """
 
 from __future__ import annotations
@@ -52,12 +53,23 @@ def _bn(weights: Mapping[str, np.ndarray], name: str) -> tuple[np.ndarray, np.nd
     return scale.astype(np.float32), shift.astype(np.float32)
 
 
-def _pool_relu_bn(conv: np.ndarray, axis: int, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """``max over axis of bn(relu(conv))`` computed as bn(relu(max or min over axis)) per channel (last axis)."""
-    high = conv.max(axis=axis)
-    low = conv.min(axis=axis)
-    pooled = np.where(scale >= 0, high, low)
-    return np.maximum(pooled, 0) * scale + shift
+class _PooledConv:
+    """A convolution's kernel as a matrix, with conv -> ReLU -> batch norm -> max-pool folded for speed.
+
+    The columns of channels whose batch-norm scale is negative are negated, so one maximum over the
+    pooled axis serves all channels (``min(c) = -max(-c)``, exact in floating point); the bias, a
+    per-channel constant, is added after pooling.
+    """
+
+    def __init__(self, kernel: np.ndarray, bias: np.ndarray, scale: np.ndarray, shift: np.ndarray):
+        self.sign = np.where(scale >= 0, np.float32(1), np.float32(-1))
+        self.matrix = np.ascontiguousarray(kernel * self.sign, dtype=np.float32)
+        self.bias, self.scale, self.shift = bias.astype(np.float32), scale, shift
+
+    def pool(self, conv: np.ndarray, axis: int) -> np.ndarray:
+        """(..., pooled axis, ..., channels) product with :attr:`matrix` -> (..., channels) layer output."""
+        pooled = conv.max(axis=axis) * self.sign
+        return np.maximum(pooled + self.bias, 0) * self.scale + self.shift
 
 
 class MusicnnNetwork:
@@ -84,17 +96,14 @@ class MusicnnNetwork:
             kernel = w[f"{conv}/kernel"]  # (7, width, 1, filters)
             height, width, _, filters = kernel.shape
             self.timbral.append((
-                height, width, kernel.reshape(height * width, filters).astype(f32),
-                w[f"{conv}/bias"].astype(f32), *_bn(w, bn),
+                height, width, _PooledConv(kernel.reshape(height * width, filters), w[f"{conv}/bias"], *_bn(w, bn)),
             ))
         self.temporal = []
         for conv, bn in (("conv2d_2", "batch_normalization_3"), ("conv2d_3", "batch_normalization_4"),
                          ("conv2d_4", "batch_normalization_5")):
             kernel = w[f"{conv}/kernel"]  # (taps, 1, 1, filters)
             taps, _, _, filters = kernel.shape
-            self.temporal.append((
-                taps, kernel.reshape(taps, filters).astype(f32), w[f"{conv}/bias"].astype(f32), *_bn(w, bn),
-            ))
+            self.temporal.append((taps, _PooledConv(kernel.reshape(taps, filters), w[f"{conv}/bias"], *_bn(w, bn))))
         self.midend = []
         for conv, bn in (("conv2d_5", "batch_normalization_6"), ("conv2d_6", "batch_normalization_7"),
                          ("conv2d_7", "batch_normalization_8")):
@@ -114,20 +123,18 @@ class MusicnnNetwork:
         n, frames, bands = x.shape
         branches = []
         padded = np.pad(x, ((0, 0), (TIMBRAL_PAD, TIMBRAL_PAD), (0, 0)))
-        for height, width, kernel, bias, scale, shift in self.timbral:
+        for height, width, layer in self.timbral:
             windows = sliding_window_view(padded, (height, width), axis=(1, 2))  # (n, T, F, h, w)
             positions = bands - width + 1
-            conv = windows.reshape(n * frames * positions, height * width) @ kernel
-            conv += bias
-            branches.append(_pool_relu_bn(conv.reshape(n, frames, positions, -1), 2, scale, shift))
+            conv = windows.reshape(n * frames * positions, height * width) @ layer.matrix
+            branches.append(layer.pool(conv.reshape(n, frames, positions, -1), 2))
             del windows, conv
-        for taps, kernel, bias, scale, shift in self.temporal:
+        for taps, layer in self.temporal:
             before = (taps - 1) // 2
             padded_t = np.pad(x, ((0, 0), (before, taps - 1 - before), (0, 0)))
             windows = sliding_window_view(padded_t, taps, axis=1)  # (n, T, 96, taps)
-            conv = windows.reshape(n * frames * bands, taps) @ kernel
-            conv += bias
-            branches.append(_pool_relu_bn(conv.reshape(n, frames, bands, -1), 2, scale, shift))
+            conv = windows.reshape(n * frames * bands, taps) @ layer.matrix
+            branches.append(layer.pool(conv.reshape(n, frames, bands, -1), 2))
             del windows, conv, padded_t
         return np.concatenate(branches, axis=2)
 
