@@ -19,9 +19,6 @@ def doc_queries() -> list[str]:
     return re.findall(r"```sql\n(.*?)```", DOCS_SQL.read_text(), flags=re.S)
 
 
-READONLY_ROLE = "mc_test_readonly"  # cluster-wide, shared with tests/test_sql_readonly.py, never dropped
-
-
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     return run_demo(tmp_path_factory.mktemp("demo"), tracks_per_genre=4, seed=1, processes=2)
@@ -36,7 +33,7 @@ def demo_on_postgres(demo_run):
 
     from music_classifier.db import migrate
     from music_classifier.db.engine import make_engine
-    from music_classifier.db.readonly import ensure_readonly_role
+    from music_classifier.db.readonly_roles import ensure_readonly_role
 
     admin = _postgres_admin_engine()
     schema = f"mc_demo_{uuid.uuid4().hex[:10]}"
@@ -44,17 +41,21 @@ def demo_on_postgres(demo_run):
         conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
     url = postgres_schema_url(schema)
     engine, source = make_engine(url), make_engine(demo_run.database_url)
+    role = None
     try:
         migrate.upgrade(engine)
         copied = copy_rows(source, engine)
         assert copied["tracks"] > 0 and copied["features"] > 0
         with engine.begin() as conn:
-            ensure_readonly_role(conn, READONLY_ROLE)
+            role, _ = ensure_readonly_role(conn)  # this schema's own role, which `sql` derives too
         yield url
     finally:
         engine.dispose()
         source.dispose()
         with admin.begin() as conn:
+            if role:  # roles are cluster-wide: revoke what it holds here, then drop it
+                conn.exec_driver_sql(f'DROP OWNED BY "{role}"')
+                conn.exec_driver_sql(f'DROP ROLE "{role}"')
             conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
         admin.dispose()
 
@@ -70,7 +71,7 @@ def demo_db_url(request, demo_run) -> str:
 def run_query(url: str, query: str):
     from music_classifier.db.readonly import run_readonly_query
 
-    return run_readonly_query(url, query, role=READONLY_ROLE)
+    return run_readonly_query(url, query)
 
 
 def test_demo_runs_every_step(demo_run):
