@@ -24,7 +24,9 @@ CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
 # and those connections are refused here (and irrelevant to a file:// page).
 CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage", "--window-size=1200,900"]
+                  "--disable-dev-shm-usage", "--window-size=1200,900",
+                  # No network at all: every host name resolves to nothing (pages must work from file://).
+                  "--host-resolver-rules=MAP * ~NOTFOUND"]
 
 IMAGES_DECODED_JS = """
 const imgs = Array.from(document.images);
@@ -49,11 +51,16 @@ def browser(tmp_path):
         options.add_argument(flag)
     profile = tmp_path / "chromium-profile"
     options.add_argument(f"--user-data-dir={profile}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console messages, for the tests to read
     try:
         driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     except Exception as exc:  # noqa: BLE001 - whatever the driver raises when the browser cannot start
         unavailable("headless Chromium", str(exc).strip().splitlines()[0])
     driver.set_page_load_timeout(60)
+    # And the network emulated offline, so even an address literal cannot be fetched.
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.emulateNetworkConditions", {"offline": True, "latency": 0,
+                                                                "downloadThroughput": -1, "uploadThroughput": -1})
     yield driver
     driver.quit()
     shutil.rmtree(profile, ignore_errors=True)

@@ -50,6 +50,30 @@ def tsne(
     console.print(f"wrote {path}")
 
 
+@plot_app.command("map")
+@handle_errors
+def track_map(
+    ctx: typer.Context,
+    dataset: str = typer.Argument(..., help="Dataset name (see `music-classifier dataset list`)."),
+    out: Path = typer.Option(..., "--out", metavar="FILE.html", help="HTML file to write (folders are created)."),
+    seed: int = typer.Option(0, "--seed", help="Random state of the t-SNE map, the subsample and the folds."),
+    model: str = typer.Option("rf", "--model", help="Model kind for out-of-fold predictions when no audit is stored."),
+) -> None:
+    """Interactive t-SNE map of a dataset's tracks as one offline HTML file (hover, legend toggles, search).
+
+    Hover shows artist, title, student, sheet genre and the out-of-fold predicted genre with its
+    confidence (from the dataset's newest stored audit, else computed). Above 3,000 tracks a seeded
+    subsample is drawn and the page says so.
+
+    Example: music-classifier plot map gtzan70 --out map.html
+    """
+    from music_classifier.models.track_map import plot_dataset_map
+
+    with state(ctx).engine.connect() as conn:
+        path = plot_dataset_map(conn, dataset, out=out, seed=seed, kind=model)
+    console.print(f"wrote {path}", highlight=False, markup=False)
+
+
 @plot_app.command("confusion")
 @handle_errors
 def confusion(
