@@ -262,35 +262,48 @@ def test_second_copy_of_a_song_is_reported_not_linked(engine, library, seeded):
     assert reasons["zz/copy.flac"] == f"same song as rock/track01.flac (track #{ids['yesterday']})"
 
 
-def test_symlinks_pointing_outside_are_skipped(engine, library, seeded, tmp_path):
+def test_symlinks_inside_the_library_are_followed_wherever_they_point(engine, library, seeded, tmp_path):
+    """A link placed in the library is the user's: followed, stored under its own path, each file once."""
+    ids, _ = seeded
     outside = tmp_path / "outside"
-    secret = write_audio(outside / "Miles Davis - So What.wav", seed=8)
+    elsewhere = write_audio(outside / "Miles Davis - So What.wav", seed=8)
     (library / "jazz").mkdir()
-    (library / "jazz" / "Miles Davis - So What.wav").symlink_to(secret)
-    (library / "linked_dir").symlink_to(outside, target_is_directory=True)
+    (library / "jazz" / "Miles Davis - So What.wav").symlink_to(elsewhere)
+    (library / "linked_dir").symlink_to(outside, target_is_directory=True)  # the same file a second way
     (library / "inside_dir_link").symlink_to(library / "rock", target_is_directory=True)
+    (library / "rock" / "loop").symlink_to(library, target_is_directory=True)
+    (library / "misc" / "broken.wav").symlink_to(tmp_path / "gone.wav")
 
     with engine.begin() as conn:
         report = scan_library(conn, root=library)
     reasons = {s.path: s.reason for s in report.skipped}
-    assert "outside the library root" in reasons["jazz/Miles Davis - So What.wav"]
-    assert "outside the library root" in reasons["linked_dir"]
-    assert "not followed" in reasons["inside_dir_link"]
-    with engine.connect() as conn:
-        paths = set(conn.execute(select(tracks.c.audio_path).where(tracks.c.audio_path.is_not(None))).scalars())
-    assert paths == {"rock/track01.flac", "hiphop/Drake - Take Care (feat. Rihanna).wav",
-                     "rock/03 - Queen - Bohemian Rapsody.mp3"}
+    assert reasons == {
+        "linked_dir/Miles Davis - So What.wav": "same file as jazz/Miles Davis - So What.wav (a symlink)",
+        "inside_dir_link": "symlinked directory already scanned under its real path",
+        "rock/loop": "symlinked directory already scanned under its real path",
+        "misc/broken.wav": "broken symlink",
+    }
+    assert audio_row(engine, ids["so what"]).audio_path == "jazz/Miles Davis - So What.wav"
+    assert audio_row(engine, ids["so what"]).file_sha256 == sha(elsewhere)
+    assert report.files_seen == 6  # the five real files and the linked one, each once
+
+
+def test_scanning_a_symlinked_folder_inside_the_root(engine, library, tmp_path):
+    outside = tmp_path / "downloads"
+    write_audio(outside / "Miles Davis - So What.wav", seed=8)
+    (library / "jazz").symlink_to(outside, target_is_directory=True)
+    with engine.begin() as conn:
+        track = add_track(conn, "Miles Davis", "So What")
+        report = scan_library(conn, root=library, subdir=Path("jazz"))  # relative: against the root
+    assert [(m.path, m.track_id) for m in report.matched] == [("jazz/Miles Davis - So What.wav", track)]
 
 
 def test_directory_outside_the_root_is_refused(engine, library, tmp_path):
     outside = tmp_path / "elsewhere"
     outside.mkdir()
-    (library / "sneaky").symlink_to(outside, target_is_directory=True)
     with engine.begin() as conn:
-        with pytest.raises(PathOutsideLibrary, match="outside the library root"):
+        with pytest.raises(PathOutsideLibrary, match="outside the library root .*--library DIR"):
             scan_library(conn, root=library, subdir=outside)
-        with pytest.raises(PathOutsideLibrary):
-            scan_library(conn, root=library, subdir=library / "sneaky")
         with pytest.raises(PathOutsideLibrary):
             scan_library(conn, root=library, subdir=library / ".." / "elsewhere")
 

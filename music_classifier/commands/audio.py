@@ -44,17 +44,25 @@ class _RichHashProgress:
 def scan(
     ctx: typer.Context,
     directory: Path | None = typer.Argument(
-        None, metavar="[DIR]", help="Directory inside the library root to scan (default: the whole root)."),
+        None, metavar="[DIR]",
+        help="Directory inside the library root to scan, relative to the root (default: the whole root). With no "
+             "root configured and no audio paths stored yet, DIR becomes the root."),
     add_unmatched: bool = typer.Option(
         False, "--add-unmatched", help="Register files that match no track as new tracks (needs --genre)."),
     genre: str | None = typer.Option(
         None, "--genre", metavar="G", help="Coarse genre of the files --add-unmatched adds."),
+    genre_from_folder: bool = typer.Option(
+        False, "--genre-from-folder",
+        help="Register files that match no track as new tracks whose coarse genre is their top folder below DIR."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON (for scripts) instead of tables."),
 ) -> None:
     """Link audio files (mp3, flac, ogg, wav; m4a with ffmpeg) to tracks by tags, file name or fuzzy match.
 
     Records path, sha256, duration, sample rate and channels; a changed file marks its features stale.
+    Every unmatched file and every track without audio is listed with its closest candidates and the
+    command that fixes it (README: "How files are matched").
 
-    Example: music-classifier --library ~/music audio scan ~/music/jazz --add-unmatched --genre Jazz
+    Example: music-classifier audio scan ../shared/data/audio/gtzan_subset_zenny126 --genre-from-folder
     """
     from music_classifier.errors import ConfigError
     from music_classifier.ingest.audio_scan import scan_library
@@ -63,18 +71,57 @@ def scan(
         raise ConfigError("--add-unmatched needs --genre G (the coarse genre of the files it adds)")
     if genre and not add_unmatched:
         raise ConfigError("--genre only applies with --add-unmatched")
+    if genre_from_folder and add_unmatched:
+        raise ConfigError("--genre-from-folder and --add-unmatched --genre G exclude each other")
     st = state(ctx)
     with st.engine.begin() as conn, _RichHashProgress() as progress:
-        report = scan_library(conn, root=st.settings.library_root, subdir=directory,
-                              add_unmatched_genre=genre if add_unmatched else None, progress=progress)
+        report = scan_library(conn, root=st.settings.library, subdir=directory,
+                              add_unmatched_genre=genre if add_unmatched else None,
+                              genre_from_folder=genre_from_folder, progress=progress)
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
+        return
     _print_report(report)
 
 
-def _print_report(report) -> None:  # noqa: ANN001 - ScanReport, imported lazily
-    from rich.markup import escape
-    from rich.table import Table
+@audio_app.command("link")
+@handle_errors
+def link(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., metavar="FILE", help="Audio file inside the library root (relative to the root "
+                                "or the working directory, or absolute)."),
+    track: int = typer.Option(..., "--track", metavar="ID", help="Id of the track this file is the audio of."),
+) -> None:
+    """Link one audio file to one track: the fix `audio scan` offers for a file or track it could not match.
 
-    console.print(f"audio scan of [bold]{escape(str(report.directory))}[/]", soft_wrap=True)
+    Later scans keep the link. A file linked to another track moves (that track's features turn stale).
+
+    Example: music-classifier audio link "rock/03 - Innuendo.mp3" --track 12
+    """
+    from music_classifier.ingest.audio_link import link_file
+
+    st = state(ctx)
+    with st.engine.begin() as conn:
+        result = link_file(conn, root=st.settings.library, file=file, track_id=track)
+    what = "linked" if result.changed else "already linked"
+    line = f"{what}: {result.path} -> track #{result.track_id} ({result.artist} - {result.title})"
+    if result.taken_from is not None:
+        line += f"; unlinked from track #{result.taken_from}"
+    if result.replaced_path is not None:
+        line += f"; replaces {result.replaced_path}"
+    if result.marked_stale:
+        line += f"; {result.marked_stale} feature extraction(s) marked stale"
+    console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _print_report(report) -> None:  # noqa: ANN001 - ScanReport, imported lazily
+    from rich.table import Table
+    from rich.text import Text
+
+    console.print(f"audio scan of {report.directory}", markup=False, highlight=False, soft_wrap=True)
+    console.print(report.root_note, markup=False, highlight=False, soft_wrap=True)
     summary = Table(show_header=False)
     summary.add_column("what")
     summary.add_column("count", justify="right")
@@ -89,34 +136,44 @@ def _print_report(report) -> None:  # noqa: ANN001 - ScanReport, imported lazily
         ("tracks unchanged", report.unchanged),
         ("features marked stale", report.marked_stale),
         ("new tracks added", len(report.added)),
+        *((f"  genre {g}", n) for g, n in report.added_per_genre.items()),
         ("unmatched files", len(report.unmatched)),
         ("skipped files", len(report.skipped)),
         ("live tracks without audio", len(report.without_audio)),
     ]
     for label, count in rows:
-        summary.add_row(label, str(count))
+        summary.add_row(Text(label), str(count))  # genre names are user data: never markup
     console.print(summary)
     for spelling, display in report.genre_applied.items():
         console.print(f"genre {spelling!r} -> {display!r}", markup=False, highlight=False)
-    _listing("unmatched files", ("file", "artist", "title", "reason"),
-             [(u.path, u.artist or "", u.title or "", u.reason) for u in report.unmatched])
-    _listing("skipped files", ("file", "reason"), [(s.path, s.reason) for s in report.skipped])
-    _listing("live tracks without audio", ("track", "artist", "title", "reason"),
-             [(str(t.track_id), t.artist, t.title, t.reason) for t in report.without_audio])
+    _misses("unmatched files", [
+        (u.path + (f"  (read as: {_song(u.artist, u.title)})" if u.artist or u.title else ""), u.reason,
+         [f"#{c.track_id} {_song(c.artist, c.title)} ({c.score:.0f})" for c in u.candidates], u.fix)
+        for u in report.unmatched])
+    _misses("skipped files", [(s.path, s.reason, None, "") for s in report.skipped])
+    _misses("live tracks without audio", [
+        (f"#{t.track_id} {_song(t.artist, t.title)}", t.reason,
+         [f"{c.path} ({c.score:.0f})" for c in t.candidates], t.fix)
+        for t in report.without_audio])
 
 
-def _listing(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    if not rows:
+def _song(artist: str | None, title: str | None) -> str:
+    return f"{artist} - {title}" if artist and title else (title or "")
+
+
+def _misses(title: str, items: list[tuple[str, str, list[str] | None, str]]) -> None:
+    """One block per miss: what, why, the closest candidates with scores, and the fix. Never markup."""
+    if not items:
         return
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*(Text(cell) for cell in row))  # file names may hold "[...]": never markup
-    console.print(table)
+    lines = [f"\n{title} ({len(items)}):"]
+    for what, reason, candidates, fix in items:
+        lines.append(f"  {what}: {reason}")
+        if candidates is not None:
+            lines.append(f"    closest: {'; '.join(candidates) if candidates else 'none close'}")
+        if fix:
+            conditional = candidates and "audio link" in fix
+            lines.append(f"    fix{' (if the closest is right)' if conditional else ''}: {fix}")
+    console.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

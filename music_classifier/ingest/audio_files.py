@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import re
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from music_classifier.errors import InputError
+from music_classifier.ingest.file_names import NameGuess, display_guess, name_guesses
 
 HASH_CHUNK = 1 << 20
 
-_TRACK_NUMBER = re.compile(r"^\d{1,3}(?:\s*[.)]\s*|\s+-\s+|\s*_\s*)")
-_DASH = re.compile(r"\s+[-\u2013\u2014]\s+")
 
 
 class ScanProgress(Protocol):
@@ -44,6 +42,7 @@ class ScannedFile:
     tag_title: str | None = None
     name_artist: str | None = None
     name_title: str | None = None
+    guesses: list[NameGuess] = field(default_factory=list)  # every file-name reading (file_names)
 
 
 def sha256_file(path: Path, progress: ScanProgress | None = None) -> str:
@@ -108,19 +107,11 @@ def _tag_text(tags: object, *keys: str) -> str | None:
 
 
 def parse_file_name(rel: str) -> tuple[str | None, str | None]:
-    """"Artist - Title" from a file name ("03 - Artist - Title.mp3", "Artist_-_Title.flac" too)."""
-    stem = PurePosixPath(rel).stem
-    if " " not in stem:
-        stem = stem.replace("_", " ")
-    stem = " ".join(stem.split())
-    parts = _DASH.split(stem, maxsplit=1)
-    if len(parts) == 2:
-        without_number = _TRACK_NUMBER.sub("", stem, count=1)
-        if without_number != stem and len(_DASH.split(without_number, maxsplit=1)) == 2:
-            parts = _DASH.split(without_number, maxsplit=1)
-    if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
-        return None, None
-    return parts[0].strip(), parts[1].strip()
+    """The (artist, title) a file name clearly states ("03 - Artist - Title.mp3", "Artist_-_Title.flac"), or Nones.
+
+    The matcher tries more readings than this one (``file_names.name_guesses``).
+    """
+    return display_guess(rel)
 
 
 def read_scanned_file(f: ScannedFile, progress: ScanProgress | None) -> None:
@@ -129,4 +120,5 @@ def read_scanned_file(f: ScannedFile, progress: ScanProgress | None) -> None:
     f.sha256 = sha256_file(f.abs_path, progress)
     f.tag_artist, f.tag_title = read_tags(f.abs_path)
     f.name_artist, f.name_title = parse_file_name(f.rel)
+    f.guesses = name_guesses(f.rel)
 

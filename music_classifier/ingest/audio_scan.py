@@ -1,29 +1,31 @@
 """Audio library scan: link the audio files under the library root to tracks.
 
 A file is matched to a live track by, in order: the path already stored on a track, the
-normalised artist + title of its tags, the same from an "Artist - Title" file name, and last a
-fuzzy match (see ``FUZZY_THRESHOLD``). The scan records the file's path (relative to the library
-root, POSIX separators), sha256, duration, sample rate and channels. It writes only what changed,
-in bulk, inside the caller's transaction; a file whose content changed marks its finished
-feature extractions stale.
+normalised artist + title of its tags, the same from one of its file-name readings, and last a
+fuzzy match with a threshold and a margin over the runner-up (``track_matching`` has the rules,
+README "How files are matched" explains them). The scan records the file's path (relative to the
+library root, POSIX separators), sha256, duration, sample rate and channels. It writes only what
+changed, in bulk, inside the caller's transaction; a file whose content changed marks its finished
+feature extractions stale. Every file it cannot match, and every track left without audio, is
+reported with its closest candidates and the command that fixes it (``scan_report``).
 
-The pieces live in sibling modules, by concept: ``library_paths`` (root, scan directory, walking,
-symlink refusal), ``audio_files`` (header info, tags, file names, sha256) and ``track_matching``
-(the matcher and ``FUZZY_THRESHOLD``). Their public names are re-exported here, so callers keep
-importing them from ``music_classifier.ingest.audio_scan``.
+The pieces live in sibling modules, by concept: ``library_root`` (which root), ``library_paths``
+(scan directory, walking, symlinks), ``audio_files`` (header info, tags, sha256), ``file_names``
+(reading artist/title from paths), ``match_scoring`` and ``track_matching`` (scores and assignment),
+``file_tracks`` (registering unmatched files), ``scan_report`` (the report). Their public names
+are re-exported here, so callers keep importing them from ``music_classifier.ingest.audio_scan``.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
-from music_classifier.db.tables import MAX_TEXT, extractions, track_genres, tracks
-from music_classifier.errors import InputError, PathOutsideLibrary
+from music_classifier.db.tables import extractions, genres, tracks
+from music_classifier.errors import ConfigError, InputError, PathOutsideLibrary
 from music_classifier.ingest.audio_files import (
     HASH_CHUNK,
     AudioFileInfo,
@@ -35,7 +37,7 @@ from music_classifier.ingest.audio_files import (
     read_tags,
     sha256_file,
 )
-from music_classifier.ingest.keys import track_key
+from music_classifier.ingest.file_tracks import add_file_tracks
 from music_classifier.ingest.library_paths import (
     M4A_EXTENSIONS,
     MAX_AUDIO_PATH,
@@ -47,8 +49,19 @@ from music_classifier.ingest.library_paths import (
     supported_extensions,
     walk_audio_files,
 )
+from music_classifier.ingest.library_root import scan_root
+from music_classifier.ingest.scan_report import (
+    ScanReport,
+    TrackWithoutAudio,
+    UnmatchedFile,
+    fix_for_file,
+    fix_for_track,
+)
 from music_classifier.ingest.track_matching import (
+    FUZZY_MARGIN,
     FUZZY_THRESHOLD,
+    NO_MATCH,
+    NO_READING,
     MatchedFile,
     StoredTrack,
     TrackMatcher,
@@ -57,6 +70,7 @@ from music_classifier.ingest.track_matching import (
 )
 
 __all__ = [
+    "FUZZY_MARGIN",
     "FUZZY_THRESHOLD",
     "HASH_CHUNK",
     "M4A_EXTENSIONS",
@@ -74,6 +88,7 @@ __all__ = [
     "mark_features_stale",
     "parse_file_name",
     "read_audio_info",
+    "read_scanned_file",
     "read_tags",
     "resolve_in_library",
     "resolve_scan_dir",
@@ -81,57 +96,35 @@ __all__ = [
     "sha256_file",
     "supported_extensions",
     "walk_audio_files",
+    "write_audio_links",
 ]
 
-
-@dataclass(frozen=True)
-class UnmatchedFile:
-    path: str
-    artist: str | None
-    title: str | None
-    reason: str
-
-
-@dataclass(frozen=True)
-class TrackWithoutAudio:
-    track_id: int
-    artist: str
-    title: str
-    reason: str
-
-
-@dataclass
-class ScanReport:
-    root: Path
-    directory: Path
-    files_seen: int = 0
-    matched: list[MatchedFile] = field(default_factory=list)
-    updated: int = 0  # tracks whose audio columns were written
-    unchanged: int = 0
-    marked_stale: int = 0  # extraction rows turned from done to stale
-    added: list[MatchedFile] = field(default_factory=list)  # new 'file' tracks (--add-unmatched)
-    genre_applied: dict[str, str] = field(default_factory=dict)
-    unmatched: list[UnmatchedFile] = field(default_factory=list)
-    skipped: list[SkippedFile] = field(default_factory=list)
-    without_audio: list[TrackWithoutAudio] = field(default_factory=list)
+NOT_IN_GENRE_FOLDER = "not inside a genre folder (--genre-from-folder reads DIR/<genre>/...)"
 
 
 def scan_library(
     conn: Connection,
     *,
-    root: Path,
+    root: Path | None,
     subdir: Path | None = None,
     add_unmatched_genre: str | None = None,
+    genre_from_folder: bool = False,
     progress: ScanProgress | None = None,
 ) -> ScanReport:
-    """Scan ``subdir`` (default: the whole library ``root``) and link its audio files to tracks.
+    """Scan ``subdir`` (default: the whole library root) and link its audio files to tracks.
 
-    Writes only what changed, in bulk, in the caller's transaction. With ``add_unmatched_genre``,
-    files matching no track become new tracks (source 'file') of that coarse genre, aliases applied.
-    Raises PathOutsideLibrary when ``subdir`` is outside ``root``; unreadable files are reported.
+    ``root``: the configured library root, or None when none is configured (``library_root`` then
+    decides, and may adopt ``subdir``). Writes only what changed, in bulk, in the caller's
+    transaction. Files matching no track become new tracks (source 'file') with
+    ``add_unmatched_genre`` (that coarse genre) or ``genre_from_folder`` (the name of their top folder
+    below ``subdir``), aliases applied. Raises PathOutsideLibrary when ``subdir`` is outside the root;
+    unreadable files are reported.
     """
-    root, directory = resolve_scan_dir(root, subdir)
-    report = ScanReport(root=root, directory=directory)
+    if add_unmatched_genre is not None and genre_from_folder:
+        raise ConfigError("--genre-from-folder and --genre G exclude each other: the genre comes from one of them")
+    chosen = scan_root(conn, root, subdir)
+    root, directory = resolve_scan_dir(chosen.path, subdir)
+    report = ScanReport(root=root, directory=directory, root_origin=chosen.origin, root_note=chosen.describe())
     genre_id: int | None = None
     if add_unmatched_genre is not None:
         from music_classifier.ingest.genres import resolve_genres
@@ -147,26 +140,102 @@ def scan_library(
 
     all_tracks = load_tracks(conn)
     matcher = TrackMatcher(root, all_tracks)
-    by_id = {t.id: t for t in all_tracks}
-    pairs: list[tuple[ScannedFile, StoredTrack]] = []
-    no_match: list[ScannedFile] = []
-    for f in readable:
-        found, reason = matcher.match(f)
-        if found is None:
-            artist = f.tag_artist or f.name_artist
-            title = f.tag_title or f.name_title
-            report.unmatched.append(UnmatchedFile(f.rel, artist, title, reason))
-            if reason in ("no matching track", "no artist/title in tags or file name"):
-                no_match.append(f)
-        else:
-            report.matched.append(found)
-            pairs.append((f, by_id[found.track_id]))
+    pairs, reasons = _match(matcher, readable, report)
+    write = write_audio_links(conn, root, pairs)
+    report.updated, report.unchanged, report.marked_stale = write.updated, write.unchanged, write.marked_stale
 
-    _write_links(conn, pairs, report)
-    if genre_id is not None and no_match:
-        _add_file_tracks(conn, no_match, genre_id, all_tracks, report)
-    report.without_audio = _tracks_without_audio(matcher, report)
+    addable = [f for f in readable if reasons.get(f.rel) in (NO_MATCH, NO_READING)]
+    if addable and (genre_id is not None or genre_from_folder):
+        _register_files(conn, addable, genre_id, directory, all_tracks, reasons, report)
+    _report_misses(matcher, readable, reasons, report)
     return report
+
+
+def _match(matcher: TrackMatcher, readable: list[ScannedFile],
+           report: ScanReport) -> tuple[list[tuple[ScannedFile, StoredTrack]], dict[str, str]]:
+    """Exact rules for every file first, then fuzzy for the rest. Returns (file, track) pairs and misses."""
+    pairs: list[tuple[ScannedFile, StoredTrack]] = []
+    reasons: dict[str, str] = {}
+    pending: list[ScannedFile] = []
+    for f in readable:
+        found, reason = matcher.match_exact(f)
+        if found is not None:
+            report.matched.append(found)
+            pairs.append((f, matcher.by_id[found.track_id]))
+        elif reason:
+            reasons[f.rel] = reason
+        else:
+            pending.append(f)
+    fuzzy = matcher.match_fuzzy(pending)
+    for f, found in fuzzy.matched:
+        report.matched.append(found)
+        pairs.append((f, matcher.by_id[found.track_id]))
+    reasons.update(fuzzy.refused)
+    report.matched.sort(key=lambda m: m.path)
+    return pairs, reasons
+
+
+def _register_files(conn: Connection, addable: list[ScannedFile], genre_id: int | None, directory: Path,
+                    all_tracks: list[StoredTrack], reasons: dict[str, str], report: ScanReport) -> None:
+    """--add-unmatched / --genre-from-folder: unmatched files become 'file' tracks."""
+    from music_classifier.ingest.genres import resolve_genres, validate_genre_name
+
+    placed: list[tuple[ScannedFile, str | None, str]] = []  # file, genre folder (None: --genre), path below it
+    for f in addable:
+        below = PurePosixPath(Path(f.abs_path).relative_to(directory).as_posix())
+        if genre_id is not None:
+            placed.append((f, None, below.as_posix()))
+        elif len(below.parts) < 2:
+            reasons[f.rel] = NOT_IN_GENRE_FOLDER
+        else:
+            try:
+                placed.append((f, validate_genre_name(below.parts[0]), PurePosixPath(*below.parts[1:]).as_posix()))
+            except InputError as exc:
+                reasons[f.rel] = f"folder {below.parts[0]!r} is not a genre name: {exc}"
+    folder_ids: dict[str, int] = {}
+    if genre_id is None:
+        folders = sorted({folder for _, folder, _ in placed if folder is not None})
+        resolution = resolve_genres(conn, folders)
+        folder_ids = resolution.ids
+        report.genre_applied = dict(resolution.applied)
+    result = add_file_tracks(conn, [(f, genre_id if folder is None else folder_ids[folder], below)
+                                    for f, folder, below in placed], all_tracks)
+    for m in result.added:
+        reasons.pop(m.path, None)
+    reasons.update(result.refused)
+    report.added = result.added
+    names = dict(conn.execute(select(genres.c.id, genres.c.display_name)
+                              .where(genres.c.id.in_(list(result.per_genre)))).all()) if result.per_genre else {}
+    report.added_per_genre = {names[gid]: n for gid, n in sorted(result.per_genre.items(), key=lambda p: names[p[0]])}
+
+
+def _report_misses(matcher: TrackMatcher, readable: list[ScannedFile], reasons: dict[str, str],
+                   report: ScanReport) -> None:
+    """Unmatched files and tracks without audio, each with its closest candidates and its fix."""
+    unmatched = [f for f in readable if f.rel in reasons]
+    added = {m.track_id for m in report.added}
+    for_files = matcher.candidates_for_files(unmatched)
+    scan_dir = _shown_dir(report)
+    report.unmatched = [
+        UnmatchedFile(f.rel, f.tag_artist or f.name_artist, f.tag_title or f.name_title, reasons[f.rel],
+                      tuple(for_files[f.rel]), fix_for_file(f.rel, reasons[f.rel], tuple(for_files[f.rel]), scan_dir))
+        for f in unmatched
+    ]
+    missing = _tracks_without_audio(matcher, report.root, added)
+    for_tracks = matcher.candidates_for_tracks([m.track_id for m in missing], unmatched)
+    report.without_audio = [
+        TrackWithoutAudio(m.track_id, m.artist, m.title, m.reason, tuple(for_tracks[m.track_id]),
+                          fix_for_track(m.track_id, matcher.by_id[m.track_id].source, tuple(for_tracks[m.track_id])))
+        for m in missing
+    ]
+
+
+def _shown_dir(report: ScanReport) -> str:
+    try:
+        rel = report.directory.relative_to(report.root).as_posix()
+    except ValueError:
+        return str(report.directory)
+    return rel  # "." for the root: a relative DIR is taken relative to the root
 
 
 def _read_all(files: list[ScannedFile], report: ScanReport, progress: ScanProgress | None) -> list[ScannedFile]:
@@ -186,16 +255,25 @@ def _read_all(files: list[ScannedFile], report: ScanReport, progress: ScanProgre
     return readable
 
 
-def _write_links(conn: Connection, pairs: list[tuple[ScannedFile, StoredTrack]], report: ScanReport) -> None:
+@dataclass(frozen=True)
+class LinkWrite:
+    updated: int  # tracks whose audio columns were written
+    unchanged: int
+    marked_stale: int  # extraction rows turned from done to stale
+
+
+def write_audio_links(conn: Connection, root: Path, pairs: list[tuple[ScannedFile, StoredTrack]]) -> LinkWrite:
+    """Store each file's path and audio facts on its track (only what changed), marking changed audio stale."""
     changed: list[dict] = []
     content_changed: list[int] = []
+    unchanged = 0
     for f, t in pairs:
         assert f.info is not None
-        resolve_in_library(report.root, f.rel)  # guard: never store a path that escapes the root
+        resolve_in_library(root, f.rel)  # guard: never store a path that escapes the root
         new = (f.rel, f.sha256, f.info.duration_s, f.info.sample_rate, f.info.channels)
         old = (t.audio_path, t.sha256, t.duration_s, t.sample_rate, t.channels)
         if new[:2] == old[:2] and new[3:] == old[3:] and _close(new[2], old[2]):
-            report.unchanged += 1
+            unchanged += 1
             continue
         changed.append({"b_id": t.id, "b_path": f.rel, "b_sha": f.sha256, "b_duration": f.info.duration_s,
                         "b_rate": f.info.sample_rate, "b_channels": f.info.channels})
@@ -210,8 +288,7 @@ def _write_links(conn: Connection, pairs: list[tuple[ScannedFile, StoredTrack]],
                 sample_rate=bindparam("b_rate"), channels=bindparam("b_channels"), updated_at=func.now()),
             changed,
         )
-    report.updated = len(changed)
-    report.marked_stale = mark_features_stale(conn, content_changed)
+    return LinkWrite(len(changed), unchanged, mark_features_stale(conn, content_changed))
 
 
 def _close(a: float | None, b: float | None) -> bool:
@@ -230,84 +307,27 @@ def mark_features_stale(conn: Connection, track_ids: Iterable[int]) -> int:
     return result.rowcount or 0
 
 
-def _new_track_identity(f: ScannedFile) -> tuple[str, str, str, str]:
-    """(track_key, artist, title, song) of a file registered as a new track."""
-    artist = f.tag_artist if f.tag_artist and f.tag_title else f.name_artist
-    title = f.tag_title if f.tag_artist and f.tag_title else f.name_title
-    if artist and title:
-        artist, title = artist[:MAX_TEXT], title[:MAX_TEXT]
-        return track_key(artist, title), artist, title, f"{artist} - {title}"
-    stem = (f.tag_title or PurePosixPath(f.rel).stem)[:MAX_TEXT]
-    # No artist/title: the relative path identifies the file (hashed when too long for track_key).
-    key = f.rel if len(f.rel) <= 690 else "sha256:" + hashlib.sha256(f.rel.encode()).hexdigest()
-    return f"path:{key}", "", stem, stem
+@dataclass(frozen=True)
+class _Missing:
+    track_id: int
+    artist: str
+    title: str
+    reason: str
 
 
-def _add_file_tracks(conn: Connection, files: list[ScannedFile], genre_id: int, all_tracks: list[StoredTrack],
-                     report: ScanReport) -> None:
-    existing = {
-        r.track_key: r.id
-        for r in conn.execute(select(tracks.c.id, tracks.c.track_key).where(tracks.c.source == "file"))
-    }
-    removed_ids = {t.id for t in all_tracks if t.removed}
-    new_rows: list[dict] = []
-    revived: list[dict] = []
-    seen: dict[str, str] = {}
-    unmatched = {u.path: u for u in report.unmatched}
-    for f in files:
-        assert f.info is not None
-        key, artist, title, song = _new_track_identity(f)
-        if key in seen:
-            unmatched[f.rel] = UnmatchedFile(f.rel, artist or None, title, f"same song as {seen[key]}")
-            continue
-        seen[key] = f.rel
-        values = {"audio_path": f.rel, "file_sha256": f.sha256, "duration_s": f.info.duration_s,
-                  "sample_rate": f.info.sample_rate, "channels": f.info.channels}
-        old_id = existing.get(key)
-        if old_id is not None and old_id in removed_ids:
-            revived.append({"b_id": old_id, **{f"b_{k}": v for k, v in values.items()}})
-        elif old_id is None:
-            new_rows.append({"source": "file", "track_key": key, "artist": artist, "title": title, "song": song,
-                             **values})
-        else:  # a live file track with this key already has other audio
-            unmatched[f.rel] = UnmatchedFile(f.rel, artist or None, title, f"same song as track #{old_id}")
-            continue
-    ids_by_path: dict[str, int] = {}
-    if new_rows:
-        inserted = conn.execute(insert(tracks).returning(tracks.c.id, sort_by_parameter_order=True), new_rows).all()
-        ids_by_path.update({row["audio_path"]: r.id for row, r in zip(new_rows, inserted, strict=True)})
-    if revived:
-        conn.execute(
-            update(tracks).where(tracks.c.id == bindparam("b_id")).values(
-                removed_at=None, audio_path=bindparam("b_audio_path"), file_sha256=bindparam("b_file_sha256"),
-                duration_s=bindparam("b_duration_s"), sample_rate=bindparam("b_sample_rate"),
-                channels=bindparam("b_channels"), updated_at=func.now()),
-            revived,
-        )
-        conn.execute(track_genres.delete().where(track_genres.c.track_id.in_([r["b_id"] for r in revived]),
-                                                 track_genres.c.rank == 0))
-        ids_by_path.update({r["b_audio_path"]: r["b_id"] for r in revived})
-    if ids_by_path:
-        conn.execute(insert(track_genres), [{"track_id": tid, "rank": 0, "genre_id": genre_id}
-                                            for tid in ids_by_path.values()])
-    report.unmatched = [u for path, u in unmatched.items() if path not in ids_by_path]
-    report.added = [MatchedFile(path, tid, "added") for path, tid in sorted(ids_by_path.items())]
-
-
-def _tracks_without_audio(matcher: TrackMatcher, report: ScanReport) -> list[TrackWithoutAudio]:
-    added = {m.track_id for m in report.added}
+def _tracks_without_audio(matcher: TrackMatcher, root: Path, added: set[int]) -> list[_Missing]:
     missing = []
     for t in matcher.live:
         if t.id in matcher.claimed or t.id in added:
             continue
         if t.audio_path is None:
-            missing.append(TrackWithoutAudio(t.id, t.artist, t.title, "no audio file"))
+            missing.append(_Missing(t.id, t.artist, t.title, "no audio file"))
             continue
         try:
-            present = resolve_in_library(report.root, t.audio_path).is_file()
+            present = resolve_in_library(root, t.audio_path).is_file()
         except PathOutsideLibrary:
-            missing.append(TrackWithoutAudio(t.id, t.artist, t.title, "stored path escapes the library root"))
+            missing.append(_Missing(t.id, t.artist, t.title, "stored path escapes the library root"))
             continue
         if not present:
-            missing.append(TrackWithoutAudio(t.id, t.artist, t.title, f"file missing: {t.audio_path}"))
+            missing.append(_Missing(t.id, t.artist, t.title, f"file missing: {t.audio_path}"))
     return missing

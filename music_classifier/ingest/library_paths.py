@@ -1,9 +1,17 @@
 """Where the audio library's files are: the library root, scan directories, and walking them.
 
-Security: the scanned directory must lie inside the library root; a symlink (file or directory)
-resolving outside it is skipped with a reason; symlinked directories inside the root are not
-followed (no loops, no file seen twice); a stored path that would escape the root is never opened
-(``resolve_in_library``).
+The root: ``--library`` / ``MUSIC_CLASSIFIER_LIBRARY`` when given; else the root stored in the
+database (``service_state`` key ``library_root``, written when a scan adopted one); else, when no track
+has a stored path yet, ``audio scan DIR`` adopts DIR as the root and says so; else the working
+directory (the documented default). Once paths are stored, nothing is guessed: a directory outside
+the root is refused with how to set it.
+
+Symlinks: a link inside the library is followed wherever it points -- a file link is read through
+the link, a directory link is walked (each real directory once, so loops end). The stored path is
+always the link's own path inside the root, so ``ln -s ~/Downloads/gtzan library/gtzan`` works as a
+user expects. A *stored* path is never trusted that way: ``resolve_in_library`` refuses absolute
+paths, ``..`` parts and backslashes (a path from a sheet or the database cannot point outside).
+A file reached twice (a link to a file that is also in the library) is read once, under its own path.
 
 Formats: mp3, flac, ogg and wav are decoded by libsndfile (soundfile), which the feature
 extractors use too. m4a (AAC) is not: libsndfile has no AAC decoder, so m4a files are accepted
@@ -45,57 +53,77 @@ def supported_extensions() -> frozenset[str]:
 def resolve_in_library(root: Path, relative: str) -> Path:
     """The absolute path of a stored library path; PathOutsideLibrary if it would escape the root.
 
-    Refuses absolute paths, ``..`` parts and symlinks resolving outside ``root``. Use this before
-    opening any ``tracks.audio_path``.
+    Refuses absolute paths, ``..`` parts and backslashes. Symlinks inside the root are followed (see
+    the module docstring). Use this before opening any ``tracks.audio_path``.
     """
     root = root.resolve()
     pure = PurePosixPath(relative)
     if not relative or pure.is_absolute() or ".." in pure.parts or "\\" in relative or Path(relative).is_absolute():
         raise PathOutsideLibrary(f"audio path {relative!r} is not a plain path inside the library root {root}")
-    resolved = (root / pure).resolve()
-    if not resolved.is_relative_to(root):
-        raise PathOutsideLibrary(f"audio path {relative!r} resolves outside the library root {root}")
-    return resolved
+    return root / pure
+
+
+ROOT_HINT = "set the root with --library DIR or MUSIC_CLASSIFIER_LIBRARY"
 
 
 def resolve_scan_dir(root: Path, directory: Path | None) -> tuple[Path, Path]:
-    """(resolved root, resolved directory to scan); the directory must be inside the root."""
+    """(resolved root, directory to scan); the directory must be inside the root.
+
+    A relative ``directory`` is taken relative to the root (else, if it exists there, to the
+    working directory). "Inside" is judged on the path as written (a symlinked folder inside the
+    root is inside) or on its real path.
+    """
     try:
         root = root.expanduser().resolve(strict=True)
     except (FileNotFoundError, RuntimeError):
-        raise ConfigError(f"library root {root} does not exist (set --library or MUSIC_CLASSIFIER_LIBRARY)") from None
+        raise ConfigError(f"library root {root} does not exist ({ROOT_HINT})") from None
     if not root.is_dir():
-        raise ConfigError(f"library root {root} is not a directory")
+        raise ConfigError(f"library root {root} is not a directory ({ROOT_HINT})")
     if directory is None:
         return root, root
     candidate = directory.expanduser()
     if not candidate.is_absolute():
-        # A relative DIR means relative to the working directory, as in any shell command.
-        candidate = Path.cwd() / candidate
-    try:
-        resolved = candidate.resolve(strict=True)
-    except (FileNotFoundError, RuntimeError):
-        raise InputError(f"directory {directory} does not exist") from None
-    if not resolved.is_relative_to(root):
-        raise PathOutsideLibrary(f"directory {directory} is outside the library root {root}")
-    if not resolved.is_dir():
+        under_root = root / candidate
+        candidate = under_root if under_root.exists() or not (Path.cwd() / candidate).exists() \
+            else Path.cwd() / candidate
+    lexical = Path(os.path.abspath(candidate))
+    if not lexical.exists():
+        raise InputError(f"directory {directory} does not exist")
+    if lexical.is_relative_to(root):
+        scan_dir = lexical
+    elif lexical.resolve().is_relative_to(root):
+        scan_dir = lexical.resolve()
+    else:
+        raise PathOutsideLibrary(f"directory {directory} is outside the library root {root}: scan a folder "
+                                 f"inside it, or {ROOT_HINT}")
+    if not scan_dir.is_dir():
         raise InputError(f"{directory} is not a directory")
-    return root, resolved
+    return root, scan_dir
 
 
 def walk_audio_files(
     root: Path, directory: Path, extensions: Iterable[str]
 ) -> tuple[list[ScannedFile], list[SkippedFile]]:
-    """Audio files under ``directory`` (sorted), plus what was skipped and why.
+    """Audio files under ``directory`` (sorted by path), plus what was skipped and why.
 
     Hidden entries (".name", e.g. macOS "._x.mp3" resource forks) are ignored silently, as are
-    files of other types (cover.jpg).
+    files of other types (cover.jpg). Symlinks are followed (module docstring).
     """
     exts = frozenset(extensions)
     files: list[ScannedFile] = []
     skipped: list[SkippedFile] = []
+    seen_dirs = {os.path.realpath(directory)}
     stack = [directory]
-    while stack:
+    linked: list[tuple[Path, str]] = []  # symlinked directories, walked after every real one
+    while stack or linked:
+        if not stack:
+            path, rel = linked.pop(0)
+            real = os.path.realpath(path)
+            if real in seen_dirs:
+                skipped.append(SkippedFile(rel, "symlinked directory already scanned under its real path"))
+                continue
+            seen_dirs.add(real)
+            stack.append(path)
         current = stack.pop()
         try:
             entries = sorted(os.scandir(current), key=lambda e: e.name)
@@ -108,19 +136,15 @@ def walk_audio_files(
                 continue
             path = Path(entry.path)
             rel = _rel_or_abs(root, path)
-            if entry.is_symlink():
-                target = path.resolve()
-                if not target.is_relative_to(root):
-                    skipped.append(SkippedFile(rel, f"symlink points outside the library root (to {target})"))
-                    continue
-                if target.is_dir():
-                    skipped.append(SkippedFile(rel, "symlinked directory not followed; scan its real path instead"))
-                    continue
-                if not target.exists():
-                    skipped.append(SkippedFile(rel, "broken symlink"))
-                    continue
-            if entry.is_dir():
-                subdirs.append(path)
+            if entry.is_symlink() and not path.exists():
+                skipped.append(SkippedFile(rel, "broken symlink"))
+                continue
+            if entry.is_dir():  # follows symlinks
+                if entry.is_symlink():
+                    linked.append((path, rel))
+                elif os.path.realpath(path) not in seen_dirs:
+                    seen_dirs.add(os.path.realpath(path))
+                    subdirs.append(path)
                 continue
             suffix = path.suffix.lower()
             if suffix in M4A_EXTENSIONS and suffix not in exts:
@@ -139,7 +163,22 @@ def walk_audio_files(
             files.append(ScannedFile(rel=rel, abs_path=path, size=size))
         stack.extend(reversed(subdirs))
     files.sort(key=lambda f: f.rel)
-    return files, skipped
+    return _one_path_per_file(files, skipped)
+
+
+def _one_path_per_file(files: list[ScannedFile], skipped: list[SkippedFile]) -> tuple[list[ScannedFile],
+                                                                                       list[SkippedFile]]:
+    """A file reached by several paths (a link and its target) is kept once: under a path without links."""
+    by_real: dict[str, list[ScannedFile]] = {}
+    for f in files:
+        by_real.setdefault(os.path.realpath(f.abs_path), []).append(f)
+    kept = []
+    for real, paths in by_real.items():
+        paths.sort(key=lambda f: (os.path.abspath(f.abs_path) != real, f.rel))  # a path without links first
+        kept.append(paths[0])
+        skipped.extend(SkippedFile(f.rel, f"same file as {paths[0].rel} (a symlink)") for f in paths[1:])
+    kept.sort(key=lambda f: f.rel)
+    return kept, skipped
 
 
 def _rel_or_abs(root: Path, path: Path) -> str:

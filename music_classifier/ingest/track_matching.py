@@ -1,8 +1,24 @@
-"""Matching scanned audio files to stored tracks: stored path, tags, file name, then fuzzy."""
+"""Assigning scanned audio files to stored tracks: stored path, exact tags, exact file name, then fuzzy.
+
+Order of the rules (the README's "How files are matched" documents them for users):
+
+1. path: a file whose path is already stored on a track stays that track's (``audio link`` and
+   earlier scans store paths, so a fix is never undone by the next scan);
+2. tags: the file's artist + title tags (ID3, Vorbis comments, MP4 atoms) equal a track's, after
+   key normalisation ("The", "feat. X", accents, case, punctuation ignored);
+3. filename: one of the file-name readings of ``file_names.name_guesses`` equals a track's; when
+   several readings equal different tracks ("Artist_Title" split two ways), nothing is guessed;
+4. fuzzy: over every reading, scored by ``match_scoring`` -- a file takes a track only when the
+   score clears ``FUZZY_THRESHOLD``, beats the runner-up song by ``FUZZY_MARGIN``, and no other
+   file fits that track within the margin. Exact matches of every file are settled before any fuzzy
+   one, so a near miss never takes a track another file names exactly.
+
+Each file gets at most one track and each track at most one file.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Connection, select
@@ -12,27 +28,42 @@ from music_classifier.errors import PathOutsideLibrary
 from music_classifier.ingest.audio_files import ScannedFile
 from music_classifier.ingest.keys import normalise_artist, normalise_title, track_key
 from music_classifier.ingest.library_paths import resolve_in_library
+from music_classifier.ingest.match_scoring import (
+    CANDIDATE_FLOOR,
+    CANDIDATES_SHOWN,
+    FUZZY_MARGIN,
+    FUZZY_THRESHOLD,
+    Reading,
+    clear_winner,
+    fuzzy_score,
+    reading,
+    score_matrix,
+)
 
-# Fuzzy matching scores artist and title SEPARATELY (rapidfuzz, 0..100) and takes the lower of the
-# two: artist by token_sort_ratio (word order varies: "Cash, Johnny"), title by plain ratio. Both
-# must reach 85. Why separately: on one joined "artist title" string a long shared artist name
-# carries a different song over the line ("Michael Jackson - Beat It" vs "Michael Jackson - Bad"
-# scores 86 joined, 40 here). Why 85: one-letter typos score above it ("yesterdy"/"yesterday" 94,
-# "bohemian rapsody" 97, "elvis presly" 96, "billy jean"/"billie jean" 86), a different song by the
-# same artist with a similar title stays below ("let it be"/"let it go" 78, "hello"/"hallo" 80 --
-# short titles get no typo tolerance, on purpose). "The", "feat. X", accents and "(Remastered)" are
-# removed by the key normalisation before scoring, so those match exactly. tests/test_audio_scan.py
-# pins these pairs. A miss is reported as unmatched (cheap to fix: rename or tag the file); a wrong
-# match would silently mislabel training data, so the threshold errs towards misses.
-FUZZY_THRESHOLD = 85.0
+__all__ = ["FUZZY_MARGIN", "FUZZY_THRESHOLD", "Candidate", "MatchedFile", "StoredTrack", "TrackMatcher",
+           "fuzzy_score", "load_tracks", "readings_of"]
+
+NO_READING = "no artist/title in tags or file name"
+NO_MATCH = "no matching track"
 
 
 @dataclass(frozen=True)
 class MatchedFile:
     path: str
     track_id: int
-    how: str  # path | tags | filename | fuzzy
+    how: str  # path | tags | filename | fuzzy | added | link
     score: float = 100.0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A near match the report offers: a track for an unmatched file, or a file for a track without audio."""
+
+    track_id: int
+    path: str | None
+    artist: str
+    title: str
+    score: float
 
 
 @dataclass
@@ -49,6 +80,7 @@ class StoredTrack:
     channels: int | None
     removed: bool
     audio_origin: str | None = None  # 'sheet' or 'link': a person chose audio_path, the scan keeps it
+    source: str = "sheet"
     key: str = ""
     artist_norm: str = ""
     title_norm: str = ""
@@ -59,17 +91,32 @@ def load_tracks(conn: Connection) -> list[StoredTrack]:
     rows = conn.execute(
         select(tracks.c.id, tracks.c.artist, tracks.c.title, tracks.c.audio_path, tracks.c.file_sha256,
                tracks.c.duration_s, tracks.c.sample_rate, tracks.c.channels, tracks.c.removed_at,
-               tracks.c.audio_origin)
+               tracks.c.audio_origin, tracks.c.source)
         .order_by(tracks.c.id)
     ).all()
     loaded = []
     for r in rows:
         t = StoredTrack(r.id, r.artist, r.title, r.audio_path, r.file_sha256, r.duration_s, r.sample_rate, r.channels,
-                   r.removed_at is not None, r.audio_origin)
+                        r.removed_at is not None, r.audio_origin, r.source)
         t.key = track_key(t.artist, t.title)
         t.artist_norm, t.title_norm = normalise_artist(t.artist), normalise_title(t.title)
         loaded.append(t)
     return loaded
+
+
+def readings_of(f: ScannedFile) -> list[Reading]:
+    """The file's (artist, title) readings, tags first."""
+    found = []
+    if f.tag_artist and f.tag_title:
+        found.append(reading("tags", f.tag_artist, f.tag_title))
+    found.extend(reading("filename", g.artist, g.title) for g in f.guesses)
+    return [r for r in found if r.artist_norm and r.title_norm]
+
+
+@dataclass
+class FuzzyOutcome:
+    matched: list[tuple[ScannedFile, MatchedFile]] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)  # file path -> reason
 
 
 class TrackMatcher:
@@ -78,6 +125,7 @@ class TrackMatcher:
     def __init__(self, root: Path, all_tracks: list[StoredTrack]) -> None:
         self.root = root
         self.live = [t for t in all_tracks if not t.removed]
+        self.by_id = {t.id: t for t in all_tracks}
         self.by_path = {t.audio_path: t for t in all_tracks if t.audio_path}
         self.by_key: dict[str, list[StoredTrack]] = {}
         for t in self.live:
@@ -103,62 +151,90 @@ class TrackMatcher:
             return t.audio_path == rel
         return t.audio_path in (None, rel) or not self.stored_file_exists(t)
 
-    def match(self, f: ScannedFile) -> tuple[MatchedFile | None, str]:
-        """The match for a file, or None and the reason it has none."""
+    def match_exact(self, f: ScannedFile) -> tuple[MatchedFile | None, str]:
+        """Rules 1-3 for one file: its match, or None and why ("" when the fuzzy step should try)."""
         holder = self.by_path.get(f.rel)
         if holder is not None:
             if holder.removed:
                 return None, f"linked to removed track #{holder.id} ({holder.artist} - {holder.title})"
             return self._claim(holder, f, "path"), ""
         duplicate_of: StoredTrack | None = None
-        for how, artist, title in (("tags", f.tag_artist, f.tag_title), ("filename", f.name_artist, f.name_title)):
-            if not (artist and title):
-                continue
-            same_song = self.by_key.get(track_key(artist, title), [])
-            for t in same_song:
-                if self.available(t, f.rel):
-                    return self._claim(t, f, how), ""
-            duplicate_of = duplicate_of or (same_song[0] if same_song else None)
+        tag_key = track_key(f.tag_artist, f.tag_title) if f.tag_artist and f.tag_title else None
+        name_keys = list(dict.fromkeys(track_key(g.artist, g.title) for g in f.guesses))
+        for how, keys in (("tags", [tag_key] if tag_key else []), ("filename", name_keys)):
+            fitting = [k for k in keys if k in self.by_key]
+            free: dict[str, StoredTrack] = {}
+            for k in fitting:
+                for t in self.by_key[k]:
+                    if self.available(t, f.rel):
+                        free.setdefault(k, t)  # one song stored twice (sheet and playlist): the first
+            if len(free) > 1:
+                ids = ", ".join(f"#{t.id}" for t in free.values())
+                return None, f"ambiguous: the file name fits several tracks ({ids})"
+            if free:
+                return self._claim(next(iter(free.values())), f, how), ""
+            if fitting and duplicate_of is None:
+                duplicate_of = self.by_key[fitting[0]][0]
         if duplicate_of is not None:
             where = self.claimed.get(duplicate_of.id) or duplicate_of.audio_path
             return None, f"same song as {where} (track #{duplicate_of.id})"
-        artist, title = (f.tag_artist, f.tag_title) if f.tag_artist and f.tag_title else (f.name_artist, f.name_title)
-        if not (artist and title):
-            return None, "no artist/title in tags or file name"
-        best = self._fuzzy(f, normalise_artist(artist), normalise_title(title))
-        if best is None:
-            return None, "no matching track"
-        track, score = best
-        return self._claim(track, f, "fuzzy", score), ""
+        return None, ""
 
-    def _fuzzy(self, f: ScannedFile, artist_norm: str, title_norm: str) -> tuple[StoredTrack, float] | None:
-        from rapidfuzz import fuzz, process
+    def match_fuzzy(self, files: list[ScannedFile]) -> FuzzyOutcome:
+        """Rule 4 over every file the exact rules left: mutual clear winners only."""
+        outcome = FuzzyOutcome()
+        readings = [readings_of(f) for f in files]
+        for f, rs in zip(files, readings, strict=True):
+            if not rs:
+                outcome.refused[f.rel] = NO_READING
+        open_tracks = [t for t in self.live if t.id not in self.claimed]
+        scores = score_matrix(readings, [(t.artist_norm, t.title_norm) for t in open_tracks])
+        proposals: dict[int, int] = {}  # file index -> track index
+        for i, f in enumerate(files):
+            if f.rel in outcome.refused:
+                continue
+            scored = [(scores[i][j], t.key, j) for j, t in enumerate(open_tracks) if self.available(t, f.rel)]
+            best, reason = clear_winner(scored)
+            if best is None:
+                only_folder = not (f.tag_artist and f.tag_title) and all(g.shape == "folder artist" for g in f.guesses)
+                outcome.refused[f.rel] = NO_READING if reason == NO_MATCH and only_folder else reason
+            else:
+                proposals[i] = best
+        for i, j in proposals.items():
+            track = open_tracks[j]
+            rival = max((scores[k][j] for k in range(len(files)) if k != i and readings[k]), default=0.0)
+            if scores[i][j] - rival < FUZZY_MARGIN:
+                outcome.refused[files[i].rel] = (f"ambiguous: another file fits track #{track.id} almost as well "
+                                                 f"({scores[i][j]:.0f} vs {rival:.0f})")
+                continue
+            outcome.matched.append((files[i], self._claim(track, files[i], "fuzzy", round(scores[i][j], 1))))
+        return outcome
 
-        candidates = [t for t in self.live if self.available(t, f.rel)]
-        by_title = process.extract(title_norm, [t.title_norm for t in candidates], scorer=fuzz.ratio,
-                                   score_cutoff=FUZZY_THRESHOLD, limit=None)
-        scored = []
-        for _, title_score, index in by_title:
-            artist_score = fuzz.token_sort_ratio(artist_norm, candidates[index].artist_norm)
-            score = min(title_score, artist_score)
-            if score >= FUZZY_THRESHOLD:
-                scored.append((score, candidates[index]))
-        if not scored:
-            return None
-        scored.sort(key=lambda s: (-s[0], s[1].id))
-        if len(scored) > 1 and scored[1][0] == scored[0][0] and scored[1][1].key != scored[0][1].key:
-            return None  # two different songs fit equally well: refuse to guess
-        return scored[0][1], float(scored[0][0])
+    def candidates_for_files(self, files: list[ScannedFile]) -> dict[str, list[Candidate]]:
+        """The closest live tracks not taken by this scan, for each (unmatched) file."""
+        open_tracks = [t for t in self.live if t.id not in self.claimed]
+        scores = score_matrix([readings_of(f) for f in files], [(t.artist_norm, t.title_norm) for t in open_tracks])
+        result = {}
+        for i, f in enumerate(files):
+            ranked = sorted(((s, j) for j, s in enumerate(scores[i]) if s >= CANDIDATE_FLOOR),
+                            key=lambda p: (-p[0], open_tracks[p[1]].id))[:CANDIDATES_SHOWN]
+            result[f.rel] = [Candidate(open_tracks[j].id, open_tracks[j].audio_path, open_tracks[j].artist,
+                                       open_tracks[j].title, round(s, 1)) for s, j in ranked]
+        return result
+
+    def candidates_for_tracks(self, track_ids: list[int], files: list[ScannedFile]) -> dict[int, list[Candidate]]:
+        """The closest unmatched files, for each track left without audio."""
+        wanted = [self.by_id[i] for i in track_ids]
+        scores = score_matrix([readings_of(f) for f in files], [(t.artist_norm, t.title_norm) for t in wanted])
+        result = {}
+        for j, t in enumerate(wanted):
+            ranked = sorted(((scores[i][j], i) for i in range(len(files)) if scores[i][j] >= CANDIDATE_FLOOR),
+                            key=lambda p: (-p[0], files[p[1]].rel))[:CANDIDATES_SHOWN]
+            result[t.id] = [Candidate(t.id, files[i].rel, files[i].tag_artist or files[i].name_artist or "",
+                                      files[i].tag_title or files[i].name_title or "", round(s, 1))
+                            for s, i in ranked]
+        return result
 
     def _claim(self, t: StoredTrack, f: ScannedFile, how: str, score: float = 100.0) -> MatchedFile:
         self.claimed[t.id] = f.rel
         return MatchedFile(f.rel, t.id, how, score)
-
-
-def fuzzy_score(artist_a: str, title_a: str, artist_b: str, title_b: str) -> float:
-    """The score the scan's fuzzy step gives two songs (compare with ``FUZZY_THRESHOLD``)."""
-    from rapidfuzz import fuzz
-
-    return float(min(fuzz.ratio(normalise_title(title_a), normalise_title(title_b)),
-                     fuzz.token_sort_ratio(normalise_artist(artist_a), normalise_artist(artist_b))))
-

@@ -17,6 +17,7 @@ import os
 import time
 from datetime import timedelta
 
+from music_classifier.ingest.library_root import library_root_for
 from music_classifier.jobs.persist import (
     Claim,
     LibrosaJob,
@@ -64,10 +65,12 @@ def librosa_track(extraction_id: int) -> None:
                 raise ExtractionNotFound(f"librosa extraction {extraction_id} not found in the database")
             return
         job = load_librosa_job(conn, extraction_id)
+        # --library / MUSIC_CLASSIFIER_LIBRARY, else the root a scan stored, else the working directory.
+        library_root = library_root_for(conn, settings.library).path
     _hold_for_tests()
     started = time.perf_counter()
     try:
-        values, segments = _extract_librosa(job, settings.library_root)
+        values, segments = _extract_librosa(job, library_root)
     except Exception as exc:  # noqa: BLE001 - permanent: the same file fails the same way again
         with engine.begin() as conn:
             mark_failed(conn, extraction_id, describe_error(exc), claim=claim)
