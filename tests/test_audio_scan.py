@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
+from audio_helpers import RATE, add_track, audio_row, sha, write_audio
 from sqlalchemy import event, insert, select, update
 from typer.testing import CliRunner
 
@@ -22,67 +20,8 @@ from music_classifier.ingest.audio_scan import (
     resolve_in_library,
     scan_library,
 )
-from music_classifier.ingest.genres import add_alias, resolve_genres
+from music_classifier.ingest.genres import add_alias
 from music_classifier.ingest.keys import track_key
-
-RATE = 22050
-
-
-def write_audio(path: Path, *, artist: str | None = None, title: str | None = None, seconds: float = 0.5,
-                channels: int = 1, seed: int = 0) -> Path:
-    """A short noise file in the format of its suffix, tagged with mutagen when artist/title are given."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = np.random.default_rng(seed).uniform(-0.3, 0.3, (int(seconds * RATE), channels)).astype("float32")
-    suffix = path.suffix.lower()
-    if suffix == ".ogg":
-        sf.write(path, data, RATE, format="OGG", subtype="VORBIS")
-    elif suffix == ".mp3":
-        sf.write(path, data, RATE, format="MP3")
-    else:
-        sf.write(path, data, RATE, subtype="PCM_16")
-    if artist is None and title is None:
-        return path
-    if suffix in (".flac", ".ogg"):
-        import mutagen
-
-        audio = mutagen.File(path)
-        audio["artist"], audio["title"] = artist, title
-        audio.save()
-    elif suffix == ".mp3":
-        from mutagen.easyid3 import EasyID3
-
-        tags = EasyID3()
-        tags["artist"], tags["title"] = artist, title
-        tags.save(path)
-    else:
-        from mutagen.id3 import TIT2, TPE1
-        from mutagen.wave import WAVE
-
-        audio = WAVE(path)
-        audio.add_tags()
-        audio.tags.add(TPE1(encoding=3, text=[artist]))
-        audio.tags.add(TIT2(encoding=3, text=[title]))
-        audio.save()
-    return path
-
-
-def add_track(conn, artist: str, title: str, *, genre: str | None = None, source: str = "sheet") -> int:
-    track_id = conn.execute(insert(tracks).values(
-        source=source, track_key=track_key(artist, title), artist=artist, title=title, song=f"{artist} - {title}",
-    ).returning(tracks.c.id)).scalar_one()
-    if genre:
-        gid = resolve_genres(conn, [genre]).ids[genre]
-        conn.execute(insert(track_genres).values(track_id=track_id, rank=0, genre_id=gid))
-    return track_id
-
-
-def sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def audio_row(engine, track_id: int):
-    with engine.connect() as conn:
-        return conn.execute(select(tracks).where(tracks.c.id == track_id)).one()
 
 
 class WriteCounter:

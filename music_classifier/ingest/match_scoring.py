@@ -29,7 +29,10 @@ from music_classifier.ingest.keys import normalise_artist, normalise_title
 
 FUZZY_THRESHOLD = 85.0
 FUZZY_MARGIN = 5.0
-CANDIDATE_FLOOR = 40.0  # a report lists candidates scoring at least this much (below, they are noise)
+# Candidates a report offers for a miss are ranked by a looser closeness (word-set overlap, artist and
+# title averaged: "J.S. Bach - Air" is close to "Johann Sebastian Bach - Air on the G String") and shown
+# with their strict score; below CANDIDATE_FLOOR closeness they are noise and not shown.
+CANDIDATE_FLOOR = 50.0
 CANDIDATES_SHOWN = 3
 
 
@@ -77,6 +80,26 @@ def score_matrix(readings: Sequence[Sequence[Reading]], songs: Sequence[tuple[st
         artists = process.cdist([r.artist_norm for _, r in flat], [s[0] for s in songs],
                                 scorer=fuzz.token_sort_ratio, dtype=np.float32)
         per_reading = np.minimum(titles, artists)
+        for row, (i, _) in enumerate(flat):
+            np.maximum(scores[i], per_reading[row], out=scores[i])
+    return scores.tolist()
+
+
+def closeness_matrix(readings: Sequence[Sequence[Reading]], songs: Sequence[tuple[str, str]]) -> list[list[float]]:
+    """Like ``score_matrix``, with the loose closeness that ranks a report's candidates (never matches)."""
+    import numpy as np
+    from rapidfuzz import fuzz, process
+
+    if not songs:
+        return [[] for _ in readings]
+    flat = [(i, r) for i, rs in enumerate(readings) for r in rs]
+    scores = np.zeros((len(readings), len(songs)), dtype=np.float32)
+    if flat:
+        titles = process.cdist([r.title_norm for _, r in flat], [s[1] for s in songs], scorer=fuzz.token_set_ratio,
+                               dtype=np.float32)
+        artists = process.cdist([r.artist_norm for _, r in flat], [s[0] for s in songs],
+                                scorer=fuzz.token_set_ratio, dtype=np.float32)
+        per_reading = (titles + artists) / 2
         for row, (i, _) in enumerate(flat):
             np.maximum(scores[i], per_reading[row], out=scores[i])
     return scores.tolist()

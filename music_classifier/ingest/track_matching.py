@@ -35,6 +35,7 @@ from music_classifier.ingest.match_scoring import (
     FUZZY_THRESHOLD,
     Reading,
     clear_winner,
+    closeness_matrix,
     fuzzy_score,
     reading,
     score_matrix,
@@ -213,28 +214,36 @@ class TrackMatcher:
     def candidates_for_files(self, files: list[ScannedFile]) -> dict[str, list[Candidate]]:
         """The closest live tracks not taken by this scan, for each (unmatched) file."""
         open_tracks = [t for t in self.live if t.id not in self.claimed]
-        scores = score_matrix([readings_of(f) for f in files], [(t.artist_norm, t.title_norm) for t in open_tracks])
+        songs = [(t.artist_norm, t.title_norm) for t in open_tracks]
+        readings = [readings_of(f) for f in files]
+        scores, close = score_matrix(readings, songs), closeness_matrix(readings, songs)
         result = {}
         for i, f in enumerate(files):
-            ranked = sorted(((s, j) for j, s in enumerate(scores[i]) if s >= CANDIDATE_FLOOR),
-                            key=lambda p: (-p[0], open_tracks[p[1]].id))[:CANDIDATES_SHOWN]
+            ranked = _ranked(close[i], key=lambda j: open_tracks[j].id)
             result[f.rel] = [Candidate(open_tracks[j].id, open_tracks[j].audio_path, open_tracks[j].artist,
-                                       open_tracks[j].title, round(s, 1)) for s, j in ranked]
+                                       open_tracks[j].title, round(scores[i][j], 1)) for j in ranked]
         return result
 
     def candidates_for_tracks(self, track_ids: list[int], files: list[ScannedFile]) -> dict[int, list[Candidate]]:
         """The closest unmatched files, for each track left without audio."""
         wanted = [self.by_id[i] for i in track_ids]
-        scores = score_matrix([readings_of(f) for f in files], [(t.artist_norm, t.title_norm) for t in wanted])
+        songs = [(t.artist_norm, t.title_norm) for t in wanted]
+        readings = [readings_of(f) for f in files]
+        scores, close = score_matrix(readings, songs), closeness_matrix(readings, songs)
         result = {}
         for j, t in enumerate(wanted):
-            ranked = sorted(((scores[i][j], i) for i in range(len(files)) if scores[i][j] >= CANDIDATE_FLOOR),
-                            key=lambda p: (-p[0], files[p[1]].rel))[:CANDIDATES_SHOWN]
+            ranked = _ranked([close[i][j] for i in range(len(files))], key=lambda i: files[i].rel)
             result[t.id] = [Candidate(t.id, files[i].rel, files[i].tag_artist or files[i].name_artist or "",
-                                      files[i].tag_title or files[i].name_title or "", round(s, 1))
-                            for s, i in ranked]
+                                      files[i].tag_title or files[i].name_title or "", round(scores[i][j], 1))
+                            for i in ranked]
         return result
 
     def _claim(self, t: StoredTrack, f: ScannedFile, how: str, score: float = 100.0) -> MatchedFile:
         self.claimed[t.id] = f.rel
         return MatchedFile(f.rel, t.id, how, score)
+
+
+def _ranked(closeness: list[float], key) -> list[int]:  # noqa: ANN001 - a tie-break key on the index
+    """Indexes of the CANDIDATES_SHOWN closest entries at or above CANDIDATE_FLOOR, closest first."""
+    kept = [i for i, c in enumerate(closeness) if c >= CANDIDATE_FLOOR]
+    return sorted(kept, key=lambda i: (-closeness[i], key(i)))[:CANDIDATES_SHOWN]
