@@ -53,3 +53,78 @@ def test_near_misses_write_nothing(known):
         before = conn.execute(select(func.count()).select_from(genres)).scalar()
         near_misses(conn, ["Bleus", "Brand New Genre", "bad\x00name"])
         assert conn.execute(select(func.count()).select_from(genres)).scalar() == before
+
+
+# --------------------------------------------------------------------------- sheet sync
+
+SHEET = ["student,song,coarse_genre",
+         "Ana,Muddy Waters - Hoochie Coochie Man,Blues",
+         "Ben,B.B. King - The Thrill Is Gone,Blues",
+         "Cy,Miles Davis - So What,Jazz",
+         "Dee,John Lee Hooker - Boom Boom,Bleus",
+         "Eve,Iron Maiden - The Trooper,Metal",
+         "Fay,Metallica - One,Metall",
+         "Gus,Slayer - Angel of Death,metall"]
+
+
+def _sync(engine, tmp_path, lines, *args):
+    from typer.testing import CliRunner
+
+    from music_classifier.cli import app
+
+    path = tmp_path / "songs.csv"
+    path.write_text("\n".join(lines) + "\n")
+    url = engine.url.render_as_string(hide_password=False)
+    return CliRunner().invoke(app, ["--db", url, "sheet", "sync", "--csv", str(path), *args],
+                              env={"GOOGLE_APPLICATION_CREDENTIALS": None})
+
+
+def _state(engine):
+    from sqlalchemy import select
+
+    from music_classifier.db.tables import genre_aliases, genres, proposals, students, track_genres, tracks
+
+    with engine.connect() as conn:
+        return {t.name: sorted((tuple(r) for r in conn.execute(select(t))), key=repr)
+                for t in (students, tracks, proposals, genres, genre_aliases, track_genres)}
+
+
+def test_sheet_sync_reports_typo_genres_with_rows_and_fix(engine, tmp_path):
+    result = _sync(engine, tmp_path, SHEET)
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: row 5: coarse genre 'Bleus' is new and close to 'Blues'; if it is a typo, run: "
+        "music-classifier genres alias Bleus Blues",
+        "warning: rows 7, 8: coarse genre 'Metall' is new and close to 'Metal'; if it is a typo, run: "
+        "music-classifier genres alias Metall Metal",
+    ]
+    # The suggested command fixes it: the tracks move, and a re-sync no longer warns.
+    from typer.testing import CliRunner
+
+    from music_classifier.cli import app
+    from music_classifier.ingest.genre_report import genre_counts
+
+    url = engine.url.render_as_string(hide_password=False)
+    for fix in ("Bleus Blues", "Metall Metal"):
+        assert CliRunner().invoke(app, ["--db", url, "genres", "alias", *fix.split()]).exit_code == 0
+    with engine.connect() as conn:
+        assert {c.genre: c.tracks for c in genre_counts(conn)} == {"Blues": 3, "Metal": 3, "Jazz": 1}
+    again = _sync(engine, tmp_path, SHEET)
+    assert again.exit_code == 0 and "warning" not in again.stderr
+
+
+def test_sheet_sync_strict_refuses_typo_genres_and_writes_nothing(engine, tmp_path):
+    assert _sync(engine, tmp_path, SHEET[:4]).exit_code == 0  # Blues and Jazz exist now
+    before = _state(engine)
+    result = _sync(engine, tmp_path, [*SHEET, "Hal,Weather Report - Birdland,Jaz"], "--strict")
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == ["error: --strict: row 5: coarse genre 'Bleus' is new and close to 'Blues'; if it is a typo, "
+                     "run: music-classifier genres alias Bleus Blues (and 2 more new genre(s) like it); "
+                     "nothing was written"]
+    assert _state(engine) == before
+    # A real new genre is not a typo: --strict lets it through.
+    ok = _sync(engine, tmp_path, [*SHEET[:4], "Ivy,Bob Marley - Jamming,Reggae", "Jo,Ramones - Blitzkrieg Bop,Punk"],
+               "--strict")
+    assert ok.exit_code == 0, ok.output

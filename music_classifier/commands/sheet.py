@@ -71,7 +71,8 @@ def sync(
     csv: Path | None = typer.Option(None, "--csv", metavar="FILE", help="A CSV export of the sheet."),
     xlsx: Path | None = typer.Option(None, "--xlsx", metavar="FILE", help="An XLSX export of the sheet."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the diff; write nothing."),
-    strict: bool = typer.Option(False, "--strict", help="Abort, writing nothing, if any row is bad."),
+    strict: bool = typer.Option(False, "--strict", help="Abort, writing nothing, if any row is bad or a new "
+                                "coarse genre looks like a typo of a known one (Bleus/Blues)."),
     allow_removals: bool = typer.Option(False, "--allow-removals",
                                         help="Allow a sync that removes more than 20% of the sheet tracks."),
 ) -> None:
@@ -98,6 +99,8 @@ def sync(
         report = sync_sheet(conn, parsed, dry_run=dry_run, strict=strict, allow_removals=allow_removals)
         if not dry_run:
             conn.commit()
+    for near in report.genre_near_misses:
+        err_console.print(f"warning: {near}", highlight=False, markup=False, soft_wrap=True)
     _print_report(report)
     if report.skipped_rows:
         raise typer.Exit(3)

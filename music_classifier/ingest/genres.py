@@ -165,8 +165,8 @@ def near_misses(conn: Connection, spellings: Iterable[str] | dict[str, int]) -> 
     a known genre or alias, is not itself a well-known genre (:data:`DISTINCT_GENRES`), and is
     within :func:`max_genre_edits` edits (a swap of two neighbours is one edit: ``Bleus``/``Blues``)
     of a known genre or alias, sharing its first letter when short. Given counts (spelling ->
-    rows or files), a new spelling is also a near miss of a commoner new spelling of this batch:
-    a first sync with 12 ``Blues`` rows and one ``Bleus`` row reports ``Bleus``.
+    rows or files), a new spelling is also a near miss of a commoner new spelling of this batch, or
+    of a well-known one: a first sync with 12 ``Blues`` rows and one ``Bleus`` row reports ``Bleus``.
     Invalid names are skipped (their own validation reports them). Nothing is written.
     """
     counts = dict(spellings) if isinstance(spellings, dict) else dict.fromkeys(spellings, 1)
@@ -187,7 +187,8 @@ def near_misses(conn: Connection, spellings: Iterable[str] | dict[str, int]) -> 
     for key, (spelling, count) in new.items():
         if key in DISTINCT_GENRES:
             continue
-        commoner = {k: display_name(s) for k, (s, n) in new.items() if n > count}
+        # A well-known genre counts as the right spelling even when its typo is commoner in the batch.
+        commoner = {k: display_name(s) for k, (s, n) in new.items() if n > count or k in DISTINCT_GENRES}
         found = _closest(key, candidates) or _closest(key, commoner)
         if found is not None:
             miss = NearMiss(spelling=spelling, existing=found[0], distance=found[1])

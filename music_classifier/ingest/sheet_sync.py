@@ -22,7 +22,14 @@ from sqlalchemy.exc import DBAPIError
 
 from music_classifier.db.tables import MAX_TEXT, proposals, students, track_genres, tracks
 from music_classifier.errors import InputError
-from music_classifier.ingest.genres import genre_key, load_alias_map, resolve_genres, validate_genre_name
+from music_classifier.ingest.genres import (
+    NearMiss,
+    genre_key,
+    load_alias_map,
+    near_misses,
+    resolve_genres,
+    validate_genre_name,
+)
 from music_classifier.ingest.keys import KEY_SEPARATOR, fold, normalise_artist, normalise_title
 from music_classifier.ingest.sheet_source import SheetTable
 
@@ -74,6 +81,19 @@ class ParsedSheet:
     origin: str = ""
 
 
+@dataclass(frozen=True)
+class GenreNearMiss:
+    """A new coarse genre of the sheet that is probably a typo of a known one, and the rows using it."""
+
+    miss: NearMiss
+    rows: tuple[int, ...]
+
+    def __str__(self) -> str:
+        shown = ", ".join(map(str, self.rows[:10])) + (", …" if len(self.rows) > 10 else "")
+        return (f"row{'s' if len(self.rows) > 1 else ''} {shown}: coarse genre {self.miss.spelling!r} is new and "
+                f"close to {self.miss.existing!r}; if it is a typo, run: {self.miss.fix_command}")
+
+
 @dataclass
 class SyncReport:
     """What a sync did (or, with ``dry_run``, would do). Counts are tracks unless named otherwise."""
@@ -86,6 +106,7 @@ class SyncReport:
     skipped_rows: list[BadRow] = field(default_factory=list)
     genre_mapping_applied: dict[str, str] = field(default_factory=dict)  # sheet spelling -> genre
     genres_created: list[str] = field(default_factory=list)
+    genre_near_misses: list[GenreNearMiss] = field(default_factory=list)  # new coarse genres that look like typos
     students_added: int = 0
     proposals_added: int = 0
     proposals_removed: int = 0
@@ -493,13 +514,29 @@ def _resolve_genre_names(conn: Connection, wanted: dict[str, SheetRow], report: 
     return resolution.ids
 
 
+def genre_near_misses(conn: Connection, parsed: ParsedSheet) -> list[GenreNearMiss]:
+    """The sheet's new coarse genres that look like typos of known ones (or of a commoner new
+    spelling in the same sheet), with the rows that use them, in sheet order. Reads only."""
+    rows_by_spelling: dict[str, list[int]] = {}
+    for row in parsed.rows:
+        rows_by_spelling.setdefault(row.genres[0], []).append(row.row_number)
+    found = near_misses(conn, {spelling: len(rows) for spelling, rows in rows_by_spelling.items()})
+    # One report per normalised key ("Metall", "metall"): one alias command fixes every spelling of it.
+    by_key: dict[str, tuple[NearMiss, list[int]]] = {}
+    for spelling, miss in sorted(found.items(), key=lambda item: rows_by_spelling[item[0]][0]):
+        first = by_key.setdefault(genre_key(spelling), (miss, []))
+        first[1].extend(rows_by_spelling[spelling])
+    return [GenreNearMiss(miss, tuple(sorted(rows))) for miss, rows in by_key.values()]
+
+
 def sync_sheet(conn: Connection, parsed: ParsedSheet, *, dry_run: bool = False, strict: bool = False,
                allow_removals: bool = False) -> SyncReport:
     """Make the sheet tracks, students, proposals and track genres match ``parsed``, in ``conn``'s
     transaction (the caller commits). Tracks gone from the sheet are soft-deleted (their features
     stay); tracks back in the sheet are revived. Before writing anything, raises InputError when
-    ``strict`` and there are bad rows, or when more than 20% of the live sheet tracks would be
-    removed and not ``allow_removals``. With ``dry_run`` nothing is written."""
+    ``strict`` and there are bad rows or new coarse genres that look like typos of known ones
+    (:func:`genre_near_misses`; without ``strict`` they are reported), or when more than 20% of the
+    live sheet tracks would be removed and not ``allow_removals``. With ``dry_run`` nothing is written."""
     with _sqlite_page_cache(conn, len(parsed.rows)):
         return _sync(conn, parsed, dry_run=dry_run, strict=strict, allow_removals=allow_removals)
 
@@ -527,6 +564,11 @@ def _sync(conn: Connection, parsed: ParsedSheet, *, dry_run: bool, strict: bool,
     if strict and parsed.bad_rows:
         raise InputError(f"--strict: {len(parsed.bad_rows)} bad row(s), first {parsed.bad_rows[0]}; "
                          "nothing was written")
+    report.genre_near_misses = genre_near_misses(conn, parsed)
+    if strict and report.genre_near_misses:
+        first, more = report.genre_near_misses[0], len(report.genre_near_misses) - 1
+        raise InputError(f"--strict: {first}" + (f" (and {more} more new genre(s) like it)" if more else "")
+                         + "; nothing was written")
 
     # The first row naming a song decides its spelling and genres; later rows only add proposals.
     wanted: dict[str, SheetRow] = {}
