@@ -80,8 +80,10 @@ def entry_proto(*, dtype: int, shape: tuple[int, ...], offset: int, raw: bytes) 
     )
 
 
-def write_bundle(folder: Path, tensors: dict[str, np.ndarray], *, corrupt: str | None = None) -> tuple[Path, Path]:
-    header = field(1, 0, varint(1)) + field(3, 2, varint(2) + field(1, 0, varint(1)))
+def write_bundle(
+    folder: Path, tensors: dict[str, np.ndarray], *, corrupt: str | None = None, shards: int = 1
+) -> tuple[Path, Path]:
+    header = field(1, 0, varint(shards)) + field(3, 2, varint(2) + field(1, 0, varint(1)))
     data, entries = bytearray(), [(b"", header)]
     dtypes = {np.dtype("float32"): 1, np.dtype("int64"): 9, np.dtype("int32"): 3}
     for name in sorted(tensors):
@@ -147,6 +149,12 @@ def test_malformed_index_is_one_domain_error(tmp_path, mutate, message):
     index_path, data_path = write_bundle(tmp_path, sample_tensors())
     index_path.write_bytes(mutate(index_path.read_bytes()))
     with pytest.raises(MusicnnError, match=message):
+        read_bundle(index_path=index_path, data_path=data_path)
+
+
+def test_sharded_bundles_are_refused(tmp_path):
+    index_path, data_path = write_bundle(tmp_path, sample_tensors(), shards=2)
+    with pytest.raises(MusicnnError, match="several data shards"):
         read_bundle(index_path=index_path, data_path=data_path)
 
 

@@ -117,6 +117,18 @@ def _proto_fields(buf: bytes) -> list[tuple[int, int | bytes]]:
     return fields
 
 
+def _int(value: int | bytes, what: str) -> int:
+    if not isinstance(value, int):
+        raise MusicnnError(f"checkpoint index is corrupt ({what} is not an integer field)")
+    return value
+
+
+def _bytes(value: int | bytes, what: str) -> bytes:
+    if not isinstance(value, bytes):
+        raise MusicnnError(f"checkpoint index is corrupt ({what} is not a length-delimited field)")
+    return value
+
+
 def _signed64(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
@@ -127,9 +139,9 @@ def parse_shape(buf: bytes) -> tuple[int, ...]:
     for number, value in _proto_fields(buf):
         if number == 2:
             size = 0
-            for dim_number, dim_value in _proto_fields(value):  # type: ignore[arg-type]
+            for dim_number, dim_value in _proto_fields(_bytes(value, "a shape dim")):
                 if dim_number == 1:
-                    size = _signed64(dim_value)  # type: ignore[arg-type]
+                    size = _signed64(_int(dim_value, "a dim size"))
             dims.append(size)
         elif number == 3 and value:
             raise MusicnnError("checkpoint tensor has an unknown rank")
@@ -138,24 +150,16 @@ def parse_shape(buf: bytes) -> tuple[int, ...]:
 
 def parse_entry(name: str, buf: bytes) -> BundleEntry:
     """``BundleEntryProto`` (1 dtype, 2 shape, 3 shard_id, 4 offset, 5 size, 6 crc32c, 7 slices)."""
-    dtype = shard_id = offset = size = crc = 0
+    ints = {1: 0, 3: 0, 4: 0, 5: 0, 6: 0}  # dtype, shard_id, offset, size, crc32c
     shape: tuple[int, ...] = ()
     for number, value in _proto_fields(buf):
-        if number == 1:
-            dtype = int(value)  # type: ignore[arg-type]
+        if number in ints:
+            ints[number] = _int(value, f"field {number} of {name}")
         elif number == 2:
-            shape = parse_shape(value)  # type: ignore[arg-type]
-        elif number == 3:
-            shard_id = int(value)  # type: ignore[arg-type]
-        elif number == 4:
-            offset = int(value)  # type: ignore[arg-type]
-        elif number == 5:
-            size = int(value)  # type: ignore[arg-type]
-        elif number == 6:
-            crc = int(value)  # type: ignore[arg-type]
+            shape = parse_shape(_bytes(value, f"the shape of {name}"))
         elif number == 7:
             raise MusicnnError(f"checkpoint tensor {name} is stored in slices (not supported)")
-    return BundleEntry(name, dtype, shape, shard_id, offset, size, crc)
+    return BundleEntry(name, ints[1], shape, ints[3], ints[4], ints[5], ints[6])
 
 
 def _block(data: bytes, offset: int, size: int) -> bytes:
@@ -224,10 +228,10 @@ def read_index(index_path: Path) -> dict[str, BundleEntry]:
     entries: dict[str, BundleEntry] = {}
     for key, value in read_table(index_path.read_bytes()):
         if key == b"":
-            header = dict(_proto_fields(value))
-            if int(header.get(1, 1)) != 1:  # type: ignore[arg-type]
+            header = dict(_proto_fields(value))  # 1 num_shards, 2 endianness (0 little), 3 version
+            if _int(header.get(1, 1), "num_shards") != 1:
                 raise MusicnnError("checkpoint has several data shards (only one is supported)")
-            if int(header.get(2, 0)) != 0:  # type: ignore[arg-type]
+            if _int(header.get(2, 0), "endianness") != 0:
                 raise MusicnnError("checkpoint is big-endian (only little-endian is supported)")
             header_seen = True
             continue

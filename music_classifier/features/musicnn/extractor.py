@@ -77,20 +77,14 @@ def network() -> MusicnnNetwork:
     return MusicnnNetwork(load_weights())
 
 
-def _validated(y: Any, sr: Any, *, allow_silence: bool = False) -> np.ndarray:
-    from music_classifier.features.librosa_extractor import SILENCE_PEAK, validate_signal
+def _validated(y: Any, sr: Any) -> np.ndarray:
+    """The librosa extractor's checks (1-D float, finite, >= 1 s, not silent), as :class:`MusicnnError`."""
+    from music_classifier.features.librosa_extractor import validate_signal
 
     try:
-        if allow_silence and isinstance(y, np.ndarray) and y.size and np.all(np.isfinite(y)):
-            if float(np.max(np.abs(y))) < SILENCE_PEAK:  # validate_signal refuses silence; segments may be
-                y = y.copy()
-                y[0] = SILENCE_PEAK
-        validate_signal(y, sr)
-    except MusicnnError:
-        raise
+        return validate_signal(y, sr)
     except FeatureError as exc:
         raise MusicnnError(str(exc)) from None
-    return y
 
 
 def to_16k(*, y: np.ndarray, sr: int) -> np.ndarray:
