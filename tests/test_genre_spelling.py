@@ -128,3 +128,43 @@ def test_sheet_sync_strict_refuses_typo_genres_and_writes_nothing(engine, tmp_pa
     ok = _sync(engine, tmp_path, [*SHEET[:4], "Ivy,Bob Marley - Jamming,Reggae", "Jo,Ramones - Blitzkrieg Bop,Punk"],
                "--strict")
     assert ok.exit_code == 0, ok.output
+
+
+# --------------------------------------------------------------------------- audio scan --genre
+
+
+def _scan(engine, library, *args):
+    from typer.testing import CliRunner
+
+    from music_classifier.cli import app
+
+    url = engine.url.render_as_string(hide_password=False)
+    return CliRunner().invoke(app, ["--db", url, "--library", str(library), "audio", "scan", *args])
+
+
+def test_audio_scan_refuses_a_typo_genre_unless_new_genre(known, tmp_path):
+    from test_sheet_files import write_wav
+
+    library = tmp_path / "lib"
+    write_wav(library / "new" / "track one.wav", seed=1)
+    write_wav(library / "new" / "track two.wav", seed=2)
+    before = _state(known)
+    result = _scan(known, library, "new", "--add-unmatched", "--genre", "Jaz")
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == ["error: --genre 'Jaz' is new and close to the existing genre 'Jazz': use --genre Jazz, or pass "
+                     "--new-genre to create 'Jaz'; nothing was written"]
+    assert _state(known) == before
+    # The existing spelling, or an alias of it, goes through; so does the typo with --new-genre.
+    assert _scan(known, library, "new", "--add-unmatched", "--genre", "jazz").exit_code == 0
+    with known.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM track_genres")
+        conn.exec_driver_sql("DELETE FROM tracks")
+    created = _scan(known, library, "new", "--add-unmatched", "--genre", "Jaz", "--new-genre")
+    assert created.exit_code == 0, created.output
+    from music_classifier.ingest.genre_report import genre_counts
+
+    with known.connect() as conn:
+        assert [(c.genre, c.tracks) for c in genre_counts(conn)] == [("Jaz", 2)]
+    misuse = _scan(known, library, "new", "--new-genre")
+    assert misuse.exit_code == 1 and "--new-genre only applies with --add-unmatched --genre G" in misuse.stderr

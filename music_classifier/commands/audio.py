@@ -51,6 +51,8 @@ def scan(
         False, "--add-unmatched", help="Register files that match no track as new tracks (needs --genre)."),
     genre: str | None = typer.Option(
         None, "--genre", metavar="G", help="Coarse genre of the files --add-unmatched adds."),
+    new_genre: bool = typer.Option(
+        False, "--new-genre", help="Create --genre G even though it looks like a typo of a known genre (Jaz/Jazz)."),
     genre_from_folder: bool = typer.Option(
         False, "--genre-from-folder",
         help="Register files that match no track as new tracks whose coarse genre is their top folder below DIR."),
@@ -71,13 +73,15 @@ def scan(
         raise ConfigError("--add-unmatched needs --genre G (the coarse genre of the files it adds)")
     if genre and not add_unmatched:
         raise ConfigError("--genre only applies with --add-unmatched")
+    if new_genre and not genre:
+        raise ConfigError("--new-genre only applies with --add-unmatched --genre G")
     if genre_from_folder and add_unmatched:
         raise ConfigError("--genre-from-folder and --add-unmatched --genre G exclude each other")
     st = state(ctx)
     with st.engine.begin() as conn, _RichHashProgress() as progress:
         report = scan_library(conn, root=st.settings.library, subdir=directory,
                               add_unmatched_genre=genre if add_unmatched else None,
-                              genre_from_folder=genre_from_folder, progress=progress)
+                              genre_from_folder=genre_from_folder, new_genre=new_genre, progress=progress)
     if as_json:
         import json
 

@@ -18,6 +18,7 @@ are re-exported here, so callers keep importing them from ``music_classifier.ing
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -109,6 +110,7 @@ def scan_library(
     subdir: Path | None = None,
     add_unmatched_genre: str | None = None,
     genre_from_folder: bool = False,
+    new_genre: bool = False,
     progress: ScanProgress | None = None,
 ) -> ScanReport:
     """Scan ``subdir`` (default: the whole library root) and link its audio files to tracks.
@@ -117,8 +119,10 @@ def scan_library(
     decides, and may adopt ``subdir``). Writes only what changed, in bulk, in the caller's
     transaction. Files matching no track become new tracks (source 'file') with
     ``add_unmatched_genre`` (that coarse genre) or ``genre_from_folder`` (the name of their top folder
-    below ``subdir``), aliases applied. Raises PathOutsideLibrary when ``subdir`` is outside the root;
-    unreadable files are reported.
+    below ``subdir``), aliases applied. ``add_unmatched_genre`` must not be a new genre that looks like
+    a typo of a known one (``Jaz`` for ``Jazz``, :func:`~music_classifier.ingest.genres.near_miss`)
+    unless ``new_genre``: InputError before anything is read or written. Raises PathOutsideLibrary
+    when ``subdir`` is outside the root; unreadable files are reported.
     """
     if add_unmatched_genre is not None and genre_from_folder:
         raise ConfigError("--genre-from-folder and --genre G exclude each other: the genre comes from one of them")
@@ -127,7 +131,13 @@ def scan_library(
     report = ScanReport(root=root, directory=directory, root_origin=chosen.origin, root_note=chosen.describe())
     genre_id: int | None = None
     if add_unmatched_genre is not None:
-        from music_classifier.ingest.genres import resolve_genres
+        from music_classifier.ingest.genres import near_miss, resolve_genres
+
+        miss = None if new_genre else near_miss(conn, add_unmatched_genre)
+        if miss is not None:
+            raise InputError(f"--genre {miss.spelling!r} is new and close to the existing genre {miss.existing!r}: "
+                             f"use --genre {shlex.quote(miss.existing)}, or pass --new-genre to create "
+                             f"{miss.spelling!r}; nothing was written")
 
         # Resolved first, so a bad genre name fails before any file is read.
         resolution = resolve_genres(conn, [add_unmatched_genre])
