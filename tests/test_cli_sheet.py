@@ -207,3 +207,20 @@ def test_database_without_schema(tmp_path):
     bare = make_engine(f"sqlite:///{tmp_path / 'bare.db'}")
     result = run(bare, "--csv", write(tmp_path, [HEADER, GOOD[0]]))
     assert_one_line_error(result, "no such table", "db upgrade")
+
+
+def test_swapped_genre_headers_stop_the_sync_and_keep_the_database(engine, tmp_path):
+    rows = ["Alice,Radiohead - Creep,Indie Rock,Alt Rock", "Bob,Daft Punk - One More Time,Electronic,House",
+            "Carla,Kendrick Lamar - HUMBLE.,Hip-Hop,West Coast", "Dan,Miles Davis - So What,Jazz,Modal Jazz",
+            "Eve,Bach - Cello Suite No. 1,Classical,Baroque"]
+    assert run(engine, "--csv", write(tmp_path, [HEADER, *rows])).exit_code == 0
+    before = state(engine)
+    swapped = write(tmp_path, ["student,song,genre1,coarse_genre", *rows], name="swapped.csv")
+    assert_one_line_error(run(engine, "--csv", swapped), "would change the coarse genre of 5 of 5 live sheet tracks",
+                          "row 2 'Radiohead - Creep': Indie Rock -> Alternative Rock", "--allow-relabel")
+    assert state(engine) == before
+    assert run(engine, "--csv", swapped, "--allow-relabel").exit_code == 0
+    with engine.connect() as conn:
+        coarse = conn.execute(select(genres.c.display_name).join(track_genres, track_genres.c.genre_id == genres.c.id)
+                              .where(track_genres.c.rank == 0)).scalars().all()
+    assert sorted(coarse) == ["Alternative Rock", "Baroque", "House", "Modal Jazz", "West Coast"]

@@ -284,3 +284,35 @@ def test_bulk_foreign_key_check_keeps_every_constraint(engine, monkeypatch):
         assert conn.execute(select(func.count()).select_from(track_genres)).scalar() == 90
         with pytest.raises(IntegrityError):
             conn.execute(insert(track_genres).values(track_id=10**9, rank=0, genre_id=1))
+
+
+def test_mass_relabel_aborts_unless_allowed(engine):
+    """Swapped coarse_genre/genre1 headers would re-genre most tracks: stop, write nothing, show some changes."""
+    sync(engine, BASE)
+    before = snapshot(engine)
+    swapped = ["Student", "Song", "genre 1", "Coarse_Genre", "GENRE2", "genre_3"]
+
+    def sync_swapped(**kwargs):
+        with engine.begin() as conn:
+            return sync_sheet(conn, parse_for_sync(conn, build_table([swapped, *BASE], "swapped")), **kwargs)
+
+    # Kendrick's row has no genre 1, so it becomes a bad row: 1 of 5 removed (allowed); 4 of 5 re-genred (not).
+    with pytest.raises(InputError, match=r"^this sync would change the coarse genre of 4 of 5 live sheet tracks "
+                                         r"\(more than 20%.*e\.g\. row 2 'Radiohead - Creep': Indie Rock -> Alternative Rock; "
+                                         r"row 4 'Daft Punk - One More Time': Electronic -> House; .*"
+                                         r"nothing was written\. Pass --allow-relabel"):
+        sync_swapped()
+    assert snapshot(engine) == before
+    with pytest.raises(InputError, match="--allow-relabel"):
+        sync_swapped(dry_run=True)
+    report = sync_swapped(allow_relabel=True)
+    assert report.removed == 1
+    assert genre_of(engine, "Creep") == "Alternative Rock" and genre_of(engine, "So What") == "Modal Jazz"
+
+
+def test_relabelling_up_to_a_fifth_needs_no_flag(engine):
+    sync(engine, BASE)
+    one_changed = [list(row) for row in BASE]
+    one_changed[4][2] = "Fusion"  # Miles Davis: 1 of 5 tracks = 20%, allowed
+    report = sync(engine, one_changed)
+    assert report.updated == 1 and genre_of(engine, "So What") == "Fusion"

@@ -75,6 +75,9 @@ def sync(
                                 "coarse genre looks like a typo of a known one (Bleus/Blues)."),
     allow_removals: bool = typer.Option(False, "--allow-removals",
                                         help="Allow a sync that removes more than 20% of the sheet tracks."),
+    allow_relabel: bool = typer.Option(False, "--allow-relabel",
+                                       help="Allow a sync that changes the coarse genre of more than 20% of the "
+                                            "sheet tracks."),
 ) -> None:
     """Sync students, tracks, proposals and genres from the class sheet (one transaction).
 
@@ -96,7 +99,8 @@ def sync(
         parsed = parse_for_sync(conn, table)
         for bad in parsed.bad_rows:
             err_console.print(str(bad), highlight=False, markup=False, soft_wrap=True)
-        report = sync_sheet(conn, parsed, dry_run=dry_run, strict=strict, allow_removals=allow_removals)
+        report = sync_sheet(conn, parsed, dry_run=dry_run, strict=strict, allow_removals=allow_removals,
+                            allow_relabel=allow_relabel)
         if not dry_run:
             conn.commit()
     for near in report.genre_near_misses:

@@ -36,6 +36,8 @@ from music_classifier.ingest.sheet_source import SheetTable
 SOURCE = "sheet"
 MAX_SONG = tracks.c.song.type.length
 REMOVAL_LIMIT = 0.20  # a sync dropping more than this share of the live sheet tracks is probably the wrong sheet
+RELABEL_LIMIT = REMOVAL_LIMIT  # the same for changing their coarse genre (swapped genre columns, wrong sheet)
+RELABEL_SAMPLE = 3  # changes shown when a sync stops for relabelling
 CHUNK = 5_000  # rows per executemany: bounded memory, few round trips
 COPY_THRESHOLD = 2_000  # below this, a plain executemany is as fast as COPY on PostgreSQL
 SQLITE_BIG_CACHE_MIN_ROWS = 10_000  # from this many sheet rows, a sync on SQLite gets a larger page cache
@@ -530,15 +532,17 @@ def genre_near_misses(conn: Connection, parsed: ParsedSheet) -> list[GenreNearMi
 
 
 def sync_sheet(conn: Connection, parsed: ParsedSheet, *, dry_run: bool = False, strict: bool = False,
-               allow_removals: bool = False) -> SyncReport:
+               allow_removals: bool = False, allow_relabel: bool = False) -> SyncReport:
     """Make the sheet tracks, students, proposals and track genres match ``parsed``, in ``conn``'s
     transaction (the caller commits). Tracks gone from the sheet are soft-deleted (their features
     stay); tracks back in the sheet are revived. Before writing anything, raises InputError when
     ``strict`` and there are bad rows or new coarse genres that look like typos of known ones
-    (:func:`genre_near_misses`; without ``strict`` they are reported), or when more than 20% of the
-    live sheet tracks would be removed and not ``allow_removals``. With ``dry_run`` nothing is written."""
+    (:func:`genre_near_misses`; without ``strict`` they are reported), when more than 20% of the
+    live sheet tracks would be removed and not ``allow_removals``, or when more than 20% of them
+    would change coarse genre and not ``allow_relabel``. With ``dry_run`` nothing is written."""
     with _sqlite_page_cache(conn, len(parsed.rows)):
-        return _sync(conn, parsed, dry_run=dry_run, strict=strict, allow_removals=allow_removals)
+        return _sync(conn, parsed, dry_run=dry_run, strict=strict, allow_removals=allow_removals,
+                     allow_relabel=allow_relabel)
 
 
 @contextmanager
@@ -559,7 +563,7 @@ def _sqlite_page_cache(conn: Connection, rows: int) -> Iterator[None]:
 
 
 def _sync(conn: Connection, parsed: ParsedSheet, *, dry_run: bool, strict: bool,
-          allow_removals: bool) -> SyncReport:
+          allow_removals: bool, allow_relabel: bool = False) -> SyncReport:
     report = SyncReport(skipped_rows=list(parsed.bad_rows), dry_run=dry_run)
     if strict and parsed.bad_rows:
         raise InputError(f"--strict: {len(parsed.bad_rows)} bad row(s), first {parsed.bad_rows[0]}; "
@@ -586,6 +590,9 @@ def _sync(conn: Connection, parsed: ParsedSheet, *, dry_run: bool, strict: bool,
         raise InputError(f"this sync would remove {len(to_remove)} of {live} live sheet tracks "
                          f"(more than {REMOVAL_LIMIT:.0%}: wrong sheet or worksheet?); nothing was written. "
                          "Pass --allow-removals if that is intended")
+    all_genres = _fetch(conn, select(track_genres.c.track_id, track_genres.c.rank, track_genres.c.genre_id))
+    if not allow_relabel:
+        _stop_mass_relabel(conn, existing, wanted, all_genres, live)
 
     genre_ids = _resolve_genre_names(conn, wanted, report)
     new_tracks: list[tuple] = []
@@ -606,7 +613,6 @@ def _sync(conn: Connection, parsed: ParsedSheet, *, dry_run: bool, strict: bool,
     sheet_ids = {t[0] for t in existing.values()}
     # Only the wanted tracks' stored genres are compared (soft-deleted tracks keep theirs).
     kept_ids = {existing[key][0] for key in wanted if key in existing}
-    all_genres = _fetch(conn, select(track_genres.c.track_id, track_genres.c.rank, track_genres.c.genre_id))
     # (track, rank) as one int, track * 4 + rank (rank is 0..3 by a CHECK constraint): cheaper to hash
     # and build than 250,000 tuples.
     stored_genres = {tid * 4 + rank: gid for tid, rank, gid in all_genres if tid in kept_ids}
@@ -677,6 +683,34 @@ def _sync(conn: Connection, parsed: ParsedSheet, *, dry_run: bool, strict: bool,
             proposal_deletes=proposal_deletes, proposal_moves=proposal_moves, proposal_inserts=proposal_inserts,
             stored_genres=len(all_genres), stored_proposals=len(all_proposals)))
     return report
+
+
+def _stop_mass_relabel(conn: Connection, existing: dict[str, tuple], wanted: dict[str, SheetRow],
+                       all_genres: list[tuple], live: int) -> None:
+    """Raise InputError, before anything is written, when more than RELABEL_LIMIT of the live sheet
+    tracks would get another coarse genre (rank 0); the message shows a few of the changes. New
+    genres are not created to compare: an unknown name simply differs from every stored genre."""
+    live_keys = {t[0]: key for key, t in existing.items() if t[4] is None and key in wanted}
+    coarse = {tid: gid for tid, rank, gid in all_genres if rank == 0 and tid in live_keys}
+    if len(coarse) <= RELABEL_LIMIT * live:
+        return
+    from music_classifier.db.tables import genres
+
+    mapping = load_alias_map(conn)
+    # A class sheet names a handful of coarse genres: resolve each distinct spelling once.
+    spelled = {name: mapping.get(genre_key(name)) for name in {row.genres[0] for row in wanted.values()}}
+    changes = [(wanted[live_keys[tid]], gid) for tid, gid in coarse.items()
+               if spelled[wanted[live_keys[tid]].genres[0]] != gid]
+    if len(changes) <= RELABEL_LIMIT * live:
+        return
+    changes.sort(key=lambda change: change[0].row_number)
+    names = dict(_fetch(conn, select(genres.c.id, genres.c.display_name)))
+    sample = "; ".join(f"row {row.row_number} {row.song!r}: {names.get(gid, gid)} -> "
+                       f"{names.get(spelled[row.genres[0]], row.genres[0])}"
+                       for row, gid in changes[:RELABEL_SAMPLE])
+    raise InputError(f"this sync would change the coarse genre of {len(changes)} of {live} live sheet tracks "
+                     f"(more than {RELABEL_LIMIT:.0%}: swapped genre columns or the wrong sheet?), e.g. {sample}; "
+                     "nothing was written. Pass --allow-relabel if that is intended")
 
 
 @dataclass
