@@ -298,7 +298,8 @@ def test_mass_relabel_aborts_unless_allowed(engine):
 
     # Kendrick's row has no genre 1, so it becomes a bad row: 1 of 5 removed (allowed); 4 of 5 re-genred (not).
     with pytest.raises(InputError, match=r"^this sync would change the coarse genre of 4 of 5 live sheet tracks "
-                                         r"\(more than 20%.*e\.g\. row 2 'Radiohead - Creep': Indie Rock -> Alternative Rock; "
+                                         r"\(more than 20%.*e\.g\. row 2 'Radiohead - Creep': "
+                                         r"Indie Rock -> Alternative Rock; "
                                          r"row 4 'Daft Punk - One More Time': Electronic -> House; .*"
                                          r"nothing was written\. Pass --allow-relabel"):
         sync_swapped()
