@@ -150,7 +150,8 @@ def test_empty_selection_writes_nothing(sqlite_engine):
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"features": "mfcc"}, "--features"),
-    ({"segments": True, "features": "spotify"}, "--segments needs"),
+    ({"segments": True, "features": "spotify"}, "--segments: spotify features have no segments"),
+    ({"features": "librosa,librosa"}, "named twice"),
     ({"top": 0}, "--top"),
     ({"max_per_genre": 0}, "--max-per-genre"),
     ({"sources": ["radio"]}, "--source"),

@@ -235,7 +235,7 @@ def test_predict_audio_files_extracts_on_the_fly(sqlite_engine, tmp_path, one_ca
             assert abs(sum(p.probabilities.values()) - 1.0) < 1e-6
         stored = conn.execute(select(predictions.c.model_id, predictions.c.file_path)).all()
         assert stored == [(whole, str(wav.resolve())), (seg, str(wav.resolve()))]
-        with pytest.raises(InputError, match="only be predicted with a model trained on librosa"):
+        with pytest.raises(InputError, match="only be predicted with a model trained on audio features"):
             predict_files(conn, g_model, [wav])
         with pytest.raises(InputError, match="file not found"):
             predict_files(conn, whole, [tmp_path / "missing.wav"])

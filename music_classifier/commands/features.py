@@ -12,22 +12,23 @@ import typer
 from music_classifier.commands.common import console, handle_errors, is_tty, state
 
 features_app = typer.Typer(
-    help="Compute features (librosa from audio, Spotify audio features) into the features table.\n\n"
+    help="Compute features (librosa and musicnn from audio, Spotify audio features) into the features tables.\n\n"
     "Example: music-classifier features enqueue --extractor librosa --missing",
     no_args_is_help=True,
 )
 
-EXTRACTOR_HELP = "librosa (from the audio files) or spotify (audio features by Spotify id)."
+EXTRACTOR_HELP = ("librosa (hand-made features from the audio files), musicnn (pretrained network: embeddings and "
+                  "MSD tags from the audio files) or spotify (audio features by Spotify id).")
 
 # Options shared by `features enqueue` and `features compute`: both choose the same work.
-EXTRACTOR_OPTION = typer.Option(..., "--extractor", metavar="librosa|spotify", help=EXTRACTOR_HELP)
+EXTRACTOR_OPTION = typer.Option(..., "--extractor", metavar="librosa|musicnn|spotify", help=EXTRACTOR_HELP)
 MISSING_OPTION = typer.Option(False, "--missing", help="Tracks without this extraction (default).")
 FAILED_OPTION = typer.Option(False, "--failed", help="Extractions that failed.")
 STALE_OPTION = typer.Option(False, "--stale", help="Extractions whose audio file changed.")
 ALL_OPTION = typer.Option(False, "--all", help="Every track (recompute), except work already queued.")
 EXCERPT_OPTION = typer.Option(None, "--excerpt", metavar="SECONDS",
-                              help="librosa: analyse this many seconds from the middle (default: whole).")
-SEGMENTS_OPTION = typer.Option(True, "--segments/--no-segments", help="librosa: also 3 s segment features.")
+                              help="librosa/musicnn: analyse this many seconds from the middle (default: whole).")
+SEGMENTS_OPTION = typer.Option(True, "--segments/--no-segments", help="librosa/musicnn: also 3 s segment features.")
 
 
 def _selection(missing: bool, failed: bool, stale: bool, all_: bool) -> str:
@@ -91,11 +92,11 @@ def compute(
     excerpt: float | None = EXCERPT_OPTION,
     segments: bool = SEGMENTS_OPTION,
     processes: int = typer.Option(os.cpu_count() or 1, "--processes", "-p", metavar="N",
-                                  help="librosa: worker processes (default: CPU count)."),
+                                  help="librosa/musicnn: worker processes (default: CPU count)."),
 ) -> None:
     """Compute features in this process (N worker processes), no Redis needed; shows a progress bar.
 
-    Example: music-classifier features compute --extractor librosa --missing --processes 2
+    Example: music-classifier features compute --extractor musicnn --missing --processes 2
     """
     from music_classifier.errors import PartialSuccess
     from music_classifier.jobs.compute import compute_extractions

@@ -66,8 +66,9 @@ def _print_metrics(metrics: dict[str, Any], title: str) -> None:
 def dataset_create(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Dataset name: [a-z][a-z0-9_]{0,40}; the view is dataset_<name>."),
-    features: str = typer.Option(..., "--features", help="librosa | spotify | gtzan_csv | both."),
-    segments: bool = typer.Option(False, "--segments", help="One row per 3 s segment (librosa only)."),
+    features: str = typer.Option(..., "--features", help="librosa | musicnn | spotify | gtzan_csv, or a comma "
+                                 "list (librosa,musicnn: names prefixed by feature set); both = librosa,spotify."),
+    segments: bool = typer.Option(False, "--segments", help="One row per 3 s segment (librosa, musicnn)."),
     top: int = typer.Option(..., "--top", help="Keep the N coarse genres with the most tracks."),
     min_per_genre: int = typer.Option(..., "--min-per-genre", help="A genre needs at least K tracks."),
     max_per_genre: int | None = typer.Option(None, "--max-per-genre", help="Cap each genre at M tracks."),
@@ -76,7 +77,7 @@ def dataset_create(
 ) -> None:
     """Choose tracks (top-N coarse genres with >= K tracks having the features, capped at M each) and create the view.
 
-    Example: music-classifier dataset create gtzan --features gtzan_csv --top 10 --min-per-genre 18
+    Example: music-classifier dataset create class --features librosa,musicnn --top 8 --min-per-genre 5
     """
     from music_classifier.db.tables import TRACK_SOURCES
     from music_classifier.models.datasets import DatasetDefinition, create_dataset
@@ -318,7 +319,8 @@ def compare(
 def predict(
     ctx: typer.Context,
     model_id: int = typer.Argument(..., metavar="MODEL", help="Registry id."),
-    files: list[Path] | None = typer.Argument(None, metavar="[FILE]...", help="Audio files (librosa models)."),
+    files: list[Path] | None = typer.Argument(None, metavar="[FILE]...",
+                                             help="Audio files (models on librosa/musicnn features)."),
     track: list[int] | None = typer.Option(None, "--track", help="Stored track id (repeatable)."),
 ) -> None:
     """Genre probabilities for stored tracks (--track ID) or new audio files; stored in `predictions`.

@@ -7,6 +7,8 @@ to equal these). A new extractor version adds a new list and a migration that re
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 _SPECTRAL = ["chroma_stft", "rms", "spectral_centroid", "spectral_bandwidth", "rolloff", "zero_crossing_rate",
              "harmony", "perceptr"]
 
@@ -30,6 +32,41 @@ SPOTIFY_V1: list[str] = [
     "instrumentalness", "liveness", "valence", "tempo", "duration_ms",
 ]
 
+# The musicnn extractor (MSD_musicnn): the penultimate layer's mean and standard deviation over 3 s patches,
+# then the 50 MSD tags' mean probability (tag names lower-cased, runs of other characters as "_").
+MSD_TAG_COLUMNS_V1: list[str] = [
+    "tag_rock", "tag_pop", "tag_alternative", "tag_indie", "tag_electronic", "tag_female_vocalists", "tag_dance",
+    "tag_00s", "tag_alternative_rock", "tag_jazz", "tag_beautiful", "tag_metal", "tag_chillout",
+    "tag_male_vocalists", "tag_classic_rock", "tag_soul", "tag_indie_rock", "tag_mellow", "tag_electronica",
+    "tag_80s", "tag_folk", "tag_90s", "tag_chill", "tag_instrumental", "tag_punk", "tag_oldies", "tag_blues",
+    "tag_hard_rock", "tag_ambient", "tag_acoustic", "tag_experimental", "tag_female_vocalist", "tag_guitar",
+    "tag_hip_hop", "tag_70s", "tag_party", "tag_country", "tag_easy_listening", "tag_sexy", "tag_catchy",
+    "tag_funk", "tag_electro", "tag_heavy_metal", "tag_progressive_rock", "tag_60s", "tag_rnb", "tag_indie_pop",
+    "tag_sad", "tag_house", "tag_happy",
+]
+MUSICNN_V1: list[str] = (
+    [f"emb{i:03d}_mean" for i in range(1, 201)] + [f"emb{i:03d}_std" for i in range(1, 201)] + MSD_TAG_COLUMNS_V1
+)
+
+
+class WideStore(NamedTuple):
+    """Where an extractor with hundreds of values keeps them: one column per feature.
+
+    A pivot of the long ``features`` table costs (features)^2 CASE evaluations per row on SQLite
+    (450 musicnn values: 50 ms per track), so such extractors get a table of their own and their
+    views are plain joins.
+    """
+
+    table: str  # one row per extraction
+    segment_table: str  # one row per (extraction, segment)
+    columns: list[str]
+
+
+# extractor name -> its wide tables. Extractors not listed keep their values in `features` (long form).
+WIDE_STORES_V1: dict[str, WideStore] = {
+    "musicnn": WideStore("musicnn_values", "musicnn_segment_values", MUSICNN_V1),
+}
+
 # view name -> (extractor name, columns). Per-track views take each track's newest `done` extraction.
 FEATURE_VIEWS_V1: dict[str, tuple[str, list[str]]] = {
     "librosa_features": ("librosa", LIBROSA_V1),
@@ -40,3 +77,14 @@ FEATURE_VIEWS_V1: dict[str, tuple[str, list[str]]] = {
 SEGMENT_VIEWS_V1: dict[str, tuple[str, list[str]]] = {
     "librosa_segment_features": ("librosa", LIBROSA_V1),
 }
+
+# Since 0005_musicnn: the musicnn views (read from WIDE_STORES_V1's tables).
+FEATURE_VIEWS_V2: dict[str, tuple[str, list[str]]] = {**FEATURE_VIEWS_V1, "musicnn_features": ("musicnn", MUSICNN_V1)}
+SEGMENT_VIEWS_V2: dict[str, tuple[str, list[str]]] = {
+    **SEGMENT_VIEWS_V1, "musicnn_segment_features": ("musicnn", MUSICNN_V1)}
+
+# The lists valid at the head of the migration chain: what a NEW migration passes to views_dropped
+# (and what datasets read). Move these when a migration adds a version.
+FEATURE_VIEWS_LATEST = FEATURE_VIEWS_V2
+SEGMENT_VIEWS_LATEST = SEGMENT_VIEWS_V2
+WIDE_STORES_LATEST = WIDE_STORES_V1

@@ -23,6 +23,8 @@ from sqlalchemy import (
     func,
 )
 
+from music_classifier.db.feature_columns import WIDE_STORES_LATEST
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -165,6 +167,24 @@ segment_features = Table(
     Column("name", String(64), primary_key=True),
     Column("value", Float, nullable=True),
 )
+
+
+
+def _wide_values(name: str, columns: list[str], *, segments: bool) -> Table:
+    """One row per extraction (per segment): one Float column per feature (see feature_columns.WideStore)."""
+    key = [Column("extraction_id", Integer, ForeignKey("extractions.id", ondelete="CASCADE"), primary_key=True)]
+    if segments:
+        key += [Column("segment", Integer, primary_key=True), Column("start_s", Float, nullable=False)]
+    return Table(name, metadata, *key, *(Column(c, Float, nullable=True) for c in columns))
+
+
+#: extractor -> (per-track table, per-segment table) for extractors with a wide store.
+wide_values: dict[str, tuple[Table, Table]] = {
+    extractor: (_wide_values(store.table, store.columns, segments=False),
+                _wide_values(store.segment_table, store.columns, segments=True))
+    for extractor, store in WIDE_STORES_LATEST.items()
+}
+musicnn_values, musicnn_segment_values = wide_values["musicnn"]
 
 service_state = Table(
     "service_state",

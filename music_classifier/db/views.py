@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import Connection, inspect, text
 
@@ -59,24 +60,86 @@ WHERE t.removed_at IS NULL
 GROUP BY t.id, t.artist, t.title, g.display_name, t.source, newest.extraction_id{grouped}"""
 
 
-def feature_view_sql(view: str, extractor: str, columns: list[str]) -> str:
-    """One row per live track with a `done` extraction of `extractor`: the newest one, pivoted."""
+def feature_view_sql(view: str, extractor: str, columns: list[str], *, wide_table: str | None = None) -> str:
+    """One row per live track with a `done` extraction of `extractor`: the newest one, pivoted
+    from ``features`` (or read from its ``wide_table``, one column per feature)."""
+    if wide_table:
+        return _newest_extraction_wide_sql(view, extractor, columns, table=wide_table)
     return _newest_extraction_pivot_sql(view, extractor, columns, table="features")
 
 
-def segment_view_sql(view: str, extractor: str, columns: list[str]) -> str:
+def segment_view_sql(view: str, extractor: str, columns: list[str], *, wide_table: str | None = None) -> str:
     """One row per (live track, segment) of the track's newest `done` extraction, pivoted."""
+    if wide_table:
+        return _newest_extraction_wide_sql(view, extractor, columns, table=wide_table,
+                                           row_columns=("segment", "start_s"))
     return _newest_extraction_pivot_sql(view, extractor, columns, table="segment_features",
                                         row_columns=("segment", "start_s"))
 
 
-# Feature view(s) a dataset's `features` choice reads.
-DATASET_SOURCES = {
-    "librosa": ["librosa_features"],
-    "spotify": ["spotify_features"],
-    "gtzan_csv": ["gtzan_features"],
-    "both": ["librosa_features", "spotify_features"],
+def _newest_extraction_wide_sql(view: str, extractor: str, columns: list[str], *, table: str,
+                                row_columns: tuple[str, ...] = ()) -> str:
+    """Like :func:`_newest_extraction_pivot_sql`, over a table with one column per feature (a plain join)."""
+    selected = "".join(f", w.{c} AS {c}" for c in row_columns)
+    values = ",\n  ".join(f"w.{_q(c)} AS {_q(c)}" for c in columns)
+    return f"""CREATE VIEW {_q(view)} AS
+SELECT t.id AS track_id, t.artist AS artist, t.title AS title, g.display_name AS coarse_genre,
+  t.source AS source, newest.extraction_id AS extraction_id{selected},
+  {values}
+FROM tracks t
+JOIN (SELECT track_id, MAX(id) AS extraction_id FROM extractions
+      WHERE extractor = {_lit(extractor)} AND status = 'done' GROUP BY track_id) newest ON newest.track_id = t.id
+JOIN {_q(table)} w ON w.extraction_id = newest.extraction_id
+LEFT JOIN track_genres tg ON tg.track_id = t.id AND tg.rank = 0
+LEFT JOIN genres g ON g.id = tg.genre_id
+WHERE t.removed_at IS NULL"""
+
+
+# Feature set (as named in `dataset create --features`) -> its per-track view and, when it has
+# segments, its segment view. A dataset may combine several sets: "librosa,musicnn".
+FEATURE_SET_VIEWS = {
+    "librosa": "librosa_features",
+    "spotify": "spotify_features",
+    "gtzan_csv": "gtzan_features",
+    "musicnn": "musicnn_features",
 }
+SEGMENT_SET_VIEWS = {
+    "librosa": "librosa_segment_features",
+    "musicnn": "musicnn_segment_features",
+}
+# Names kept for datasets created before sets could be combined.
+FEATURE_SET_ALIASES = {"both": ("librosa", "spotify")}
+
+
+def feature_sets(features: str) -> list[str]:
+    """The feature sets of a dataset's ``features`` value, in the order given: ``"librosa,musicnn"``
+    -> ``["librosa", "musicnn"]``; ``"both"`` -> ``["librosa", "spotify"]``. ValueError names a bad one."""
+    if features in FEATURE_SET_ALIASES:
+        return list(FEATURE_SET_ALIASES[features])
+    names = [n.strip() for n in str(features).split(",") if n.strip()]
+    unknown = [n for n in names if n not in FEATURE_SET_VIEWS]
+    if unknown or not names:
+        raise ValueError(f"unknown feature set {','.join(unknown) or features!r}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"feature set named twice in {features!r}")
+    return names
+
+
+def source_views(features: str, segments: bool) -> list[str]:
+    """The feature views a dataset reads (segment views for a segment dataset). ValueError when a
+    set has no segments."""
+    sets = feature_sets(features)
+    if not segments:
+        return [FEATURE_SET_VIEWS[s] for s in sets]
+    lacking = [s for s in sets if s not in SEGMENT_SET_VIEWS]
+    if lacking:
+        raise ValueError(f"{', '.join(lacking)} features have no segments")
+    return [SEGMENT_SET_VIEWS[s] for s in sets]
+
+
+def column_prefix(view: str, n_sources: int) -> str:
+    """Prefix of a feature view's columns in a dataset view: the set's name when several are joined."""
+    return f"{view.split('_')[0]}_" if n_sources > 1 else ""
 
 
 def dataset_view_name(name: str) -> str:
@@ -90,20 +153,22 @@ def dataset_view_sql(name: str, dataset_id: int, features: str, segments: bool,
     """The view ``dataset_<name>``: members joined with their features.
 
     ``dataset_id`` (an int) is the only value rendered into the DDL; ``columns`` maps each feature
-    view to the columns to expose (prefixed with the view's extractor when two are joined).
+    view to the columns to expose (prefixed with the view's extractor when several are joined;
+    segment views are joined on the segment index too).
     """
     dataset_id = int(dataset_id)
     view = dataset_view_name(name)
-    sources = ["librosa_segment_features"] if segments else DATASET_SOURCES[features]
+    sources = source_views(features, segments)
     select_cols = ["m.track_id AS track_id", "g.display_name AS genre", "t.artist AS artist", "t.title AS title",
                    "t.source AS source"]
+    if segments:
+        select_cols += ["f0.segment AS segment", "f0.start_s AS start_s"]
     joins = []
     for i, src in enumerate(sources):
         alias = f"f{i}"
-        joins.append(f"JOIN {_q(src)} {alias} ON {alias}.track_id = m.track_id")
-        if segments:
-            select_cols += [f"{alias}.segment AS segment", f"{alias}.start_s AS start_s"]
-        prefix = f"{src.split('_')[0]}_" if len(sources) > 1 else ""
+        same_segment = f" AND {alias}.segment = f0.segment" if segments and i else ""
+        joins.append(f"JOIN {_q(src)} {alias} ON {alias}.track_id = m.track_id{same_segment}")
+        prefix = column_prefix(src, len(sources))
         select_cols += [f"{alias}.{_q(c)} AS {_q(prefix + c)}" for c in columns[src]]
     return (f"CREATE VIEW {_q(view)} AS\nSELECT " + ",\n  ".join(select_cols)
             + "\nFROM dataset_members m\nJOIN tracks t ON t.id = m.track_id\n"
@@ -151,35 +216,94 @@ def drop_views(conn: Connection, names: list[str]) -> None:
         conn.execute(text(f"DROP VIEW IF EXISTS {_q(name)}"))
 
 
+def _wide_table(wide_stores: Mapping[str, Any] | None, extractor: str, segment: bool) -> str | None:
+    store = (wide_stores or {}).get(extractor)
+    if store is None:
+        return None
+    return store.segment_table if segment else store.table
+
+
 def create_feature_views(conn: Connection, feature_views: dict[str, tuple[str, list[str]]],
-                         segment_views: dict[str, tuple[str, list[str]]]) -> None:
+                         segment_views: dict[str, tuple[str, list[str]]],
+                         wide_stores: Mapping[str, Any] | None = None) -> None:
+    """``wide_stores``: extractor -> :class:`~.feature_columns.WideStore` for extractors whose values
+    have tables of their own; every other extractor's view pivots the long ``features`` table."""
     for view, (extractor, cols) in feature_views.items():
-        conn.execute(text(feature_view_sql(view, extractor, cols)))
+        conn.execute(text(feature_view_sql(view, extractor, cols,
+                                           wide_table=_wide_table(wide_stores, extractor, False))))
     for view, (extractor, cols) in segment_views.items():
-        conn.execute(text(segment_view_sql(view, extractor, cols)))
+        conn.execute(text(segment_view_sql(view, extractor, cols,
+                                           wide_table=_wide_table(wide_stores, extractor, True))))
 
 
-def create_dataset_views(conn: Connection, columns: dict[str, list[str]]) -> None:
-    """Recreate ``dataset_<name>`` for every stored dataset (no-op before the datasets table exists)."""
-    if not inspect(conn).has_table("datasets"):
+_READ_FROM = re.compile(r'\b(?:FROM|JOIN)\s+"?([A-Za-z_][A-Za-z0-9_]*)"?', re.IGNORECASE)
+
+
+def view_definitions(conn: Connection, names: list[str]) -> dict[str, str]:
+    """``CREATE VIEW`` statements that recreate the named views as they are now."""
+    out: dict[str, str] = {}
+    inspector = inspect(conn)
+    for name in names:
+        definition = inspector.get_view_definition(name)
+        if not definition:
+            continue
+        definition = definition.strip().rstrip(";")
+        if not definition.upper().startswith("CREATE"):
+            definition = f"CREATE VIEW {_q(name)} AS {definition}"
+        out[name] = definition
+    return out
+
+
+def create_dataset_views(conn: Connection, columns: dict[str, list[str]],
+                         saved: Mapping[str, str] | None = None) -> None:
+    """Recreate ``dataset_<name>`` for every stored dataset (no-op before the datasets table exists).
+
+    A dataset reading a view ``columns`` does not describe (made by a later migration than the one
+    running) is recreated from its ``saved`` definition when the views it reads exist.
+    """
+    inspector = inspect(conn)
+    if not inspector.has_table("datasets"):
         return
-    for ds_id, name, definition in conn.execute(text("SELECT id, name, definition FROM datasets")):
+    existing = set(inspector.get_view_names())
+    for ds_id, name, definition in conn.execute(text("SELECT id, name, definition FROM datasets")).all():
         d = definition if isinstance(definition, dict) else json.loads(definition)
-        conn.execute(text(dataset_view_sql(name, ds_id, d["features"], bool(d.get("segments")), columns)))
+        segments = bool(d.get("segments"))
+        try:
+            sources = source_views(d["features"], segments)
+        except ValueError:
+            sources = []
+        if sources and all(v in columns for v in sources):
+            conn.execute(text(dataset_view_sql(name, ds_id, d["features"], segments, columns)))
+        elif saved and dataset_view_name(name) in saved and sources and set(sources) <= existing:
+            conn.execute(text(saved[dataset_view_name(name)]))
+        # else: a view it reads was removed (a downgrade): the dataset keeps its rows, loses its view
 
 
 @contextmanager
 def views_dropped(conn: Connection, feature_views: dict[str, tuple[str, list[str]]],
-                  segment_views: dict[str, tuple[str, list[str]]]) -> Iterator[None]:
+                  segment_views: dict[str, tuple[str, list[str]]], *,
+                  wide_stores: Mapping[str, Any] | None = None) -> Iterator[None]:
     """Drop every project view, run the body (a migration), recreate the views.
 
-    ``feature_views``/``segment_views`` are the frozen column lists valid *after* the body.
+    ``feature_views``/``segment_views`` (and ``wide_stores``) are the frozen column lists valid
+    *after* the body. A feature view they do not name (added by a later migration than the lists,
+    e.g. a migration written before it that still passes older lists) is recreated as it was when
+    every table it reads still exists (a downgrade that drops its table drops it too).
     """
-    dropped = project_view_names(conn)
-    drop_views(conn, dropped)
+    names = project_view_names(conn)
+    saved = view_definitions(conn, names)
+    drop_views(conn, names)
     yield
-    create_feature_views(conn, feature_views, segment_views)
+    create_feature_views(conn, feature_views, segment_views, wide_stores)
+    inspector = inspect(conn)
+    present = set(inspector.get_table_names()) | set(inspector.get_view_names())
+    for name in names:
+        if (name.startswith("dataset_") or name in feature_views or name in segment_views or name in AUDIT_VIEWS
+                or name not in saved):
+            continue
+        if set(_READ_FROM.findall(saved[name])) <= present:
+            conn.execute(text(saved[name]))
     columns = {v: cols for v, (_, cols) in {**feature_views, **segment_views}.items()}
-    create_dataset_views(conn, columns)
-    for name in [n for n in AUDIT_VIEWS if n in dropped]:  # only where migration 0006 had made them
+    create_dataset_views(conn, columns, saved={n: sql for n, sql in saved.items() if n.startswith("dataset_")})
+    for name in [n for n in AUDIT_VIEWS if n in names]:  # only where migration 0006 had made them
         conn.execute(text(AUDIT_VIEWS[name]))

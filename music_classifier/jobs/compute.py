@@ -1,8 +1,9 @@
 """``features compute``: the worker's task functions, run in-process (no Redis needed).
 
-Librosa extractions run in a :class:`~concurrent.futures.ProcessPoolExecutor` of N processes,
-each child calling :func:`music_classifier.jobs.tasks.librosa_track` exactly as an RQ work horse
-does, with its own engine (SQLite writes are short transactions that wait on ``busy_timeout``).
+Audio extractions (librosa, musicnn) run in a :class:`~concurrent.futures.ProcessPoolExecutor` of
+N processes, each child calling the extractor's task (:func:`music_classifier.jobs.tasks.audio_track`)
+exactly as an RQ work horse does, with its own engine (SQLite writes are short transactions that
+wait on ``busy_timeout``).
 Spotify batches are network-bound and run one after another in this process; a 429 shows a
 countdown of Retry-After and retries the same batch.
 """
@@ -18,6 +19,7 @@ from sqlalchemy import func, select
 
 from music_classifier.db.tables import extractions
 from music_classifier.jobs import runtime
+from music_classifier.jobs.extractors import get_extractor
 from music_classifier.jobs.persist import ensure_extractions, mark_failed, select_track_ids
 
 if TYPE_CHECKING:
@@ -46,10 +48,10 @@ def _init_child(settings: Settings) -> None:
     runtime.configure(settings)
 
 
-def _run_librosa(extraction_id: int) -> None:
-    from music_classifier.jobs.tasks import librosa_track
+def _run_audio(extractor: str, extraction_id: int) -> None:
+    from music_classifier.jobs.tasks import audio_track
 
-    librosa_track(extraction_id)
+    audio_track(extractor, extraction_id)
 
 
 def countdown(seconds: float, message: str) -> None:
@@ -84,8 +86,8 @@ def compute_extractions(
     report = ComputeReport(spec.extractor, selection, dict(spec.params), tracks=len(ids))
     if ids:
         with _progress(show_progress, len(ids), spec.extractor) as advance:
-            if spec.extractor == "librosa":
-                _compute_librosa(engine, settings, ids, processes, advance)
+            if get_extractor(spec.extractor).needs_audio:
+                _compute_audio(engine, settings, spec.extractor, ids, processes, advance)
             else:
                 _compute_spotify(engine, settings, ids, advance, wait)
     _count(engine, ids, report)
@@ -93,13 +95,14 @@ def compute_extractions(
     return report
 
 
-def _compute_librosa(engine: Engine, settings: Settings, ids: list[int], processes: int, advance) -> None:  # noqa: ANN001
+def _compute_audio(engine: Engine, settings: Settings, extractor: str, ids: list[int], processes: int,
+                   advance) -> None:  # noqa: ANN001
     if processes == 1:
         previous = runtime._configured
         runtime.configure(settings)
         try:
             for extraction_id in ids:
-                _guarded(engine, extraction_id, lambda i=extraction_id: _run_librosa(i))
+                _guarded(engine, extraction_id, lambda i=extraction_id: _run_audio(extractor, i))
                 advance(1)
         finally:
             runtime.configure(previous)
@@ -111,7 +114,7 @@ def _compute_librosa(engine: Engine, settings: Settings, ids: list[int], process
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(max_workers=processes, mp_context=context, initializer=_init_child,
                              initargs=(settings,)) as pool:
-        futures = {pool.submit(_run_librosa, i): i for i in ids}
+        futures = {pool.submit(_run_audio, extractor, i): i for i in ids}
         for future in as_completed(futures):
             _guarded(engine, futures[future], future.result)
             advance(1)

@@ -17,12 +17,12 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.sql import ColumnElement
 
-from music_classifier.db.tables import extractions, segment_features, tracks
+from music_classifier.db.tables import extractions, segment_features, tracks, wide_values
 from music_classifier.db.tables import features as features_table
 from music_classifier.errors import InputError
+from music_classifier.jobs.extractors import get_extractor
 
 SELECTIONS = ("missing", "failed", "stale", "all")
-EXTRACTORS = ("librosa", "spotify")
 MAX_ERROR_CHARS = 2000
 log = logging.getLogger(__name__)
 _CHUNK = 5000  # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
@@ -46,9 +46,9 @@ def _same_kind(extractor: str, version: str, params_hash: str) -> ColumnElement[
 
 
 def _eligible_tracks(extractor: str) -> ColumnElement[bool]:
-    """Live tracks an extractor can work on: librosa needs a linked audio file."""
+    """Live tracks an extractor can work on: audio extractors need a linked audio file."""
     live = tracks.c.removed_at.is_(None)
-    if extractor == "librosa":
+    if get_extractor(extractor).needs_audio:
         return and_(live, tracks.c.audio_path.is_not(None))
     return live
 
@@ -64,9 +64,9 @@ def _selection_condition(extractor: str, version: str, params_hash: str, selecti
     never_queued = exists().where(row, e.c.status == "queued", e.c.rq_job_id.is_(None))
     if selection == "missing":
         cond = or_(~has_row, never_queued)
-        if extractor == "spotify":
+        if get_extractor(extractor).done_under_any_params:
             d = extractions.alias("d")
-            cond = and_(cond, ~exists().where(d.c.track_id == tracks.c.id, d.c.extractor == "spotify",
+            cond = and_(cond, ~exists().where(d.c.track_id == tracks.c.id, d.c.extractor == extractor,
                                               d.c.status == "done"))
     elif selection in ("failed", "stale"):
         cond = exists().where(row, e.c.status == selection)
@@ -257,12 +257,14 @@ def mark_queued(conn: Connection, extraction_ids: Sequence[int], job_id: str | N
 
 def save_result(
     conn: Connection, extraction_id: int, features: Mapping[str, float], segments: Sequence[Segment] | None,
-    *, seconds: float, claim: Claim | None = None,
+    *, seconds: float, claim: Claim | None = None, extractor: str | None = None,
 ) -> bool:
     """Replace the extraction's feature (and segment) rows and mark it ``done``; idempotent.
 
     With ``claim`` (every task passes the one :func:`mark_running` gave it) this is a compare-and-set:
     a row the claim no longer holds keeps its features and status, and False is returned (logged).
+    Values go to the long ``features`` tables, or to the extractor's wide tables when it has them
+    (``extractor``: the claim's, else looked up from the row).
     """
     done = {"status": "done", "error": None, "finished_at": utcnow(), "seconds": round(float(seconds), 4)}
     if claim is not None:
@@ -270,6 +272,38 @@ def save_result(
             log.warning("result not stored: %s", _explain_refusal(
                 conn, extraction_id, f"running by {claim.worker}"))
             return False
+        extractor = claim.extractor
+    if extractor is None:
+        extractor = conn.execute(select(extractions.c.extractor).where(extractions.c.id == extraction_id)).scalar()
+    if extractor in wide_values:
+        _save_wide(conn, extraction_id, extractor, features, segments)
+    else:
+        _save_long(conn, extraction_id, features, segments)
+    if claim is None:
+        conn.execute(update(extractions).where(extractions.c.id == extraction_id).values(**done))
+    return True
+
+
+def _save_wide(conn: Connection, extraction_id: int, extractor: str, features: Mapping[str, float],
+               segments: Sequence[Segment] | None) -> None:
+    table, segment_table = wide_values[extractor]
+    known = set(table.c.keys())
+    unknown = [n for n in features if n not in known] + [n for _, _, values in (segments or []) for n in values
+                                                         if n not in known]
+    if unknown:  # a programming error (the extractor's names and the migration's columns disagree)
+        raise ValueError(f"{extractor} value(s) without a column: {', '.join(sorted(set(unknown))[:5])}")
+    conn.execute(delete(table).where(table.c.extraction_id == extraction_id))
+    conn.execute(delete(segment_table).where(segment_table.c.extraction_id == extraction_id))
+    if features:
+        conn.execute(insert(table), [{"extraction_id": extraction_id, **{n: float(v) for n, v in features.items()}}])
+    rows = [{"extraction_id": extraction_id, "segment": int(i), "start_s": float(s),
+             **{n: float(v) for n, v in values.items()}} for i, s, values in (segments or [])]
+    if rows:
+        conn.execute(insert(segment_table), rows)
+
+
+def _save_long(conn: Connection, extraction_id: int, features: Mapping[str, float],
+               segments: Sequence[Segment] | None) -> None:
     conn.execute(delete(features_table).where(features_table.c.extraction_id == extraction_id))
     conn.execute(delete(segment_features).where(segment_features.c.extraction_id == extraction_id))
     if features:
@@ -279,9 +313,6 @@ def save_result(
                 for i, s, values in (segments or []) for n, v in values.items()]
     if seg_rows:
         conn.execute(insert(segment_features), seg_rows)
-    if claim is None:
-        conn.execute(update(extractions).where(extractions.c.id == extraction_id).values(**done))
-    return True
 
 
 def mark_failed(conn: Connection, extraction_id: int, error: str, *, only_if: Mapping[str, Any] | None = None,
@@ -302,25 +333,34 @@ def mark_failed(conn: Connection, extraction_id: int, error: str, *, only_if: Ma
 
 
 @dataclass(frozen=True)
-class LibrosaJob:
+class AudioJob:
     extraction_id: int
     track_id: int
     audio_path: str | None
     excerpt_s: float | None
     segment_s: float | None
+    extractor: str = "librosa"
+
+
+LibrosaJob = AudioJob  # the name before musicnn
 
 
 def extraction_exists(conn: Connection, extraction_id: int) -> bool:
     return conn.execute(select(extractions.c.id).where(extractions.c.id == extraction_id)).first() is not None
 
 
-def load_librosa_job(conn: Connection, extraction_id: int) -> LibrosaJob | None:
+def load_audio_job(conn: Connection, extraction_id: int, extractor: str = "librosa") -> AudioJob | None:
+    """What an audio extractor's task needs from its row; None when there is no such extraction."""
     row = conn.execute(
         select(extractions.c.id, extractions.c.track_id, extractions.c.params, tracks.c.audio_path)
         .join(tracks, tracks.c.id == extractions.c.track_id)
-        .where(extractions.c.id == extraction_id, extractions.c.extractor == "librosa")
+        .where(extractions.c.id == extraction_id, extractions.c.extractor == extractor)
     ).first()
     if row is None:
         return None
     params = row.params or {}
-    return LibrosaJob(row.id, row.track_id, row.audio_path, params.get("excerpt_s"), params.get("segment_s"))
+    return AudioJob(row.id, row.track_id, row.audio_path, params.get("excerpt_s"), params.get("segment_s"), extractor)
+
+
+def load_librosa_job(conn: Connection, extraction_id: int) -> AudioJob | None:
+    return load_audio_job(conn, extraction_id, "librosa")

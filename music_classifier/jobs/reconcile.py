@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, bindparam, select, update
 
 from music_classifier.db.tables import extractions
+from music_classifier.jobs.extractors import NAMES as EXTRACTORS
+from music_classifier.jobs.extractors import get_extractor
 from music_classifier.jobs.persist import _chunks, mark_failed, utcnow
 from music_classifier.jobs.runtime import job_id_for, next_job_id, parse_worker_label, process_alive
 
@@ -97,7 +99,7 @@ def reconcile(conn: Connection, queue: Queue | None, *, extractor: str | None = 
         queue.started_job_registry.cleanup()
     query = select(extractions.c.id, extractions.c.extractor, extractions.c.status, extractions.c.rq_job_id,
                    extractions.c.worker, extractions.c.attempts).where(
-        extractions.c.status.in_(("queued", "running")), extractions.c.extractor.in_(("librosa", "spotify")))
+        extractions.c.status.in_(("queued", "running")), extractions.c.extractor.in_(EXTRACTORS))
     if extractor:
         query = query.where(extractions.c.extractor == extractor)
     rows = [_Row(*r) for r in conn.execute(query.order_by(extractions.c.id))]
@@ -139,14 +141,12 @@ def reconcile(conn: Connection, queue: Queue | None, *, extractor: str | None = 
 
 def _requeue_plan(queue_name: str, rows: list[_Row], jobs: dict[str, Job | None]) -> list[tuple[str, str, list[int]]]:
     """``[(extractor, job_id, extraction ids)]``: a fresh id when the old job hash still exists."""
-    from music_classifier.jobs.enqueue import SPOTIFY_BATCH_SIZE
-
     by_extractor: dict[str, list[_Row]] = defaultdict(list)
     for row in rows:
         by_extractor[row.extractor].append(row)
     plan = []
     for extractor, group in by_extractor.items():
-        size = SPOTIFY_BATCH_SIZE if extractor == "spotify" else 1
+        size = get_extractor(extractor).batch_size
         for start in range(0, len(group), size):
             batch = group[start:start + size]
             first = batch[0]
@@ -180,10 +180,10 @@ def _push_and_record(conn: Connection, queue: Queue, plan: list[tuple[str, str, 
 
 
 def retry_failed(conn: Connection, queue: Queue, *, extractor: str | None = None) -> int:
-    """Enqueue every ``failed`` librosa/spotify extraction again (fresh job ids); returns how many."""
+    """Enqueue every ``failed`` extraction of a registered extractor again (fresh job ids); returns how many."""
     query = select(extractions.c.id, extractions.c.extractor, extractions.c.status, extractions.c.rq_job_id,
                    extractions.c.worker, extractions.c.attempts).where(
-        extractions.c.status == "failed", extractions.c.extractor.in_(("librosa", "spotify")))
+        extractions.c.status == "failed", extractions.c.extractor.in_(EXTRACTORS))
     if extractor:
         query = query.where(extractions.c.extractor == extractor)
     rows = [_Row(*r) for r in conn.execute(query.order_by(extractions.c.id))]

@@ -18,11 +18,12 @@ import time
 from datetime import timedelta
 
 from music_classifier.ingest.library_root import library_root_for
+from music_classifier.jobs.extractors import EXTRACTORS
 from music_classifier.jobs.persist import (
+    AudioJob,
     Claim,
-    LibrosaJob,
     extraction_exists,
-    load_librosa_job,
+    load_audio_job,
     mark_failed,
     mark_queued,
     mark_running,
@@ -41,11 +42,12 @@ from music_classifier.jobs.runtime import (
 
 log = logging.getLogger(__name__)
 
-#: Test hook, off by default: when set to a FIFO's path, a librosa task blocks reading it right after
+#: Test hook, off by default: when set to a FIFO's path, an audio task blocks reading it right after
 #: its row turns ``running`` (the test kills the worker there). A regular file does not block.
 TEST_HOLD_ENV = "MUSIC_CLASSIFIER_TEST_HOLD_FIFO"
 
-TASK_NAMES = ("librosa_track", "spotify_batch")
+#: One task per extractor of the registry (jobs.extractors); the worker runs these and nothing else.
+TASK_NAMES = tuple(e.task for e in EXTRACTORS.values())
 ALLOWED_FUNCTIONS = frozenset(f"{__name__}.{name}" for name in TASK_NAMES)
 
 
@@ -55,22 +57,32 @@ class ExtractionNotFound(LookupError):
 
 def librosa_track(extraction_id: int) -> None:
     """Compute one librosa extraction and store it with ONE commit (or mark it failed)."""
+    audio_track("librosa", extraction_id)
+
+
+def musicnn_track(extraction_id: int) -> None:
+    """Compute one musicnn extraction (embeddings and tags) and store it with ONE commit (or mark it failed)."""
+    audio_track("musicnn", extraction_id)
+
+
+def audio_track(extractor: str, extraction_id: int) -> None:
+    """An audio extractor's task body: running -> values -> done, or failed with a readable error."""
     extraction_id = int(extraction_id)
     settings = job_settings()
     engine = job_engine(settings)
     with engine.begin() as conn:
-        claim = mark_running(conn, extraction_id, worker_label(), extractor="librosa", job_id=_current_job_id())
-        if claim is None:  # not a librosa row waiting for work: nothing changed, mark_running logged why
+        claim = mark_running(conn, extraction_id, worker_label(), extractor=extractor, job_id=_current_job_id())
+        if claim is None:  # not a row of this extractor waiting for work: nothing changed, mark_running logged why
             if not extraction_exists(conn, extraction_id):
-                raise ExtractionNotFound(f"librosa extraction {extraction_id} not found in the database")
+                raise ExtractionNotFound(f"{extractor} extraction {extraction_id} not found in the database")
             return
-        job = load_librosa_job(conn, extraction_id)
+        job = load_audio_job(conn, extraction_id, extractor)
         # --library / MUSIC_CLASSIFIER_LIBRARY, else the root a scan stored, else the working directory.
         library_root = library_root_for(conn, settings.library).path
     _hold_for_tests()
     started = time.perf_counter()
     try:
-        values, segments = _extract_librosa(job, library_root)
+        values, segments = _extract_audio(job, library_root)
     except Exception as exc:  # noqa: BLE001 - permanent: the same file fails the same way again
         with engine.begin() as conn:
             mark_failed(conn, extraction_id, describe_error(exc), claim=claim)
@@ -124,11 +136,11 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _extract_librosa(job: LibrosaJob, library_root):  # noqa: ANN001, ANN202
+def _extract_audio(job: AudioJob, library_root):  # noqa: ANN001, ANN202
     from music_classifier.features.audio_io import excerpt_window, load_audio, probe_audio
     from music_classifier.features.errors import FeatureError
-    from music_classifier.features.librosa_extractor import extract_librosa_features, extract_segment_features
     from music_classifier.ingest.audio_scan import resolve_in_library
+    from music_classifier.jobs.audio_extract import extract_audio
 
     if not job.audio_path:
         raise FeatureError(f"track {job.track_id} has no audio file linked (run `music-classifier audio scan`)")
@@ -137,9 +149,7 @@ def _extract_librosa(job: LibrosaJob, library_root):  # noqa: ANN001, ANN202
     if job.excerpt_s:
         offset_s, duration_s = excerpt_window(probe_audio(path).duration_s, float(job.excerpt_s))
     y, sr = load_audio(path, offset_s=offset_s, duration_s=duration_s)
-    values = extract_librosa_features(y=y, sr=sr)
-    segments = extract_segment_features(y=y, sr=sr, segment_s=float(job.segment_s)) if job.segment_s else None
-    return values, segments
+    return extract_audio(job.extractor, y=y, sr=sr, segment_s=float(job.segment_s) if job.segment_s else None)
 
 
 def _current_rq_job():  # noqa: ANN202

@@ -77,17 +77,24 @@ class TaskWorker(Worker):
 
 
 def preload_extractor() -> None:
-    """Import librosa and compile the numba kernels once in the worker, so that every forked work
-    horse starts warm instead of paying seconds of imports and JIT per job."""
+    """Import librosa and compile the numba kernels (and load musicnn's weights) once in the worker,
+    so that every forked work horse starts warm instead of paying seconds of imports and JIT per job."""
     import numpy as np
 
     from music_classifier.features.librosa_extractor import extract_librosa_features
 
-    t = np.arange(22050 * 2, dtype=np.float32) / 22050
+    t = np.arange(22050 * 4, dtype=np.float32) / 22050
+    tone = 0.5 * np.sin(2 * np.pi * 440 * t).astype(np.float32)
     try:
-        extract_librosa_features(y=0.5 * np.sin(2 * np.pi * 440 * t).astype(np.float32), sr=22050)
+        extract_librosa_features(y=tone, sr=22050)
     except Exception:  # noqa: BLE001 - a warm-up problem must not stop the worker; jobs report errors
         log.exception("extractor warm-up failed")
+    try:  # musicnn: read and verify the weights once, so every work horse inherits them
+        from music_classifier.features.musicnn.extractor import extract_musicnn_features
+
+        extract_musicnn_features(y=tone, sr=22050)
+    except Exception as exc:  # noqa: BLE001 - e.g. the musicnn package is not installed: its jobs will say so
+        log.warning("musicnn warm-up skipped: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
 
 def make_worker(settings: Settings, queue_name: str | None = None) -> TaskWorker:

@@ -19,17 +19,27 @@ Membership is chosen by SQL that gives the same rows on SQLite and PostgreSQL:
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, text
 
-from music_classifier.db.feature_columns import FEATURE_VIEWS_V1, SEGMENT_VIEWS_V1
+from music_classifier.db.feature_columns import FEATURE_VIEWS_LATEST, SEGMENT_VIEWS_LATEST
 from music_classifier.db.tables import TRACK_SOURCES, dataset_members, datasets, genres, models
-from music_classifier.db.views import DATASET_NAME, DATASET_SOURCES, dataset_view_name, dataset_view_sql
+from music_classifier.db.views import (
+    DATASET_NAME,
+    FEATURE_SET_ALIASES,
+    FEATURE_SET_VIEWS,
+    SEGMENT_SET_VIEWS,
+    dataset_view_name,
+    dataset_view_sql,
+    feature_sets,
+    source_views,
+)
 from music_classifier.errors import InputError
 
-FEATURE_CHOICES = tuple(DATASET_SOURCES)
+#: Feature sets a dataset can combine (comma list), plus the old name "both" (= librosa,spotify).
+FEATURE_CHOICES = (*FEATURE_SET_VIEWS, *FEATURE_SET_ALIASES)
 MAX_SEED = 2**32 - 1
 HASH_MULTIPLIER = 2654435761  # Knuth's multiplicative hash constant
 HASH_MODULUS = 4294967296
@@ -46,10 +56,16 @@ class DatasetDefinition:
     seed: int = 0
 
     def validate(self) -> None:
-        if self.features not in FEATURE_CHOICES:
-            raise InputError(f"--features {self.features!r}: choose one of {', '.join(FEATURE_CHOICES)}")
-        if self.segments and self.features != "librosa":
-            raise InputError("--segments needs --features librosa (only librosa features have segments)")
+        try:
+            feature_sets(self.features)
+        except ValueError as exc:
+            raise InputError(f"--features {self.features!r}: {exc}; choose one or a comma list of "
+                             f"{', '.join(FEATURE_SET_VIEWS)} (or both = librosa,spotify)") from None
+        if self.segments:
+            lacking = [s for s in feature_sets(self.features) if s not in SEGMENT_SET_VIEWS]
+            if lacking:
+                raise InputError(f"--segments: {', '.join(lacking)} features have no segments (segments exist for "
+                                 f"{', '.join(SEGMENT_SET_VIEWS)})")
         if self.top < 1:
             raise InputError(f"--top {self.top}: must be at least 1")
         if self.min_per_genre < 1:
@@ -90,16 +106,16 @@ def validate_name(name: str) -> str:
 
 def feature_view_names(definition: DatasetDefinition | dict[str, Any]) -> list[str]:
     d = asdict(definition) if isinstance(definition, DatasetDefinition) else definition
-    return ["librosa_segment_features"] if d.get("segments") else list(DATASET_SOURCES[d["features"]])
+    return source_views(d["features"], bool(d.get("segments")))
 
 
 def view_columns() -> dict[str, list[str]]:
     """Feature view -> its frozen columns (what dataset_view_sql exposes)."""
-    return {v: list(cols) for v, (_, cols) in {**FEATURE_VIEWS_V1, **SEGMENT_VIEWS_V1}.items()}
+    return {v: list(cols) for v, (_, cols) in {**FEATURE_VIEWS_LATEST, **SEGMENT_VIEWS_LATEST}.items()}
 
 
 def _candidates_sql(views: list[str]) -> str:
-    # View names come from the fixed DATASET_SOURCES table, never from user input.
+    # View names come from the fixed FEATURE_SET_VIEWS / SEGMENT_SET_VIEWS tables, never from user input.
     has_features = " ".join(f"AND t.id IN (SELECT track_id FROM {v})" for v in views)
     return (f"SELECT t.id AS track_id, tg.genre_id AS genre_id FROM tracks t "
             f"JOIN track_genres tg ON tg.track_id = t.id AND tg.rank = 0 "
@@ -139,6 +155,8 @@ def create_dataset(conn: Connection, name: str, definition: DatasetDefinition) -
     """Store the definition and membership and create the view, in the caller's transaction."""
     validate_name(name)
     definition.validate()
+    if definition.features not in FEATURE_SET_ALIASES:  # "librosa, musicnn" is stored as "librosa,musicnn"
+        definition = replace(definition, features=",".join(feature_sets(definition.features)))
     if conn.execute(select(datasets.c.id).where(datasets.c.name == name)).first():
         raise InputError(f"dataset {name!r} already exists (drop it first: music-classifier dataset drop {name})")
     members = select_members(conn, definition)

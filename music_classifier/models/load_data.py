@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, bindparam, text
 
-from music_classifier.db.views import dataset_view_name
+from music_classifier.db.views import column_prefix, dataset_view_name
 from music_classifier.errors import InputError
 from music_classifier.models.datasets import feature_view_names, get_dataset, view_columns
 
@@ -116,7 +116,7 @@ def feature_sources(definition: dict[str, Any]) -> dict[str, tuple[str, str]]:
     cols = view_columns()
     out: dict[str, tuple[str, str]] = {}
     for v in views:
-        prefix = f"{v.split('_')[0]}_" if len(views) > 1 else ""
+        prefix = column_prefix(v, len(views))
         out.update({prefix + c: (v, c) for c in cols[v]})
     return out
 
@@ -137,7 +137,9 @@ def load_track_features(conn: Connection, definition: dict[str, Any], feature_na
     alias = {v: f"v{i}" for i, v in enumerate(views)}
     select_cols = [f'{alias[sources[f][0]]}."{sources[f][1]}" AS "{f}"' for f in feature_names]
     first = alias[views[0]]
-    joins = " ".join(f'JOIN "{v}" {alias[v]} ON {alias[v]}.track_id = {first}.track_id' for v in views[1:])
+    same_segment = {v: f" AND {alias[v]}.segment = {first}.segment" if segments else "" for v in views}
+    joins = " ".join(f'JOIN "{v}" {alias[v]} ON {alias[v]}.track_id = {first}.track_id{same_segment[v]}'
+                     for v in views[1:])
     seg = f", {first}.segment AS segment" if segments else ""
     order = "track_id, segment" if segments else "track_id"
     sql = (f'SELECT {first}.track_id AS track_id{seg}, {", ".join(select_cols)} FROM "{views[0]}" {first} {joins} '

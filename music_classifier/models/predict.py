@@ -1,5 +1,5 @@
 """Predict with a registered model: stored tracks (features read from the feature views by name) or
-new audio files (librosa features extracted on the fly). Every prediction is stored in ``predictions``.
+new audio files (their audio features extracted on the fly). Every prediction is stored in ``predictions``.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def predict_tracks(conn: Connection, model_id: int, track_ids: list[int], *, set
     X, tids, _ = load_track_features(conn, definition, list(row["feature_names"]), track_ids)
     missing = sorted(set(track_ids) - set(tids.tolist()))
     if missing:
-        views = "librosa segment" if definition.get("segments") else definition["features"]
+        views = definition["features"] + (" segment" if definition.get("segments") else "")
         raise InputError(f"track(s) {', '.join(map(str, missing[:10]))}: no {views} features stored "
                          "(extract them first, or the track id does not exist)")
     classes = [str(c) for c in pipeline.classes_]
@@ -57,16 +57,45 @@ def predict_tracks(conn: Connection, model_id: int, track_ids: list[int], *, set
     return preds
 
 
-def predict_files(conn: Connection, model_id: int, paths: list[Path], *, settings: Any = None) -> list[Prediction]:
-    """Extract librosa features from each file (segments for a segment model) and predict."""
+def file_feature_rows(path: Path, definition: dict[str, Any]) -> list[dict[str, float]]:
+    """The feature rows a model trained on ``definition`` sees for one audio file: one row (a segment
+    model: one per segment every feature set has), features named as in the dataset view."""
+    from music_classifier.db.views import column_prefix, feature_sets, source_views
     from music_classifier.features.audio_io import load_audio
-    from music_classifier.features.librosa_extractor import extract_librosa_features, extract_segment_features
+    from music_classifier.jobs.audio_extract import extract_audio
+    from music_classifier.jobs.enqueue import DEFAULT_SEGMENT_S
+
+    segments = bool(definition.get("segments"))
+    sets = feature_sets(definition["features"])
+    views = source_views(definition["features"], segments)
+    y, sr = load_audio(path)
+    whole: dict[str, float] = {}
+    by_segment: list[dict[int, dict[str, float]]] = []
+    for extractor, view in zip(sets, views, strict=True):
+        prefix = column_prefix(view, len(views))
+        values, segs = extract_audio(extractor, y=y, sr=sr, segment_s=DEFAULT_SEGMENT_S if segments else None,
+                                     whole=not segments)
+        whole.update({prefix + n: v for n, v in values.items()})
+        if segments:
+            by_segment.append({i: {prefix + n: v for n, v in seg.items()} for i, _, seg in segs or []})
+    if not segments:
+        return [whole]
+    shared = sorted(set.intersection(*(set(s) for s in by_segment)))
+    return [{k: v for s in by_segment for k, v in s[i].items()} for i in shared]
+
+
+def predict_files(conn: Connection, model_id: int, paths: list[Path], *, settings: Any = None) -> list[Prediction]:
+    """Extract the model's audio features (librosa, musicnn; segments for a segment model) from each
+    file and predict."""
+    from music_classifier.db.views import feature_sets
+    from music_classifier.jobs.extractors import AUDIO_EXTRACTORS
 
     pipeline, row = load_model(conn, model_id, settings=settings)
     definition = row["dataset_snapshot"]["definition"]
-    if definition["features"] != "librosa":
+    not_audio = [s for s in feature_sets(definition["features"]) if s not in AUDIO_EXTRACTORS]
+    if not_audio:
         raise InputError(f"model {model_id} uses {definition['features']} features; audio files can only be "
-                         "predicted with a model trained on librosa features")
+                         f"predicted with a model trained on audio features ({', '.join(AUDIO_EXTRACTORS)})")
     names = list(row["feature_names"])
     classes = [str(c) for c in pipeline.classes_]
     preds = []
@@ -74,11 +103,9 @@ def predict_files(conn: Connection, model_id: int, paths: list[Path], *, setting
         path = Path(path)
         if not path.is_file():
             raise InputError(f"{path}: file not found")
-        y, sr = load_audio(path)
-        if definition.get("segments"):
-            dicts = [feats for _, _, feats in extract_segment_features(y=y, sr=sr)]
-        else:
-            dicts = [extract_librosa_features(y=y, sr=sr)]
+        dicts = file_feature_rows(path, definition)
+        if not dicts:
+            raise InputError(f"{path}: shorter than one segment, nothing to predict with segment model {model_id}")
         # By name, in the model's order: never by the extractor's dict order.
         X = np.array([[float(d.get(n, np.nan)) for n in names] for d in dicts], dtype=np.float64)
         _, proba = track_probabilities(pipeline, X, np.zeros(len(X), dtype=np.int64))

@@ -74,6 +74,44 @@ def importances_of(row: Mapping[str, Any]) -> tuple[list[str], list[float], str]
     return list(row["feature_names"]), list(imp), ""
 
 
+def importance_groups(row: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The stored importances summed per feature set (extractor), largest first.
+
+    A dataset over several sets names its features ``<set>_<feature>`` (``librosa_tempo``,
+    ``musicnn_tag_jazz``); a single-set dataset's features all belong to that set. Negative
+    (permutation) importances count as 0 in the sums. Each group: ``group``, ``features`` (how many),
+    ``total``, ``share`` of the grand total, ``top`` (its largest feature).
+    """
+    from music_classifier.db.views import column_prefix, feature_sets, source_views
+
+    imp = importances_of(row)
+    if imp is None:
+        return []
+    names, values, _ = imp
+    snapshot = row.get("dataset_snapshot") or {}
+    definition = snapshot.get("definition") or {} if isinstance(snapshot, Mapping) else {}
+    try:
+        sets = feature_sets(definition.get("features", ""))
+        views = source_views(definition["features"], bool(definition.get("segments")))
+    except (ValueError, KeyError):
+        sets, views = [], []
+    prefixes = [(column_prefix(v, len(views)), s) for s, v in zip(sets, views, strict=True)]
+    groups: dict[str, dict[str, Any]] = {}
+    for name, value in zip(names, values, strict=True):
+        group = next((s for p, s in prefixes if name.startswith(p)), "other") if prefixes else "all"
+        g = groups.setdefault(group, {"group": group, "features": 0, "total": 0.0, "top": name, "_top": -1e300})
+        g["features"] += 1
+        g["total"] += max(float(value), 0.0)
+        if float(value) > g["_top"]:
+            g["top"], g["_top"] = name, float(value)
+    grand = sum(g["total"] for g in groups.values())
+    out = []
+    for g in sorted(groups.values(), key=lambda g: (-g["total"], g["group"])):
+        g.pop("_top")
+        out.append({**g, "share": g["total"] / grand if grand > 0 else 0.0})
+    return out
+
+
 def genre_counts_of(conn: Connection, row: Mapping[str, Any]) -> dict[str, int]:
     """Tracks per genre the model was built on: from the snapshot, else the live membership."""
     snapshot = row.get("dataset_snapshot") or {}
@@ -277,12 +315,19 @@ def report_context(conn: Connection, row: dict[str, Any], *, out_dir: Path, seed
         figures["importances"] = _figure(out_dir, "importances.png", lambda p: plots.plot_importances(
             names, values, out=p, top=TOP_IMPORTANCES,
             title=f"Feature importances, {method}" if method else "Feature importances"))
+        groups = importance_groups(row)
+        if len(groups) > 1:
+            figures["importance_groups"] = _figure(out_dir, "importance_groups.png", lambda p: plots.plot_importances(
+                [g["group"] for g in groups], [g["total"] for g in groups], out=p, top=len(groups),
+                title="Importance summed per feature set"))
         notes["importances"] = {"impurity": "Impurity (mean decrease in Gini) importances of the fitted forest.",
                                 "permutation": "Permutation importances: mean drop in held-out accuracy when a "
                                                "feature is shuffled."}.get(method, "")
     else:
         notes["importances"] = f"This {row['kind']} model stores no feature importances."
 
+    mistakes = misclassified(tm.get("predictions") or [])
+    _add_top_tags(conn, mistakes)
     per_genre = tm.get("per_genre") or {}
     genre_order = [g for g in labels if g in per_genre] + [g for g in per_genre if g not in labels]
     snapshot = row.get("dataset_snapshot") or {}
@@ -298,11 +343,23 @@ def report_context(conn: Connection, row: dict[str, Any], *, out_dir: Path, seed
         "cv_candidates": cv_candidates(row.get("params") or {}),
         "level": tm.get("level"),
         "versions": row.get("versions") or {},
-        "misclassified": misclassified(tm.get("predictions") or []),
+        "importance_groups": importance_groups(row),
+        "misclassified": mistakes,
+        "has_tags": any(p.get("tags") for p in mistakes),
         "n_predictions": len(tm.get("predictions") or []),
         "figures": figures,
         "notes": notes,
     }
+
+
+def _add_top_tags(conn: Connection, mistakes: list[dict[str, Any]], k: int = 3) -> None:
+    """Each mistake's top MSD tags from its stored musicnn taggram (what the network hears), when stored."""
+    from music_classifier.db.tags import stored_top_tags
+
+    ids = [int(p["track_id"]) for p in mistakes if p.get("track_id") is not None]
+    tags = stored_top_tags(conn, ids, k=k) if ids else {}
+    for p in mistakes:
+        p["tags"] = tags.get(int(p["track_id"])) if p.get("track_id") is not None else None
 
 
 def build_report(conn: Connection, model_id: int, *, out_dir: Path, settings: Any = None, seed: int = 0) -> Path:

@@ -1,0 +1,54 @@
+"""The extractors the jobs layer knows: add a new one HERE (and its values' views in a migration).
+
+Everything that chooses an extractor reads this table: ``features compute|enqueue --extractor``,
+the worker's task allow-list, the in-process runner, reconciliation, ``predict`` from audio files.
+An audio extractor names a module of pure feature code (it never touches the database) that
+provides ``EXTRACTOR_VERSION``, optionally ``extractor_params()`` (what else makes its values
+differ: network, weights digest), and the two functions :mod:`.audio_extract` calls.
+
+Importing this module is cheap: feature code is imported only when a job runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from music_classifier.errors import InputError
+
+TASKS_MODULE = "music_classifier.jobs.tasks"
+
+
+@dataclass(frozen=True)
+class Extractor:
+    name: str
+    task: str  # function name in jobs.tasks (the worker runs nothing else)
+    batch_size: int  # extraction ids per job: 1 = one job per track
+    needs_audio: bool  # works on a track's linked audio file (computed in a process pool in-process)
+    feature_module: str | None  # pure feature code (audio extractors)
+    help: str
+    #: ``missing`` also skips tracks done under OTHER params (Spotify values imported from a dataset).
+    done_under_any_params: bool = False
+
+    @property
+    def task_path(self) -> str:
+        return f"{TASKS_MODULE}.{self.task}"
+
+
+EXTRACTORS: dict[str, Extractor] = {
+    "librosa": Extractor("librosa", "librosa_track", 1, True, "music_classifier.features.librosa_extractor",
+                         "83 hand-made features from the audio files"),
+    "spotify": Extractor("spotify", "spotify_batch", 100, False, None,
+                         "Spotify audio features by Spotify id", done_under_any_params=True),
+    "musicnn": Extractor("musicnn", "musicnn_track", 1, True, "music_classifier.features.musicnn.extractor",
+                         "pretrained MSD_musicnn network: 400 embedding values and 50 tag probabilities"),
+}
+NAMES = tuple(EXTRACTORS)
+AUDIO_EXTRACTORS = tuple(n for n, e in EXTRACTORS.items() if e.needs_audio)
+
+
+def get_extractor(name: str) -> Extractor:
+    """The registry entry of ``name``; InputError listing the known names otherwise."""
+    try:
+        return EXTRACTORS[name]
+    except KeyError:
+        raise InputError(f"unknown extractor {name!r}: use one of {', '.join(NAMES)}") from None
