@@ -63,7 +63,8 @@ def similar(
     ctx: typer.Context,
     target: str = typer.Argument(..., metavar="TRACK|FILE", help="A stored track id, or an audio file."),
     k: int = typer.Option(10, "--k", min=1, help="How many neighbours."),
-    features: str = typer.Option("librosa", "--features", help="Feature set: librosa | spotify | gtzan_csv | both."),
+    features: str = typer.Option("librosa", "--features",
+                                 help="Feature set: librosa | musicnn | spotify | gtzan_csv, or a comma list."),
 ) -> None:
     """The stored tracks nearest to a track or an audio file: cosine similarity of standardised features.
 

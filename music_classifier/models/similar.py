@@ -59,16 +59,19 @@ class FeatureSpace:
 
 
 def _feature_views(features: str) -> list[str]:
-    from music_classifier.db.views import DATASET_SOURCES
+    from music_classifier.db.views import FEATURE_SET_VIEWS, source_views
 
-    if features not in DATASET_SOURCES:
-        raise InputError(f"--features {features!r}: choose one of {', '.join(DATASET_SOURCES)}")
-    return list(DATASET_SOURCES[features])
+    try:
+        return source_views(features, False)
+    except ValueError as exc:
+        raise InputError(f"--features {features!r}: {exc}; choose one or a comma list of "
+                         f"{', '.join(FEATURE_SET_VIEWS)}") from None
 
 
 def feature_space(conn: Connection, features: str = "librosa", *,
                   track_ids: Sequence[int] | None = None) -> FeatureSpace:
     """Every live track having ``features`` (optionally only ``track_ids``), standardised."""
+    from music_classifier.db.views import column_prefix
     from music_classifier.models.datasets import view_columns
 
     views = _feature_views(features)
@@ -76,7 +79,7 @@ def feature_space(conn: Connection, features: str = "librosa", *,
     alias = {v: f"v{i}" for i, v in enumerate(views)}
     names, select_cols = [], []
     for v in views:
-        prefix = f"{v.split('_')[0]}_" if len(views) > 1 else ""
+        prefix = column_prefix(v, len(views))
         for c in cols[v]:
             names.append(prefix + c)
             select_cols.append(f'{alias[v]}."{c}"')
@@ -142,20 +145,23 @@ def nearest_to_track(conn: Connection, track_id: int, *, k: int = 10, features: 
 
 def nearest_to_file(conn: Connection, path: Path, *, k: int = 10, features: str = "librosa",
                     settings: Any = None) -> SimilarResult:
-    """Extract the file's librosa features and compare with the stored tracks."""
-    if features != "librosa":
-        raise InputError(f"--features {features}: an audio file can only be compared by librosa features")
+    """Extract the file's audio features (librosa, musicnn or both) and compare with the stored tracks."""
+    from music_classifier.jobs.extractors import AUDIO_EXTRACTORS
+
+    views = _feature_views(features)  # validates the name first
+    not_audio = [v.split("_")[0] for v in views if v.split("_")[0] not in AUDIO_EXTRACTORS]
+    if not_audio:
+        raise InputError(f"--features {features}: an audio file can only be compared by audio features "
+                         f"({', '.join(AUDIO_EXTRACTORS)})")
     if k < 1:
         raise InputError(f"--k {k}: must be at least 1")
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: file not found")
-    from music_classifier.features.audio_io import load_audio
-    from music_classifier.features.librosa_extractor import extract_librosa_features
+    from music_classifier.models.predict import file_feature_rows
 
     space = feature_space(conn, features)  # before the extraction: no features stored means no work
-    y, sr = load_audio(path)
-    feats = extract_librosa_features(y=y, sr=sr)
+    [feats] = file_feature_rows(path, {"features": features, "segments": False})
     X = np.array([[float(feats.get(n, np.nan)) for n in space.names]], dtype=float)
     return _result(conn, space, f"file {path}", nearest(space, space.embed(X)[0], k=k))
 
