@@ -190,8 +190,10 @@ def readonly_url_for(url: URL | str, role: str) -> URL:
     return make_url(url)._replace(username=role, password=None)
 
 
-# Query-string keys that would choose who connects, or where: the URL's own user and database win.
-_IDENTITY_KEYS = frozenset({"user", "dbname", "service"})
+# The query-string key that would choose who connects. (The URL's own host, port and database are
+# passed explicitly and so win over ?host=, ?dbname= or a ?service= file; libpq gives explicit
+# parameters precedence over a service file.)
+_IDENTITY_KEYS = frozenset({"user"})
 
 
 def _libpq_options(url: URL, statement_timeout_ms: int, *, read_only: bool = True) -> dict[str, Any]:
