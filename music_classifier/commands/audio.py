@@ -51,11 +51,12 @@ def scan(
         False, "--add-unmatched", help="Register files that match no track as new tracks (needs --genre)."),
     genre: str | None = typer.Option(
         None, "--genre", metavar="G", help="Coarse genre of the files --add-unmatched adds."),
-    new_genre: bool = typer.Option(
-        False, "--new-genre", help="Create --genre G even though it looks like a typo of a known genre (Jaz/Jazz)."),
     genre_from_folder: bool = typer.Option(
         False, "--genre-from-folder",
         help="Register files that match no track as new tracks whose coarse genre is their top folder below DIR."),
+    new_genre: bool = typer.Option(
+        False, "--new-genre",
+        help="Create a genre (--genre G, or a folder's) even though it looks like a typo of a known one (Jaz/Jazz)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON (for scripts) instead of tables."),
 ) -> None:
     """Link audio files (mp3, flac, ogg, wav; m4a with ffmpeg) to tracks by tags, file name or fuzzy match.
@@ -73,8 +74,8 @@ def scan(
         raise ConfigError("--add-unmatched needs --genre G (the coarse genre of the files it adds)")
     if genre and not add_unmatched:
         raise ConfigError("--genre only applies with --add-unmatched")
-    if new_genre and not genre:
-        raise ConfigError("--new-genre only applies with --add-unmatched --genre G")
+    if new_genre and not (genre or genre_from_folder):
+        raise ConfigError("--new-genre only applies with --add-unmatched --genre G or --genre-from-folder")
     if genre_from_folder and add_unmatched:
         raise ConfigError("--genre-from-folder and --add-unmatched --genre G exclude each other")
     st = state(ctx)

@@ -51,6 +51,7 @@ from music_classifier.ingest.library_paths import (
     walk_audio_files,
 )
 from music_classifier.ingest.library_root import scan_root
+from music_classifier.ingest.match_scoring import HOLD_CLOSENESS
 from music_classifier.ingest.scan_report import (
     ScanReport,
     TrackWithoutAudio,
@@ -119,10 +120,10 @@ def scan_library(
     decides, and may adopt ``subdir``). Writes only what changed, in bulk, in the caller's
     transaction. Files matching no track become new tracks (source 'file') with
     ``add_unmatched_genre`` (that coarse genre) or ``genre_from_folder`` (the name of their top folder
-    below ``subdir``), aliases applied. ``add_unmatched_genre`` must not be a new genre that looks like
-    a typo of a known one (``Jaz`` for ``Jazz``, :func:`~music_classifier.ingest.genres.near_miss`)
-    unless ``new_genre``: InputError before anything is read or written. Raises PathOutsideLibrary
-    when ``subdir`` is outside the root; unreadable files are reported.
+    below ``subdir``), aliases applied. A genre that looks like a typo of a known one (``Jaz`` for
+    ``Jazz``, ``Bleus/`` for ``Blues``; :func:`~music_classifier.ingest.genres.near_misses`) is refused
+    unless ``new_genre``: InputError naming it and its fix, before anything is read or written.
+    Raises PathOutsideLibrary when ``subdir`` is outside the root; unreadable files are reported.
     """
     if add_unmatched_genre is not None and genre_from_folder:
         raise ConfigError("--genre-from-folder and --genre G exclude each other: the genre comes from one of them")
@@ -145,6 +146,8 @@ def scan_library(
         report.genre_applied = dict(resolution.applied)
 
     files, report.skipped = walk_audio_files(root, directory, supported_extensions())
+    if genre_from_folder and not new_genre:
+        _refuse_near_misses(conn, _files_per_top_folder(files, directory), "folder")
     readable = _read_all(files, report, progress)
     report.files_seen = len(files)
 
@@ -156,6 +159,7 @@ def scan_library(
 
     addable = [f for f in readable if reasons.get(f.rel) in (NO_MATCH, NO_READING)]
     if addable and (genre_id is not None or genre_from_folder):
+        addable = _hold_back_near_tracks(matcher, addable, reasons)
         _register_files(conn, addable, genre_id, directory, all_tracks, reasons, report)
     _report_misses(matcher, readable, reasons, report)
     return report
@@ -183,6 +187,42 @@ def _match(matcher: TrackMatcher, readable: list[ScannedFile],
     reasons.update(fuzzy.refused)
     report.matched.sort(key=lambda m: m.path)
     return pairs, reasons
+
+
+def _hold_back_near_tracks(matcher: TrackMatcher, addable: list[ScannedFile],
+                           reasons: dict[str, str]) -> list[ScannedFile]:
+    """Files too close to a stored track to register as new ones (``HOLD_CLOSENESS``): reported instead."""
+    closest = matcher.candidates_for_files(addable)
+    kept = []
+    for f in addable:
+        near = closest[f.rel][0] if closest[f.rel] else None
+        if near is not None and near.closeness >= HOLD_CLOSENESS:
+            reasons[f.rel] = (f"not registered: close to track #{near.track_id} ({near.artist} - {near.title}); "
+                              "link it if it is that song")
+        else:
+            kept.append(f)
+    return kept
+
+
+def _files_per_top_folder(files: list[ScannedFile], directory: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for f in files:
+        parts = Path(f.abs_path).relative_to(directory).parts
+        if len(parts) >= 2:
+            counts[parts[0]] = counts.get(parts[0], 0) + 1
+    return counts
+
+
+def _refuse_near_misses(conn: Connection, spellings: dict[str, int], what: str) -> None:
+    """InputError (one line, every near miss with its fix) when a genre name looks like a typo of a known one."""
+    from music_classifier.ingest.genres import near_misses
+
+    found = near_misses(conn, spellings)
+    if not found:
+        return
+    each = "; ".join(f"{what} {m.spelling!r} looks like genre {m.existing!r} (fix: {m.fix_command})"
+                     for m in sorted(found.values(), key=lambda m: m.spelling))
+    raise InputError(f"{each}; or pass --new-genre if it really is a new genre")
 
 
 def _register_files(conn: Connection, addable: list[ScannedFile], genre_id: int | None, directory: Path,

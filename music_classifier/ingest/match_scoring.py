@@ -34,6 +34,9 @@ FUZZY_MARGIN = 5.0
 # with their strict score; below CANDIDATE_FLOOR closeness they are noise and not shown.
 CANDIDATE_FLOOR = 50.0
 CANDIDATES_SHOWN = 3
+# --add-unmatched / --genre-from-folder do not register a file this close to a stored track (it is
+# probably that song under another name: a second track would duplicate it); the report says so.
+HOLD_CLOSENESS = 90.0
 
 
 @dataclass(frozen=True)

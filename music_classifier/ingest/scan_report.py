@@ -74,6 +74,8 @@ def fix_for_file(path: str, reason: str, candidates: tuple[Candidate, ...], scan
     if reason.startswith("same song as"):
         return "nothing, if it is a second copy; else link it: " + link_command(path, candidates[0].track_id) \
             if candidates else "nothing, if it is a second copy"
+    if reason.startswith("not registered: close to track") and candidates:
+        return link_command(path, candidates[0].track_id)
     if reason.startswith("linked to removed track"):
         return "restore the track's sheet row, or delete the file"
     if candidates:

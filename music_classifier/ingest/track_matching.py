@@ -64,7 +64,8 @@ class Candidate:
     path: str | None
     artist: str
     title: str
-    score: float
+    score: float  # the strict match score (needs FUZZY_THRESHOLD)
+    closeness: float = 0.0  # the looser similarity that ranks candidates
 
 
 @dataclass
@@ -221,7 +222,8 @@ class TrackMatcher:
         for i, f in enumerate(files):
             ranked = _ranked(close[i], key=lambda j: open_tracks[j].id)
             result[f.rel] = [Candidate(open_tracks[j].id, open_tracks[j].audio_path, open_tracks[j].artist,
-                                       open_tracks[j].title, round(scores[i][j], 1)) for j in ranked]
+                                       open_tracks[j].title, round(scores[i][j], 1), round(close[i][j], 1))
+                             for j in ranked]
         return result
 
     def candidates_for_tracks(self, track_ids: list[int], files: list[ScannedFile]) -> dict[int, list[Candidate]]:
@@ -234,7 +236,8 @@ class TrackMatcher:
         for j, t in enumerate(wanted):
             ranked = _ranked([close[i][j] for i in range(len(files))], key=lambda i: files[i].rel)
             result[t.id] = [Candidate(t.id, files[i].rel, files[i].tag_artist or files[i].name_artist or "",
-                                      files[i].tag_title or files[i].name_title or "", round(scores[i][j], 1))
+                                      files[i].tag_title or files[i].name_title or "", round(scores[i][j], 1),
+                                      round(close[i][j], 1))
                             for i in ranked]
         return result
 
