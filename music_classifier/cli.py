@@ -19,7 +19,7 @@ app = typer.Typer(
     help="A class's song sheet -> SQL tables -> audio features -> genre classifiers.\n\n"
     "Example: music-classifier --db sqlite:///class.db sheet sync --csv songs.csv",
     no_args_is_help=True,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,  # help text is shown as written: "[a-z]{0,40}" must not be read as markup
     pretty_exceptions_enable=False,
 )
 

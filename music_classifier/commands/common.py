@@ -11,13 +11,17 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from music_classifier.errors import MusicClassifierError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-console = Console()
-err_console = Console(stderr=True)
+# Markup and highlighting are OFF by default: everything printed may hold user data (song titles, genre
+# names, paths, database errors) and a "[/]" in it must show as typed, never be parsed. Styled output
+# is built with :func:`styled`, which keeps every value literal.
+console = Console(markup=False, highlight=False)
+err_console = Console(stderr=True, markup=False, highlight=False)
 
 
 @dataclass
@@ -53,9 +57,19 @@ def state(ctx: typer.Context) -> CliState:
     return root.obj
 
 
+def bold(value: object) -> tuple[str, str]:
+    """A part of :func:`styled` shown in bold (as typed: no markup)."""
+    return (str(value), "bold")
+
+
+def styled(*parts: str | tuple[str, str]) -> Text:
+    """One line from plain strings and ``(text, style)`` pairs; no part is ever parsed as markup."""
+    return Text.assemble(*parts)
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print one line to stderr and return an Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print one line to stderr and return an Exit to raise. ``message`` is shown as typed."""
+    err_console.print(styled(("error:", "bold red"), " ", str(message)), soft_wrap=True)
     return typer.Exit(code)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from music_classifier.commands.common import console, handle_errors, state
+from music_classifier.commands.common import bold, console, handle_errors, state, styled
 
 db_app = typer.Typer(help="Create and migrate the database schema.\n\nExample: music-classifier db upgrade",
                      no_args_is_help=True)
@@ -24,7 +24,7 @@ def upgrade(
 
     engine = state(ctx).engine
     migrate.upgrade(engine, revision)
-    console.print(f"database at revision [bold]{migrate.current_revision(engine)}[/]")
+    console.print(styled("database at revision ", bold(migrate.current_revision(engine))))
 
 
 @db_app.command("downgrade")
@@ -41,7 +41,7 @@ def downgrade(
 
     engine = state(ctx).engine
     migrate.downgrade(engine, revision)
-    console.print(f"database at revision [bold]{migrate.current_revision(engine)}[/]")
+    console.print(styled("database at revision ", bold(migrate.current_revision(engine))))
 
 
 @db_app.command("current")

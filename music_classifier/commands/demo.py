@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from music_classifier.commands.common import console, handle_errors, is_tty
+from music_classifier.commands.common import bold, console, handle_errors, is_tty, styled
 
 
 @handle_errors
@@ -26,18 +26,18 @@ def demo(
     from music_classifier.demo.pipeline import TRY_NEXT, run_demo
 
     def log(step: str, summary: str) -> None:
-        console.print(f"[bold green]✓ {step}[/]  {summary}", highlight=False)
+        console.print(styled((f"✓ {step}", "bold green"), f"  {summary}"))
 
     result = run_demo(out, tracks_per_genre=tracks_per_genre, seed=seed, processes=processes or None, log=log,
                       show_progress=is_tty())
     console.print()
-    console.print(f"[bold]database:[/] {result.database_path}", highlight=False)
+    console.print(styled(bold("database:"), f" {result.database_path}"))
     if result.report_path:
-        console.print(f"[bold]report:[/]   {result.report_path}", highlight=False)
+        console.print(styled(bold("report:"), f"   {result.report_path}"))
     if result.accuracy is not None:
-        console.print(f"[bold]model {result.model_id}:[/] test accuracy {result.accuracy:.2f}, macro F1 "
-                      f"{result.macro_f1:.2f} (chance {result.chance:.2f})", highlight=False)
-    console.print("\n[bold]Try next:[/]")
+        console.print(styled(bold(f"model {result.model_id}:"), f" test accuracy {result.accuracy:.2f}, macro F1 "
+                             f"{result.macro_f1:.2f} (chance {result.chance:.2f})"))
+    console.print(styled("\n", bold("Try next:")))
     for query in TRY_NEXT:
         console.print(f"  music-classifier --db {result.database_url} sql \"{query}\"", highlight=False,
                       markup=False, soft_wrap=True)

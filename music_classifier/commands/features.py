@@ -9,7 +9,7 @@ import os
 
 import typer
 
-from music_classifier.commands.common import console, handle_errors, is_tty, state
+from music_classifier.commands.common import bold, console, handle_errors, is_tty, state, styled
 
 features_app = typer.Typer(
     help="Compute features (librosa and musicnn from audio, Spotify audio features) into the features tables.\n\n"
@@ -76,8 +76,8 @@ def enqueue(
     rq_queue = queue_from_settings(st.settings, queue)
     with st.engine.begin() as conn:
         report = enqueue_extractions(conn, rq_queue, extractor=extractor, selection=selection, spec=spec)
-    console.print(f"{report.tracks} {extractor} extraction(s) queued as {report.jobs} job(s) on queue "
-                  f"[bold]{report.queue}[/] ({selection}); run `music-classifier worker` to process them")
+    console.print(styled(f"{report.tracks} {extractor} extraction(s) queued as {report.jobs} job(s) on queue ",
+                         bold(report.queue), f" ({selection}); run `music-classifier worker` to process them"))
 
 
 @features_app.command("compute")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.text import Text
 
 from music_classifier.commands.common import console, handle_errors, state
 from music_classifier.commands.features import features_app
@@ -40,7 +41,8 @@ def spotify_import_csv(
     from music_classifier.ingest.csv_import import import_spotify_csv
 
     with console.status("importing…") as status, state(ctx).engine.begin() as conn:
-        report = import_spotify_csv(conn, file, layout=layout, strict=strict, progress=status.update)
+        report = import_spotify_csv(conn, file, layout=layout, strict=strict,
+                                    progress=lambda msg: status.update(Text(msg)))
     _finish(report)
 
 
@@ -66,7 +68,7 @@ def features_import_csv(
         raise InputError(f"--layout {layout!r}: features import-csv reads the gtzan layout; "
                          "Spotify tables go through `music-classifier spotify import-csv`")
     with console.status("importing…") as status, state(ctx).engine.begin() as conn:
-        report = import_gtzan_csv(conn, file, strict=strict, progress=status.update)
+        report = import_gtzan_csv(conn, file, strict=strict, progress=lambda msg: status.update(Text(msg)))
     _finish(report)
 
 

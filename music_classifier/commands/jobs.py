@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from music_classifier.commands.common import console, handle_errors, state
+from music_classifier.commands.common import bold, console, handle_errors, state, styled
 
 jobs_app = typer.Typer(
     help="Feature jobs: counts by status, recent failures, retry and reconciliation.\n\n"
@@ -83,7 +83,7 @@ def retry(
     queue = queue_from_settings(st.settings)
     with st.engine.begin() as conn:
         n = retry_failed(conn, queue, extractor=extractor)
-    console.print(f"{n} failed extraction(s) queued again on [bold]{queue.name}[/]")
+    console.print(styled(f"{n} failed extraction(s) queued again on ", bold(queue.name)))
 
 
 @jobs_app.command("reconcile")

@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 
-from music_classifier.commands.common import console, err_console, handle_errors, state
+from music_classifier.commands.common import bold, console, err_console, handle_errors, state, styled
 
 dataset_app = typer.Typer(help="Balanced genre subsets stored as SQL views (dataset_<name>).\n\n"
                                "Example: music-classifier dataset create top6 --features spotify --top 6 "
@@ -30,8 +30,8 @@ def _progress_bar(description: str):
     """A rich progress bar on stderr; yields a (done, total) callback."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err_console, transient=True) as progress:
+    with Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err_console, transient=True) as progress:
         task = progress.add_task(description, total=None)
 
         def update(done: int, total: int) -> None:
@@ -88,8 +88,8 @@ def dataset_create(
     with state(ctx).engine.begin() as conn:
         summary = create_dataset(conn, name, definition)
     counts = ", ".join(f"{g} {n}" for g, n in summary.genre_counts.items())
-    console.print(f"dataset [bold]{summary.name}[/] (id {summary.id}, view {summary.view}): "
-                  f"{summary.n_tracks} tracks in {len(summary.genre_counts)} genres: {counts}", highlight=False)
+    console.print(styled("dataset ", bold(summary.name), f" (id {summary.id}, view {summary.view}): "
+                         f"{summary.n_tracks} tracks in {len(summary.genre_counts)} genres: {counts}"))
 
 
 @dataset_app.command("list")
@@ -126,7 +126,7 @@ def dataset_show(ctx: typer.Context, name: str = typer.Argument(..., help="Datas
 
     with state(ctx).engine.connect() as conn:
         d = get_dataset(conn, name)
-    console.print(f"dataset [bold]{d.name}[/] (id {d.id}, view {d.view}, created {d.created_at})", highlight=False)
+    console.print(styled("dataset ", bold(d.name), f" (id {d.id}, view {d.view}, created {d.created_at})"))
     console.print(f"definition: {json.dumps(d.definition)}", highlight=False, markup=False)
     for genre, n in d.genre_counts.items():
         console.print(f"  {genre}: {n}", highlight=False, markup=False)
@@ -172,10 +172,9 @@ def train(
                         group_by=group_by, seed=seed, n_jobs=resolve_jobs(jobs, st.settings.jobs))
     with _progress_bar(f"grid search ({model})") as progress, st.engine.begin() as conn:
         result = train_model(conn, dataset, opts, models_path=st.settings.models_path, progress=progress)
-    console.print(f"model [bold]{result.model_id}[/] ({result.kind} on {result.dataset}): "
-                  f"{result.n_train_tracks} training / {result.n_test_tracks} held-out tracks; "
-                  f"best params {json.dumps(result.best_params)}; CV accuracy {result.cv_score:.3f}",
-                  highlight=False)
+    console.print(styled("model ", bold(result.model_id), f" ({result.kind} on {result.dataset}): "
+                         f"{result.n_train_tracks} training / {result.n_test_tracks} held-out tracks; "
+                         f"best params {json.dumps(result.best_params)}; CV accuracy {result.cv_score:.3f}"))
     _print_metrics(result.test_metrics, "held-out")
 
 
@@ -219,9 +218,9 @@ def models_show(
         typer.echo(json.dumps(row, indent=1))
         return
     params = row["params"]
-    console.print(f"model [bold]{row['id']}[/]: {row['kind']} on dataset {row['dataset_name']} "
-                  f"({len(row['dataset_snapshot']['members'])} tracks at training time), created "
-                  f"{row['created_at']}", highlight=False)
+    console.print(styled("model ", bold(row["id"]), f": {row['kind']} on dataset {row['dataset_name']} "
+                         f"({len(row['dataset_snapshot']['members'])} tracks at training time), created "
+                         f"{row['created_at']}"))
     console.print(f"options: cv {params.get('cv')}, test size {params.get('test_size')}, group by "
                   f"{params.get('group_by')}, class weight {params.get('class_weight')}, seed {params.get('seed')}",
                   highlight=False)
@@ -342,7 +341,7 @@ def predict(
     for p in preds:
         what = f"track {p.track_id}" if p.track_id is not None else p.file_path
         probs = ", ".join(f"{g} {v:.2f}" for g, v in list(p.probabilities.items())[:5])
-        console.print(f"{what}: [bold]{p.genre}[/] ({probs})", highlight=False)
+        console.print(styled(f"{what}: ", bold(p.genre), f" ({probs})"))
 
 
 def register(app: typer.Typer) -> None:

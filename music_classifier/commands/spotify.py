@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from music_classifier.commands.common import console, handle_errors, state
+from music_classifier.commands.common import bold, console, handle_errors, state, styled
 
 spotify_app = typer.Typer(
     help="Spotify: playlists as tracks, features from datasets, the audio-features breaker.\n\n"
@@ -35,10 +35,10 @@ def playlist(
     st = state(ctx)
     report = import_playlist(st.engine, playlist_ref, genre, catalog=SpotifyCatalog.from_settings(st.settings))
     alias = "".join(f" ({raw!r} -> {disp})" for raw, disp in report.genre_alias_applied.items())
-    console.print(f"playlist {report.playlist_id}: {report.added} added, {report.updated} updated, "
-                  f"{report.unchanged} unchanged as [bold]{report.genre}[/]{alias}; "
-                  f"{report.skipped} skipped (local files, episodes, unavailable), {report.duplicates} duplicates",
-                  highlight=False)
+    console.print(styled(f"playlist {report.playlist_id}: {report.added} added, {report.updated} updated, "
+                         f"{report.unchanged} unchanged as ", bold(report.genre), f"{alias}; "
+                         f"{report.skipped} skipped (local files, episodes, unavailable), "
+                         f"{report.duplicates} duplicates"))
 
 
 @spotify_app.command("match-local")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -20,11 +22,28 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    command.upgrade(alembic_config(engine), revision)
+    with _revision_errors(revision):
+        command.upgrade(alembic_config(engine), revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
-    command.downgrade(alembic_config(engine), revision)
+    with _revision_errors(revision):
+        command.downgrade(alembic_config(engine), revision)
+
+
+@contextmanager
+def _revision_errors(revision: str) -> Iterator[None]:
+    """Alembic's refusal of a revision it cannot resolve (a typo) as one line naming it."""
+    from alembic.script.revision import RevisionError
+    from alembic.util import CommandError
+
+    from music_classifier.errors import InputError
+
+    try:
+        yield
+    except (CommandError, RevisionError) as exc:
+        raise InputError(f"revision {revision!r}: {str(exc).splitlines()[0]} "
+                         "(revision ids look like 0003_models, or head, base, -1)") from None
 
 
 def current_revision(engine: Engine) -> str | None:

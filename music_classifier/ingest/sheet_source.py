@@ -178,9 +178,28 @@ def _cell_text(value: Any) -> str:
     return str(value)
 
 
+def _xlsx_problem(exc: BaseException) -> str:
+    """What is wrong with a workbook, from the exception openpyxl raised (it wraps XML errors in a
+    ValueError). openpyxl parses with defusedxml (a dependency), which refuses DTD entities; without
+    it, expat's amplification limit raises ParseError. Either way an entity bomb is named as such."""
+    from xml.etree.ElementTree import ParseError
+
+    from defusedxml import DefusedXmlException
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, DefusedXmlException) or "amplification" in str(seen):
+            return "the workbook declares XML entities (refused: a possible entity bomb)"
+        if isinstance(seen, ParseError):
+            return "the workbook holds malformed XML"
+        seen = seen.__cause__ or seen.__context__
+    return "not a valid XLSX workbook"
+
+
 def read_xlsx(path: str | Path, *, worksheet: str | None = None) -> SheetTable:
     """Read the first (or the named) worksheet of an XLSX workbook."""
     import zipfile
+    from xml.etree.ElementTree import ParseError
 
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
@@ -195,18 +214,18 @@ def read_xlsx(path: str | Path, *, worksheet: str | None = None) -> SheetTable:
         raise InputError(f"{origin}: the file is empty (no header row and no data)")
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError):
-        raise InputError(f"{origin}: not a valid XLSX workbook; export the sheet as .xlsx or use --csv") from None
-    try:
-        if worksheet is None:
-            ws = workbook.worksheets[0]
-        elif worksheet in workbook.sheetnames:
-            ws = workbook[worksheet]
-        else:
-            raise InputError(f"{origin}: no worksheet {worksheet!r} (worksheets: {', '.join(workbook.sheetnames)})")
-        cells = [[_cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
-    finally:
-        workbook.close()
+        try:
+            if worksheet is None:
+                ws = workbook.worksheets[0]
+            elif worksheet in workbook.sheetnames:
+                ws = workbook[worksheet]
+            else:
+                raise InputError(f"{origin}: no worksheet {worksheet!r} (worksheets: {', '.join(workbook.sheetnames)})")
+            cells = [[_cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]  # parses the sheet
+        finally:
+            workbook.close()
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError, IndexError, ParseError) as exc:
+        raise InputError(f"{origin}: {_xlsx_problem(exc)}; export the sheet again as .xlsx or use --csv") from None
     if worksheet is not None:
         origin = f"{origin} [{worksheet}]"
     return build_table(cells, origin)

@@ -58,12 +58,13 @@ def countdown(seconds: float, message: str) -> None:
     """Wait ``seconds`` showing a live countdown on stderr (in-process runs only; workers never sleep)."""
     from rich.console import Console
     from rich.live import Live
+    from rich.text import Text
 
     console = Console(stderr=True)
     end = time.monotonic() + seconds
     with Live(console=console, transient=True, refresh_per_second=4) as live:
         while (left := end - time.monotonic()) > 0:
-            live.update(f"{message}: retrying in {left:4.0f} s")
+            live.update(Text(f"{message}: retrying in {left:4.0f} s"))  # server text: no markup
             time.sleep(min(0.25, left))
 
 
@@ -201,8 +202,8 @@ class _progress:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self._bar = Progress(TextColumn(f"{self.label}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                             console=Console(stderr=True), transient=False)
+        self._bar = Progress(TextColumn(self.label, markup=False), BarColumn(), MofNCompleteColumn(),
+                             TimeRemainingColumn(), console=Console(stderr=True), transient=False)
         self._bar.__enter__()
         task = self._bar.add_task(self.label, total=self.total)
         return lambda n: self._bar.advance(task, n)
