@@ -189,3 +189,141 @@ def test_unknown_extractor_is_one_line():
 
     with pytest.raises(InputError, match="unknown extractor 'vggish': use one of librosa, spotify, musicnn"):
         spec_for("vggish")
+
+
+# --- with the real network (skips without the musicnn package; fails under CI=1) ---------------------
+
+def _clip(path, *, seconds: float, freq: float, seed: int) -> None:
+    import soundfile as sf
+
+    sr = 22050
+    t = np.arange(int(seconds * sr)) / sr
+    noise = np.random.default_rng(seed).normal(size=t.size)
+    beat = (np.sin(2 * np.pi * 2 * t) > 0.95).astype(float)  # clicks twice a second
+    y = 0.3 * np.sin(2 * np.pi * freq * t) + 0.05 * noise + 0.3 * beat * noise
+    sf.write(path, y.astype(np.float32), sr)
+
+
+@pytest.fixture
+def two_clips(tmp_path):
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    _clip(lib / "low.wav", seconds=7.0, freq=110.0, seed=0)
+    _clip(lib / "high.wav", seconds=7.0, freq=1760.0, seed=1)
+    return lib
+
+
+def _audio_tracks(conn, names: list[str]) -> list[int]:
+    ids = []
+    for i, name in enumerate(names):
+        tid = add_track(conn, key=name, genre=["Rock", "Jazz"][i % 2], source="file", title=name)
+        conn.execute(text("UPDATE tracks SET audio_path = :p WHERE id = :i"), {"p": name, "i": tid})
+        ids.append(tid)
+    return ids
+
+
+def test_compute_musicnn_in_process_then_tags_and_predict(engine, two_clips, musicnn_checkpoint, tmp_path):
+    from typer.testing import CliRunner
+
+    from music_classifier.cli import app
+    from music_classifier.db.tags import track_top_tags
+    from music_classifier.jobs.compute import compute_extractions
+    from music_classifier.jobs.enqueue import spec_for
+    from music_classifier.settings import get_settings
+
+    url = engine.url.render_as_string(hide_password=False)
+    settings = get_settings(database_url=url, library=two_clips, models_dir=tmp_path / "models")
+    with engine.begin() as conn:
+        ids = _audio_tracks(conn, ["low.wav", "high.wav"])
+    spec = spec_for("musicnn")
+    assert spec.version == "1" and len(spec.params["weights_sha256"]) == 64 and spec.params["segment_s"] == 3.0
+    report = compute_extractions(engine, settings, spec, processes=1)
+    assert (report.tracks, report.done, report.failed) == (2, 2, 0), report.errors
+    assert compute_extractions(engine, settings, spec, processes=1).tracks == 0  # nothing missing any more
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT * FROM musicnn_features ORDER BY track_id")).mappings().all()
+        segs = conn.execute(text("SELECT track_id, segment, start_s FROM musicnn_segment_features "
+                                 "ORDER BY track_id, segment")).all()
+        found = track_top_tags(conn, ids[0], k=5)
+    assert [r["track_id"] for r in rows] == ids
+    vectors = np.array([[r[c] for c in MUSICNN_V1] for r in rows], dtype=float)
+    assert np.isfinite(vectors).all() and ((vectors[:, 400:] >= 0) & (vectors[:, 400:] <= 1)).all()
+    assert np.abs(vectors[0] - vectors[1]).max() > 0.01  # two different sounds, two different outputs
+    assert [tuple(s) for s in segs] == [(ids[0], 0, 0.0), (ids[0], 1, 3.0), (ids[1], 0, 0.0), (ids[1], 1, 3.0)]
+    assert len(found.tags) == 5 and found.tags == sorted(found.tags, key=lambda kv: -kv[1])
+
+    runner = CliRunner()
+    stored = runner.invoke(app, ["--db", url, "tags", str(ids[0]), "--k", "3"])
+    assert stored.exit_code == 0, stored.output
+    assert f"stored musicnn extraction {found.extraction_id}" in stored.output and found.tags[0][0] in stored.output
+    computed = runner.invoke(app, ["--db", url, "tags", str(two_clips / "low.wav"), "--k", "3"])
+    assert computed.exit_code == 0, computed.output
+    assert "computed now" in computed.output and found.tags[0][0] in computed.output  # same audio, same top tag
+    missing = runner.invoke(app, ["--db", url, "tags", "999999"])
+    assert missing.exit_code == 1 and "track 999999 not found" in missing.output
+    assert "Traceback" not in missing.output
+
+
+def test_predict_a_file_with_a_librosa_and_musicnn_model(sqlite_engine, two_clips, musicnn_checkpoint, tmp_path):
+    from music_classifier.models.predict import predict_files
+    from music_classifier.models.train import TrainOptions, train_model
+
+    rng = np.random.default_rng(3)
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"rf": {"n_estimators": [20]}}))
+    with sqlite_engine.begin() as conn:
+        for gi, genre in enumerate(["Rock", "Jazz"]):
+            for j in range(6):
+                tid = add_track(conn, key=f"{genre}-{j}", genre=genre, source="file")
+                add_segments(conn, tid, [separable_values("librosa", gi, rng) for _ in range(2)])
+                add_segments(conn, tid, [separable_values("musicnn", gi, rng) for _ in range(2)], extractor="musicnn")
+        create_dataset(conn, "mixseg", DatasetDefinition(features="librosa,musicnn", segments=True, top=2,
+                                                         min_per_genre=5))
+        model_id = train_model(conn, "mixseg", TrainOptions(kind="rf", grid=grid, cv=2),
+                               models_path=tmp_path / "models").model_id
+        [pred] = predict_files(conn, model_id, [two_clips / "low.wav"])
+    assert pred.genre in {"Rock", "Jazz"} and abs(sum(pred.probabilities.values()) - 1) < 1e-6
+
+
+def test_musicnn_in_a_process_pool(sqlite_engine, two_clips, musicnn_checkpoint, tmp_path):
+    from music_classifier.jobs.compute import compute_extractions
+    from music_classifier.jobs.enqueue import spec_for
+    from music_classifier.settings import get_settings
+
+    url = sqlite_engine.url.render_as_string(hide_password=False)
+    settings = get_settings(database_url=url, library=two_clips)
+    with sqlite_engine.begin() as conn:
+        _audio_tracks(conn, ["low.wav", "high.wav"])
+    report = compute_extractions(sqlite_engine, settings, spec_for("musicnn", segments=False), processes=2)
+    assert (report.done, report.failed) == (2, 0), report.errors
+    with sqlite_engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM musicnn_features")).scalar_one() == 2
+        assert conn.execute(text("SELECT COUNT(*) FROM musicnn_segment_features")).scalar_one() == 0
+
+
+def test_report_shows_mistakes_top_tags_and_importances_per_set(sqlite_engine, tmp_path):
+    from music_classifier.models.report import build_report
+    from music_classifier.models.train import TrainOptions, train_model
+
+    rng = np.random.default_rng(4)
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"rf": {"n_estimators": [10]}}))
+    with sqlite_engine.begin() as conn:
+        for genre in ["Rock", "Jazz", "Folk"]:
+            for j in range(8):
+                tid = add_track(conn, key=f"{genre}-{j}", genre=genre, source="file", title=f"{genre} {j}")
+                add_features(conn, tid, "librosa", {c: float(v) for c, v in zip(
+                    COLUMNS["librosa"], rng.normal(size=83), strict=True)})
+                tags = {n: 0.01 for n in MUSICNN_V1[400:]}
+                add_features(conn, tid, "musicnn", {**{n: float(v) for n, v in zip(
+                    MUSICNN_V1[:400], rng.normal(size=400), strict=True)}, **tags, "tag_hip_hop": 0.7,
+                    "tag_female_vocalists": 0.2})
+        create_dataset(conn, "noise", DatasetDefinition(features="librosa,musicnn", top=3, min_per_genre=5))
+        trained = train_model(conn, "noise", TrainOptions(kind="rf", grid=grid, cv=2, seed=0),
+                              models_path=tmp_path / "models")
+    assert trained.test_metrics["accuracy"] < 1.0  # pure noise: there are mistakes to show
+    with sqlite_engine.connect() as conn:
+        html = build_report(conn, trained.model_id, out_dir=tmp_path / "report").read_text()
+    assert "top MSD tags (musicnn)" in html
+    assert "Hip-Hop 0.70, female vocalists 0.20" in html  # the network's names, most likely first
+    assert 'id="importance-groups"' in html and "<td>musicnn</td>" in html and "<td>librosa</td>" in html

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from sqlalchemy import Connection, bindparam, inspect, text
 
 from music_classifier.db.feature_columns import MSD_TAG_COLUMNS_V1
@@ -39,3 +41,39 @@ def top_of(taggram: dict[str, float], k: int) -> list[tuple[str, float]]:
 def stored_top_tags(conn: Connection, track_ids: list[int], *, k: int = 10) -> dict[int, list[tuple[str, float]]]:
     """``{track id: [(tag, probability), ...]}``, the ``k`` most likely tags of each stored taggram."""
     return {t: top_of(g, k) for t, g in stored_taggrams(conn, track_ids).items()}
+
+
+class TrackTags(NamedTuple):
+    track_id: int
+    artist: str
+    title: str
+    extraction_id: int
+    tags: list[tuple[str, float]]  # (tag, probability), most likely first
+
+
+def track_top_tags(conn: Connection, track_id: int, *, k: int = 10) -> TrackTags:
+    """The ``k`` most likely tags of a track's stored musicnn taggram (its newest musicnn extraction).
+
+    InputError when the track does not exist or has no finished musicnn extraction.
+    """
+    from music_classifier.errors import InputError
+
+    check_k(k)
+    track = conn.execute(text("SELECT artist, title FROM tracks WHERE id = :t AND removed_at IS NULL"),
+                         {"t": int(track_id)}).first()
+    if track is None:
+        raise InputError(f"track {track_id} not found (list them: music-classifier sql \"SELECT id, artist, title "
+                         "FROM tracks\")")
+    taggram = stored_taggrams(conn, [int(track_id)]).get(int(track_id))
+    if not taggram:
+        raise InputError(f"track {track_id} has no stored musicnn tags: run `music-classifier features compute "
+                         "--extractor musicnn` first (the track needs an audio file)")
+    eid = conn.execute(text(f'SELECT extraction_id FROM "{TAGS_VIEW}" WHERE track_id = :t'), {"t": int(track_id)})
+    return TrackTags(int(track_id), str(track.artist), str(track.title), int(eid.scalar_one()), top_of(taggram, k))
+
+
+def check_k(k: int) -> None:
+    from music_classifier.errors import InputError
+
+    if not 1 <= int(k) <= len(MSD_TAG_COLUMNS_V1):
+        raise InputError(f"--k {k}: must be from 1 to {len(MSD_TAG_COLUMNS_V1)}")

@@ -9,6 +9,7 @@ segments of a track share their indices. Nothing here touches the database.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,3 +55,15 @@ def version_and_params(extractor: str) -> tuple[str, dict[str, Any]]:
     module = importlib.import_module(get_extractor(extractor).feature_module or "")
     params = module.extractor_params() if hasattr(module, "extractor_params") else {}
     return str(module.EXTRACTOR_VERSION), dict(params)
+
+
+def file_top_tags(path: Path, *, k: int = 10) -> list[tuple[str, float]]:
+    """The ``k`` most likely MSD tags of an audio file (musicnn taggram mean), computed now."""
+    from music_classifier.errors import InputError
+    from music_classifier.features.audio_io import load_audio
+    from music_classifier.features.musicnn.extractor import top_tags
+
+    if not Path(path).is_file():
+        raise InputError(f"{path}: file not found (give a stored track id or an audio file)")
+    y, sr = load_audio(path)
+    return top_tags(y=y, sr=sr, k=k)
