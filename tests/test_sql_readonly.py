@@ -242,32 +242,39 @@ def test_csv_export_neutralises_formulas_unless_raw(db):
 def test_sqlite_denies_fts3_tokenizer_and_huge_values(sqlite_engine):
     """fts3_tokenizer() leaks a library pointer; a 900 MB printf must fail fast with one line, not allocate."""
     import resource
+    import time
 
     url = _url(sqlite_engine)
     for statement in ("SELECT fts3_tokenizer('simple')", "SELECT FTS3_TOKENIZER('simple', x'00')"):
         with pytest.raises(InputError, match="^query refused: not authorized"):
             run_readonly_query(url, statement)
-    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # SQLite 3.40's printf() turns its own "too big" into NULL rather than an error; either way no
-    # 200 MB string is built.
-    try:
-        assert run_readonly_query(url, "SELECT length(printf('%.*c', 200000000, 'x'))").rows == [(None,)]
-    except InputError as exc:
-        assert str(exc).startswith("query refused: string or blob too big")
+    peak_before, started = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.monotonic()
+    for statement in ("SELECT printf('%.*c', 900000000, 'x')", "SELECT format('%900000000d', 1)",
+                      "SELECT length(printf('%-*s|', 200000000, 'x'))"):
+        with pytest.raises(InputError, match=r"^query refused: printf\(\) width or precision \d+ is above the "
+                                             r"32 MiB limit for one value$"):
+            run_readonly_query(url, statement)
+    assert time.monotonic() - started < 5  # refused before any work (SQLite's own printf loops for seconds)
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before < 100_000  # KiB: far below 200 MB
+    twenty_mb = "printf('%.*c', 20000000, 'x')"
+    with pytest.raises(InputError, match=r"^query refused: printf\(\) result is longer than the 32 MiB limit"):
+        run_readonly_query(url, f"SELECT length(printf('%s%s', {twenty_mb}, {twenty_mb}))")
     for blowup in ("SELECT length(randomblob(100000000))",
                    "WITH RECURSIVE s(x) AS (SELECT 'x' UNION ALL SELECT x || x FROM s WHERE length(x) < 1e9) "
                    "SELECT max(length(x)) FROM s",
                    "SELECT length(replace(printf('%.*c', 1000000, 'x'), 'x', printf('%.*c', 100, 'y')))"):
-        with pytest.raises(InputError, match="^query refused: string or blob too big"):
+        with pytest.raises(InputError, match="^query refused: string or blob too big$"):
             run_readonly_query(url, blowup)
-    assert run_readonly_query(url, "SELECT length(printf('%.*c', 1000000, 'x'))").rows == [(1_000_000,)]
+    # printf still behaves as SQLite's own below the limits
+    assert run_readonly_query(url, "SELECT printf('%05.1f|%-4s|%d%%|%.*c|%s', 3.14159, 'ab', 7, 3, 'z', NULL), "
+                                   "format('%q', 'it''s'), printf(NULL), length(printf('%.*c', 1000000, 'x'))"
+                              ).rows == [("003.1|ab  |7%|zzz|", "it''s", None, 1_000_000)]
 
 
 def test_sqlite_heap_limit_is_restored_after_the_query(sqlite_engine):
-    from music_classifier.db.readonly import _hard_heap_limit_function
+    from music_classifier.db.sqlite_limits import hard_heap_limit_function
 
-    set_limit = _hard_heap_limit_function()
+    set_limit = hard_heap_limit_function()
     if set_limit is None:
         pytest.skip("this SQLite build does not export sqlite3_hard_heap_limit64")
     before = set_limit(-1)

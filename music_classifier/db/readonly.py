@@ -4,7 +4,7 @@ SQLite: the file is opened with ``mode=ro``; the attached-database limit is 0 (`
 still lets ``ATTACH`` create a new file and ``VACUUM INTO`` write one); an authorizer allows only
 what a SELECT needs and denies everything else (PRAGMA, transactions, DDL, DML, ATTACH,
 ``load_extension``, ``fts3_tokenizer``); sqlite3 runs one statement per call; a progress handler
-enforces the statement timeout; memory is capped (string/blob length, page cache, heap limit).
+enforces the statement timeout; memory is capped (:mod:`.sqlite_limits`).
 
 PostgreSQL: the query runs as a role holding only SELECT (one per database and schema, see
 :mod:`.readonly_roles`), checked after connecting (the right role, nothing beyond SELECT), with
@@ -16,11 +16,8 @@ options but no password: fine with trust or peer auth; password deployments set 
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +33,7 @@ from music_classifier.db.readonly_roles import (
     privileges_params,
     readonly_role_name,
 )
+from music_classifier.db.sqlite_limits import HEAP_LIMIT_BYTES, CheckedPrintf, heap_limit, limit_connection
 from music_classifier.errors import ConfigError, InputError
 
 __all__ = ["QueryResult", "check_role_name", "ensure_readonly_role", "open_sqlite_readonly", "readonly_role_name",
@@ -49,13 +47,6 @@ __all__ = ["QueryResult", "check_role_name", "ensure_readonly_role", "open_sqlit
 _SQLITE_ALLOWED = frozenset({sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
                              getattr(sqlite3, "SQLITE_RECURSIVE", 33)})
 _DENIED_FUNCTIONS = frozenset({"load_extension", "fts3_tokenizer"})
-# Memory caps for the read-only connection: no string or blob above SQLITE_MAX_LENGTH_BYTES
-# (`printf('%.*c', 900000000, 'x')` otherwise allocates ~900 MB), query text at most 1 MB, a 16 MiB
-# page cache with temporary b-trees on disk, and a process-wide hard heap limit while the query runs.
-SQLITE_MAX_LENGTH_BYTES = 32 * 1024 * 1024
-SQLITE_MAX_SQL_BYTES = 1024 * 1024
-SQLITE_CACHE_KIB = 16 * 1024
-SQLITE_HEAP_LIMIT_BYTES = 512 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -106,15 +97,16 @@ def _sqlite_authorizer(action: int, arg1: str | None, arg2: str | None, _db: str
 
 def open_sqlite_readonly(path: Path, statement_timeout_ms: int = 30_000) -> sqlite3.Connection:
     """A sqlite3 connection that can only read ``path`` (see the module docstring)."""
+    return _open_sqlite_readonly(path, statement_timeout_ms)[0]
+
+
+def _open_sqlite_readonly(path: Path, statement_timeout_ms: int) -> tuple[sqlite3.Connection, CheckedPrintf]:
     if not path.is_file():
         raise ConfigError(f"database file {path} does not exist")
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
-    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, SQLITE_MAX_LENGTH_BYTES)
-    conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, SQLITE_MAX_SQL_BYTES)
     conn.execute("PRAGMA query_only = ON")  # belt and braces; the authorizer below forbids PRAGMA from now on
-    conn.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
-    conn.execute("PRAGMA temp_store = FILE")
+    printf = limit_connection(conn)
     conn.set_authorizer(_sqlite_authorizer)
     deadline_s = statement_timeout_ms / 1000
 
@@ -124,60 +116,26 @@ def open_sqlite_readonly(path: Path, statement_timeout_ms: int = 30_000) -> sqli
         return 1 if time.monotonic() - started > deadline_s else 0
 
     conn.set_progress_handler(_timeout, 10_000)
-    return conn
+    return conn, printf
 
 
 def _sqlite_query(url: URL, sql: str, statement_timeout_ms: int) -> QueryResult:
     if not url.database or url.database == ":memory:":
         raise ConfigError("the read-only query needs a SQLite database file, not an in-memory database")
-    conn = open_sqlite_readonly(Path(url.database), statement_timeout_ms)
+    conn, printf = _open_sqlite_readonly(Path(url.database), statement_timeout_ms)
     try:
-        with _sqlite_heap_limit(SQLITE_HEAP_LIMIT_BYTES):
+        with heap_limit():
             cursor = conn.execute(sql)
             rows = cursor.fetchall()
             columns = [d[0] for d in cursor.description or ()]
     except (sqlite3.Error, sqlite3.Warning) as exc:
-        raise InputError(f"query refused: {_first_line(exc)}") from None
+        raise InputError(f"query refused: {printf.refusal or _first_line(exc)}") from None
     except MemoryError:
-        raise InputError("query refused: out of memory (the read-only connection may use "
-                         f"{SQLITE_HEAP_LIMIT_BYTES // 2**20} MiB)") from None
+        raise InputError(f"query refused: out of memory (SQLite may use {HEAP_LIMIT_BYTES // 2**20} MiB "
+                         "for a read-only query)") from None
     finally:
         conn.close()
     return QueryResult(columns, [tuple(r) for r in rows])
-
-
-@contextmanager
-def _sqlite_heap_limit(limit_bytes: int) -> Iterator[None]:
-    """Lower SQLite's hard heap limit (process-wide) to ``limit_bytes`` for the query, then restore it.
-
-    ``PRAGMA hard_heap_limit`` can only lower the limit, so the C function is called directly (the
-    library the sqlite3 module links to); where it cannot be found, the per-connection caps set in
-    :func:`open_sqlite_readonly` are all there is.
-    """
-    set_limit = _hard_heap_limit_function()
-    if set_limit is None:
-        yield
-        return
-    previous = set_limit(-1)  # a negative argument reads the limit without changing it
-    set_limit(limit_bytes if previous <= 0 else min(previous, limit_bytes))
-    try:
-        yield
-    finally:
-        set_limit(previous)
-
-
-@functools.cache
-def _hard_heap_limit_function() -> Callable[[int], int] | None:
-    import ctypes
-
-    try:
-        import _sqlite3
-
-        function = ctypes.CDLL(_sqlite3.__file__).sqlite3_hard_heap_limit64
-    except (ImportError, OSError, AttributeError):
-        return None
-    function.restype, function.argtypes = ctypes.c_int64, [ctypes.c_int64]
-    return function
 
 
 # -------------------------------------------------------------------------------------- PostgreSQL
