@@ -34,6 +34,19 @@ def _load_table(settings: Any, sheet: str | None, worksheet: str | None, credent
     return sheet_source.read_sheet_csv_export(sheet, settings=settings)
 
 
+def _hash_progress() -> Any:
+    """A progress bar on stderr while the files the sheet names are hashed (nothing when not a terminal)."""
+    from contextlib import nullcontext
+
+    from music_classifier.commands.common import is_tty
+
+    if not is_tty():
+        return nullcontext(None)
+    from music_classifier.commands.audio import _RichHashProgress
+
+    return _RichHashProgress()
+
+
 def _print_report(report: Any) -> None:
     from rich.table import Table
 
@@ -56,6 +69,16 @@ def _print_report(report: Any) -> None:
     if report.genres_created:
         verb = "would create" if report.dry_run else "created"
         console.print(f"genres {verb}: {', '.join(report.genres_created)}", highlight=False, markup=False)
+    files = report.files
+    if files.linked or files.unchanged or files.unpinned or report.file_problems:
+        verb = "to link" if report.dry_run else "linked"
+        console.print(f"audio files named by the sheet: {files.linked} {verb}, {files.unchanged} unchanged"
+                      + (f", {len(report.file_problems)} unusable (listed above)" if report.file_problems else "")
+                      + (f", {files.unpinned} no longer named" if files.unpinned else "")
+                      + (f"; {files.marked_stale} feature extractions marked stale" if files.marked_stale else ""),
+                      highlight=False)
+    for note in files.taken:
+        console.print(note, highlight=False, markup=False, soft_wrap=True)
 
 
 @sheet_app.command("sync")
@@ -81,7 +104,12 @@ def sync(
 ) -> None:
     """Sync students, tracks, proposals and genres from the class sheet (one transaction).
 
-    Exit codes: 0 every row synced, 3 some rows skipped and the rest committed, 1 nothing written.
+    An optional column `file` (or `audio`, `path`, `filename`) names each row's audio file, relative to the
+    library root or as a bare file name found anywhere under it; that file becomes the track's audio, and
+    `audio scan` keeps it.
+
+    Exit codes: 0 every row synced, 3 some rows (or file cells) skipped and the rest committed, 1 nothing
+    written.
 
     Example: music-classifier sheet sync --csv songs.csv --dry-run
     """
@@ -99,14 +127,17 @@ def sync(
         parsed = parse_for_sync(conn, table)
         for bad in parsed.bad_rows:
             err_console.print(str(bad), highlight=False, markup=False, soft_wrap=True)
-        report = sync_sheet(conn, parsed, dry_run=dry_run, strict=strict, allow_removals=allow_removals,
-                            allow_relabel=allow_relabel)
+        with _hash_progress() as progress:
+            report = sync_sheet(conn, parsed, dry_run=dry_run, strict=strict, allow_removals=allow_removals,
+                                allow_relabel=allow_relabel, library_root=st.settings.library, progress=progress)
         if not dry_run:
             conn.commit()
+    for problem in report.file_problems:
+        err_console.print(str(problem), highlight=False, markup=False, soft_wrap=True)
     for near in report.genre_near_misses:
         err_console.print(f"warning: {near}", highlight=False, markup=False, soft_wrap=True)
     _print_report(report)
-    if report.skipped_rows:
+    if report.skipped_rows or report.file_problems:
         raise typer.Exit(3)
 
 

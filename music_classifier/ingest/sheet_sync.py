@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Integer, Table, bindparam, delete, insert, select, text, update
@@ -22,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 
 from music_classifier.db.tables import MAX_TEXT, proposals, students, track_genres, tracks
 from music_classifier.errors import InputError
+from music_classifier.ingest.audio_files import ScanProgress
 from music_classifier.ingest.genres import (
     NearMiss,
     genre_key,
@@ -31,6 +33,13 @@ from music_classifier.ingest.genres import (
     validate_genre_name,
 )
 from music_classifier.ingest.keys import KEY_SEPARATOR, fold, normalise_artist, normalise_title
+from music_classifier.ingest.sheet_files import (
+    FileLinks,
+    FilePlan,
+    FileProblem,
+    apply_sheet_files,
+    plan_sheet_files,
+)
 from music_classifier.ingest.sheet_source import SheetTable
 
 SOURCE = "sheet"
@@ -54,6 +63,8 @@ _HEADER_ALIASES = {
     "artist": "artist", "title": "title",
     "coarsegenre": "coarse_genre",
     "genre1": "genre1", "genre2": "genre2", "genre3": "genre3",
+    # The row's own audio file (ingest/sheet_files.py), relative to the library root or a bare name.
+    "file": "file", "audio": "file", "path": "file", "filename": "file",
 }
 
 
@@ -81,6 +92,8 @@ class ParsedSheet:
     rows: list[SheetRow]
     bad_rows: list[BadRow]
     origin: str = ""
+    # (row number, track key, cell) of the good rows whose file column names a file, in sheet order
+    file_cells: list[tuple[int, str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -109,6 +122,8 @@ class SyncReport:
     genre_mapping_applied: dict[str, str] = field(default_factory=dict)  # sheet spelling -> genre
     genres_created: list[str] = field(default_factory=list)
     genre_near_misses: list[GenreNearMiss] = field(default_factory=list)  # new coarse genres that look like typos
+    file_problems: list[FileProblem] = field(default_factory=list)  # file cells that could not be used
+    files: FileLinks = field(default_factory=FileLinks)  # what the file column did to the tracks' audio
     students_added: int = 0
     proposals_added: int = 0
     proposals_removed: int = 0
@@ -118,7 +133,8 @@ class SyncReport:
     @property
     def changed(self) -> bool:
         return any((self.added, self.revived, self.updated, self.removed, self.genres_created, self.students_added,
-                    self.proposals_added, self.proposals_removed, self.proposals_moved))
+                    self.proposals_added, self.proposals_removed, self.proposals_moved, self.files.linked,
+                    self.files.unpinned))
 
 
 # --------------------------------------------------------------------------- parsing
@@ -257,8 +273,11 @@ def parse_rows(table: SheetTable, *, known_keys: dict[tuple[str, str], str] | No
 
     ``known_keys`` ((artist, title) -> track key, see :func:`sheet_track_keys`) lets a re-sync skip
     recomputing the keys of songs already stored with exactly that spelling."""
-    parser = _RowParser(_header_map(table), known_keys or {})
+    columns = _header_map(table)
+    parser = _RowParser(columns, known_keys or {})
     fast = _fast_parser(parser, table.rows)
+    file_col = columns.get("file")
+    file_cells: list[tuple[int, str, str]] = []
     rows: list[SheetRow] = []
     bad: list[BadRow] = []
     seen: dict[tuple[str, str], int] = {}
@@ -282,7 +301,9 @@ def parse_rows(table: SheetTable, *, known_keys: dict[tuple[str, str], str] | No
             continue
         seen[identity] = row.row_number
         rows.append(row)
-    return ParsedSheet(rows=rows, bad_rows=bad, origin=table.origin)
+        if file_col is not None and cells[file_col].strip():
+            file_cells.append((row.row_number, row.key, cells[file_col]))
+    return ParsedSheet(rows=rows, bad_rows=bad, origin=table.origin, file_cells=file_cells)
 
 
 _Fast = Callable[[Sequence[str], int], "SheetRow | None"]
@@ -532,17 +553,36 @@ def genre_near_misses(conn: Connection, parsed: ParsedSheet) -> list[GenreNearMi
 
 
 def sync_sheet(conn: Connection, parsed: ParsedSheet, *, dry_run: bool = False, strict: bool = False,
-               allow_removals: bool = False, allow_relabel: bool = False) -> SyncReport:
+               allow_removals: bool = False, allow_relabel: bool = False, library_root: Path | None = None,
+               progress: ScanProgress | None = None) -> SyncReport:
     """Make the sheet tracks, students, proposals and track genres match ``parsed``, in ``conn``'s
     transaction (the caller commits). Tracks gone from the sheet are soft-deleted (their features
     stay); tracks back in the sheet are revived. Before writing anything, raises InputError when
     ``strict`` and there are bad rows or new coarse genres that look like typos of known ones
     (:func:`genre_near_misses`; without ``strict`` they are reported), when more than 20% of the
     live sheet tracks would be removed and not ``allow_removals``, or when more than 20% of them
-    would change coarse genre and not ``allow_relabel``. With ``dry_run`` nothing is written."""
+    would change coarse genre and not ``allow_relabel``. With ``dry_run`` nothing is written.
+
+    Rows naming their audio file (:mod:`~music_classifier.ingest.sheet_files`) get it as their track's
+    pinned audio; ``library_root`` is the configured root (None: the stored one, else the working
+    directory). Unusable file cells are reported per row (``--strict`` refuses them); ``progress``
+    sees the files being hashed."""
+    plan = None
+    if parsed.file_cells:
+        from music_classifier.ingest.library_root import library_root_for
+
+        plan = plan_sheet_files(parsed.file_cells, library_root_for(conn, library_root).path, progress=progress)
+        if strict and plan.problems:
+            raise InputError(f"--strict: {len(plan.problems)} file cell(s) unusable, first {plan.problems[0]}; "
+                             "nothing was written")
     with _sqlite_page_cache(conn, len(parsed.rows)):
-        return _sync(conn, parsed, dry_run=dry_run, strict=strict, allow_removals=allow_removals,
-                     allow_relabel=allow_relabel)
+        report = _sync(conn, parsed, dry_run=dry_run, strict=strict, allow_removals=allow_removals,
+                       allow_relabel=allow_relabel)
+    if plan is not None:
+        report.file_problems = list(plan.problems)
+    # Also without a file column: rows that stopped naming a file give their tracks back to the scan.
+    report.files = apply_sheet_files(conn, plan or FilePlan(root=None), dry_run=dry_run)
+    return report
 
 
 @contextmanager
