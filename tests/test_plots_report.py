@@ -25,7 +25,8 @@ from music_classifier.models.report import build_report, misclassified
 
 GENRES = ["Rock", "Drum & Bass", "Hip-Hop", "Jazz"]
 SCRIPT_TITLE = "<script>alert(1)</script>"
-SECTIONS = ["composition", "metrics", "per-genre-section", "confusion", "tsne", "importances", "misclassified",
+SECTIONS = ["composition", "metrics", "per-genre-section", "confusion", "tsne", "importances", "misclassified", "audit",
+             "students",
             "versions"]
 
 
@@ -222,18 +223,19 @@ def test_report_shows_every_section_from_the_stored_run_escaped(engine, tmp_path
     assert set(SECTIONS) <= doc.ids
     assert {"genre-counts", "per-genre", "misclassified-tracks", "library-versions", "best-params"} <= doc.ids
 
-    # Self-contained: four embedded PNGs that decode, nothing fetched from elsewhere.
+    # Self-contained: three embedded PNGs that decode, the map's scripts inline, nothing fetched from elsewhere.
     assert doc.external == []
-    assert len(doc.img_srcs) == 4
+    assert len(doc.img_srcs) == 3
     for src in doc.img_srcs:
         assert src.startswith("data:image/png;base64,")
         with Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))) as im:
             im.verify()
-    for name in ("genre_counts.png", "confusion.png", "tsne.png", "importances.png"):
+    for name in ("genre_counts.png", "confusion.png", "importances.png"):
         _assert_png(tmp_path / "report" / name)
+    assert 'id="track-map"' in html  # the interactive map (plotly.js inline: no <script src>)
 
-    # Escaped as text, never markup.
-    assert SCRIPT_TITLE not in html and "<script" not in html
+    # Escaped as text, never markup (inside the map's data too: JSON-escaped).
+    assert SCRIPT_TITLE not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "Tom &amp; Jerry &lt;b&gt;" in html
     assert "Drum & Bass" not in html and "Drum &amp; Bass" in html
@@ -341,9 +343,9 @@ def test_report_of_a_really_trained_model(sqlite_engine, tmp_path):
     assert doc.text_by_id["metric-cv-score"] == f"{result.cv_score:.3f}"
     assert len(doc.genre_rows) == len(GENRES)
     assert html.count('class="candidate-row"') == 2  # both grid candidates, with their CV means
-    assert len(doc.img_srcs) == 4 and doc.external == []
+    assert len(doc.img_srcs) == 3 and doc.external == []
     assert "test_track_ids</th><td>16 values" in html  # long lists summarised, not dumped
-    assert "<script" not in html
+    assert 'id="track-map"' in html and 'id="label-issues"' in html
 
 
 def test_importances_of_reads_the_training_dict_and_a_bare_list():
@@ -378,6 +380,6 @@ def test_report_without_feature_rows_still_builds_with_a_note(sqlite_engine, tmp
         conn.execute(delete(features))  # the view now has no rows; the stored run is untouched
     with sqlite_engine.connect() as conn:
         html = build_report(conn, model_id, out_dir=tmp_path / "r", settings=None).read_text(encoding="utf-8")
-    assert "Too few rows with features for a t-SNE map" in html and "has no rows with features" in html
+    assert "No map: dataset &#39;mix&#39; has no rows with features" in html
+    assert "No label audit" in html and 'id="track-map"' not in html
     assert html.count('class="genre-row"') == len(GENRES)
-    assert not (tmp_path / "r" / "tsne.png").exists()

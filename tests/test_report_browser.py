@@ -78,7 +78,7 @@ def test_report_renders_in_headless_chromium(sqlite_engine, tmp_path, browser):
     assert browser.title.startswith(f"Model {model_id} (rf)")
 
     images = browser.execute_script(IMAGES_DECODED_JS)
-    assert images["count"] == 4  # genre counts, confusion, t-SNE, importances
+    assert images["count"] == 3  # genre counts, confusion, importances
     assert images["broken"] == []
 
     rows = browser.find_elements(By.CSS_SELECTOR, "table#per-genre tbody tr.genre-row")
@@ -89,7 +89,12 @@ def test_report_renders_in_headless_chromium(sqlite_engine, tmp_path, browser):
         assert browser.find_element(By.ID, section).is_displayed()
     # The title that is markup elsewhere is plain text here, and no script ran.
     assert "<script>alert(1)</script>" in browser.find_element(By.ID, "misclassified-tracks").text
-    assert browser.execute_script("return document.scripts.length") == 0
+    # Only inline scripts (plotly.js and the map), and the map drew one point per member track.
+    assert browser.execute_script("return Array.from(document.scripts).filter(s => s.src).length") == 0
+    assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#track-map g.trace.scatter path.point")) == 32
+    assert browser.find_elements(By.CSS_SELECTOR, "table#label-issues tr.issue-row")
+    assert [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
 
     # Full-page screenshot for a person to look at (kept in tmp).
     height = browser.execute_script("return document.documentElement.scrollHeight")

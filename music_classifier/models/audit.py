@@ -165,3 +165,42 @@ def audit_csv(result: AuditResult, *, only_flagged: bool = False) -> str:
         writer.writerow([r.rank, r.track_id, safe(r.artist), safe(r.title), safe(r.student), safe(r.sheet_genre),
                          safe(r.heard_genre), f"{r.dispute_score:.4f}", int(r.flagged)])
     return buf.getvalue()
+
+
+NO_STUDENT = "(no student)"
+
+
+@dataclass
+class StudentRow:
+    student: str
+    proposals: int
+    genres: dict[str, int]  # sheet genre -> proposals, most first
+    agreed: int  # tracks whose out-of-fold predicted genre is the sheet genre
+    mean_confidence: float  # mean out-of-fold confidence (probability of the predicted genre)
+    flagged: int
+
+    @property
+    def agreement(self) -> float:
+        return self.agreed / self.proposals if self.proposals else float("nan")
+
+
+def student_rows(result: AuditResult) -> list[StudentRow]:
+    """Per student (tracks nobody proposed under :data:`NO_STUDENT`), over the audited tracks: how many,
+    in which genres, how often the audio agrees with their label, mean confidence, flagged tracks.
+    Sorted by agreement, lowest first (whose proposals are hardest), then by name."""
+    acc: dict[str, list[AuditRow]] = {}
+    for r in result.rows:
+        for name in r.students or [NO_STUDENT]:
+            acc.setdefault(name, []).append(r)
+    out = []
+    for name, rows in acc.items():
+        genres: dict[str, int] = {}
+        for r in rows:
+            genres[r.sheet_genre] = genres.get(r.sheet_genre, 0) + 1
+        out.append(StudentRow(student=name, proposals=len(rows),
+                              genres=dict(sorted(genres.items(), key=lambda kv: (-kv[1], kv[0]))),
+                              agreed=sum(r.heard_genre == r.sheet_genre for r in rows),
+                              mean_confidence=float(sum(r.heard_probability for r in rows) / len(rows)),
+                              flagged=sum(r.flagged for r in rows)))
+    out.sort(key=lambda s: (s.agreement, s.student))
+    return out

@@ -136,9 +136,9 @@ def plot_importances(names: Sequence[str], values: Sequence[float], *, out: Path
     order = np.argsort(-vals, kind="stable")[:top]
     shown_names = [names[i] for i in order][::-1]
     shown_vals = vals[order][::-1]
-    with _figure(out, figsize=(8, max(3.0, 0.3 * len(order) + 1.2))) as (fig, ax):
+    with _figure(out, figsize=(7.5, max(2.5, 0.26 * len(order) + 1.0))) as (fig, ax):
         ax.barh(range(len(order)), shown_vals, color=palette.OTHER_COLOUR)
-        ax.set_yticks(range(len(order)), labels=shown_names, fontsize=8)
+        ax.set_yticks(range(len(order)), labels=shown_names, fontsize=10)
         ax.set_xlabel("importance")
         ax.set_title(f"{title} (top {len(order)} of {len(names)})")
     return Path(out)

@@ -2,13 +2,15 @@
 
 Every figure in the report is READ FROM THE STORED RUN (the ``models`` row): metrics, CV score,
 best parameters, per-genre figures, confusion matrix, predictions, importances, versions. Nothing is
-recomputed, so a report cannot disagree with ``models show``. The only thing drawn from current
-data is the t-SNE map, which needs the feature values (the registry stores none); it reads the
-dataset's view restricted to the members the model recorded, and says so in its caption.
+recomputed, so a report cannot disagree with ``models show``. The only things drawn from current
+data need the feature values (the registry stores none): the interactive map, the label audit, the
+per-student table and the nearest neighbours of mistakes (:mod:`.report_class`); they read the
+dataset's view restricted to the members the model recorded, and say so.
 
-The HTML goes through Jinja2 with autoescaping, so a track titled ``<script>`` is shown as text.
-Images are embedded as base64 ``data:`` URIs (and also written next to ``index.html``): the
-report is one file that can be mailed or opened offline, with no external resource.
+The HTML goes through Jinja2 with autoescaping, so a track titled ``<script>`` is shown as text
+(the map's data is JSON-escaped by Plotly). Images are embedded as base64 ``data:`` URIs (and also
+written next to ``index.html``), plotly.js is inlined: the report is one file that can be mailed or
+opened offline, with no external resource.
 """
 
 from __future__ import annotations
@@ -292,22 +294,12 @@ def report_context(conn: Connection, row: dict[str, Any], *, out_dir: Path, seed
         figures["confusion"] = _figure(out_dir, "confusion.png",
                                        lambda p: plots.plot_confusion(matrix, labels, out=p))
 
-    if row.get("dataset_id") is not None and _view_exists(conn, row["dataset_name"]):
-        try:
-            data = dataset_tsne_input(conn, row["dataset_name"], feature_names=row["feature_names"],
-                                      track_ids=member_track_ids(row), seed=seed)
-        except InputError as exc:  # e.g. the features were removed since: the rest of the report stands
-            data = TsneInput(X=None, y=[], note=str(exc))
-        if len(data.y) >= 4:
-            figures["tsne"] = _figure(out_dir, "tsne.png", lambda p: plots.plot_tsne(
-                data.X, data.y, out=p, seed=seed, title=f"t-SNE map of {row['dataset_name']}"))
-            notes["tsne"] = (f"Features as currently stored in view dataset_{row['dataset_name']}, restricted to "
-                             f"the model's recorded members: {data.note}.")
-        else:
-            notes["tsne"] = f"Too few rows with features for a t-SNE map ({data.note})."
-    else:
-        notes["tsne"] = (f"Dataset {row['dataset_name']!r} is no longer stored, so its feature values (and the "
-                         "t-SNE map) are unavailable; every other figure comes from the stored run.")
+    from music_classifier.models.report_class import class_view
+
+    mistakes = misclassified(tm.get("predictions") or [])
+    available = row.get("dataset_id") is not None and _view_exists(conn, row["dataset_name"])
+    class_context = class_view(conn, row, members=member_track_ids(row), available=available,
+                               misclassified=mistakes, seed=seed)
 
     imp = importances_of(row)
     if imp is not None:
@@ -326,7 +318,6 @@ def report_context(conn: Connection, row: dict[str, Any], *, out_dir: Path, seed
     else:
         notes["importances"] = f"This {row['kind']} model stores no feature importances."
 
-    mistakes = misclassified(tm.get("predictions") or [])
     _add_top_tags(conn, mistakes)
     per_genre = tm.get("per_genre") or {}
     genre_order = [g for g in labels if g in per_genre] + [g for g in per_genre if g not in labels]
@@ -349,6 +340,7 @@ def report_context(conn: Connection, row: dict[str, Any], *, out_dir: Path, seed
         "n_predictions": len(tm.get("predictions") or []),
         "figures": figures,
         "notes": notes,
+        **class_context,
     }
 
 

@@ -61,11 +61,13 @@ def track_matrix(frame: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
 
 
 def dataset_map_data(conn: Connection, dataset: str, *, seed: int = 0, kind: str = "rf",
-                     track_ids: set[int] | None = None, max_tracks: int = MAX_MAP_TRACKS) -> MapData:
+                     track_ids: set[int] | None = None, max_tracks: int = MAX_MAP_TRACKS,
+                     audit: Any = None) -> MapData:
     """Everything the map shows for ``dataset``: t-SNE coordinates, sheet facts, out-of-fold predictions.
 
-    Predictions come from the dataset's newest stored audit when it covers the tracks, else from a
-    fresh out-of-fold run (one 5-fold pass of ``kind``) on the mapped tracks.
+    Predictions come from ``audit`` (an :class:`.audit.AuditResult`) or else the dataset's newest stored
+    audit when it covers the tracks, else from a fresh out-of-fold run (one 5-fold pass of ``kind``) on
+    the mapped tracks.
     """
     from music_classifier.models.audit import latest_audit, students_of
     from music_classifier.models.load_data import load_dataset
@@ -82,21 +84,19 @@ def dataset_map_data(conn: Connection, dataset: str, *, seed: int = 0, kind: str
     if (keep & ~finite).any():
         notes.append(f"{int((keep & ~finite).sum())} track(s) with missing feature values left out")
     keep &= finite
-    rows = np.flatnonzero(keep)
-    if len(rows) > max_tracks:
-        notes.append(f"{max_tracks} of {len(rows)} tracks drawn at random (seed {seed}) to keep the page small")
-        rows = np.sort(np.random.default_rng(seed).choice(rows, max_tracks, replace=False))
+    rows, note = subsample(np.flatnonzero(keep), max_tracks, seed)
+    notes += [note] if note else []
     if len(rows) < 4:
         raise InputError(f"dataset {dataset!r}: {len(rows)} track(s) with features; a map needs at least 4")
     tids, X, y, artists, titles = tids[rows], X[rows], y[rows], artists[rows], titles[rows]
 
-    stored = latest_audit(conn, dataset)
+    stored = audit if audit is not None else latest_audit(conn, dataset)
     by_track = {r.track_id: r for r in stored.rows} if stored else {}
     if stored and all(int(t) in by_track for t in tids):
         predicted = [by_track[int(t)].heard_genre for t in tids]
         confidence = np.array([by_track[int(t)].heard_probability for t in tids])
-        source = (f"out-of-fold predictions of stored audit {stored.audit_id} ({stored.kind}, "
-                  f"{stored.n_repeats} x {stored.n_splits}-fold)")
+        which = f"stored audit {stored.audit_id}" if stored.audit_id else "the report's audit"
+        source = f"out-of-fold predictions of {which} ({stored.kind}, {stored.n_repeats} x {stored.n_splits}-fold)"
     else:
         sub = _subframe(frame, set(tids.tolist()))
         oof = out_of_fold(sub, kind=kind, n_repeats=1, seed=seed)
@@ -109,6 +109,14 @@ def dataset_map_data(conn: Connection, dataset: str, *, seed: int = 0, kind: str
                    titles=[str(t) for t in titles], students=[", ".join(names.get(int(t), [])) for t in tids],
                    genres=[str(g) for g in y], predicted=predicted, confidence=confidence, notes=notes,
                    prediction_source=source)
+
+
+def subsample(rows: np.ndarray, limit: int, seed: int) -> tuple[np.ndarray, str]:
+    """At most ``limit`` of ``rows`` (a seeded random draw, kept in order) and the note saying so."""
+    if len(rows) <= limit:
+        return rows, ""
+    pick = np.sort(np.random.default_rng(seed).choice(rows, limit, replace=False))
+    return pick, f"{limit} of {len(rows)} tracks drawn at random (seed {seed}) to keep the page small"
 
 
 def _subframe(frame: Any, keep: set[int]) -> Any:
@@ -142,7 +150,7 @@ def map_figure(data: MapData, *, title: str) -> Any:
                    int(data.track_ids[i])] for i in idx]
         fig.add_trace(go.Scatter(
             x=np.round(data.xy[idx, 0], 3), y=np.round(data.xy[idx, 1], 3), mode="markers",
-            name=f"{genre} ({len(idx)})",
+            name=_pseudo_html(f"{genre} ({len(idx)})"),
             marker={"color": colours[genre], "symbol": markers[genre], "size": 9, "opacity": 0.9,
                     "line": {"width": 0.5, "color": "white"}},
             customdata=custom, meta=[data.titles[i].casefold() for i in idx],
