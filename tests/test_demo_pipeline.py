@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import _postgres_admin_engine, postgres_schema_url
+from conftest import _postgres_admin_engine, postgres_schema_url, unavailable
 
 from music_classifier.demo.pipeline import TRY_NEXT, run_demo
 
@@ -89,6 +89,19 @@ def test_demo_runs_every_step(demo_run):
     assert failed == 0
     assert with_features == live
     assert genres == {"Electronic", "Metal", "Classical", "Jazz", "Hip-Hop", "Folk"}
+    # musicnn too (installed by `make test`), and the model trained on both feature sets
+    from music_classifier.features.musicnn.errors import MusicnnError
+    from music_classifier.features.musicnn.weights import checkpoint_dir
+
+    try:
+        checkpoint_dir()
+    except MusicnnError as exc:
+        unavailable("the musicnn package", str(exc))
+    assert con.execute("SELECT COUNT(*) FROM musicnn_features").fetchone()[0] == live
+    assert con.execute("SELECT COUNT(*) FROM musicnn_segment_features").fetchone()[0] > live
+    assert demo_run.feature_sets == "librosa,musicnn"
+    names = con.execute("SELECT feature_names FROM models WHERE id = ?", (demo_run.model_id,)).fetchone()[0]
+    assert '"librosa_tempo"' in names and '"musicnn_tag_rock"' in names
     # Generated styles are distinct: the model does far better than chance.
     assert demo_run.accuracy is not None and demo_run.accuracy >= 2 * demo_run.chance
     assert demo_run.report_path is not None and demo_run.report_path.is_file()

@@ -327,3 +327,26 @@ def test_report_shows_mistakes_top_tags_and_importances_per_set(sqlite_engine, t
     assert "top MSD tags (musicnn)" in html
     assert "Hip-Hop 0.70, female vocalists 0.20" in html  # the network's names, most likely first
     assert 'id="importance-groups"' in html and "<td>musicnn</td>" in html and "<td>librosa</td>" in html
+
+
+def test_without_the_musicnn_package_compute_and_enqueue_say_how_to_install(sqlite_engine, monkeypatch, tmp_path):
+    import importlib.util
+
+    from typer.testing import CliRunner
+
+    from music_classifier.cli import app
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",  # the environment without the package
+                        lambda name, *a, **k: None if name == "musicnn" else real_find_spec(name, *a, **k))
+    url = sqlite_engine.url.render_as_string(hide_password=False)
+    with sqlite_engine.begin() as conn:
+        _audio_tracks(conn, ["low.wav"])
+    for command in (["features", "compute", "--extractor", "musicnn", "--processes", "1"],
+                    ["features", "enqueue", "--extractor", "musicnn"]):
+        result = CliRunner().invoke(app, ["--db", url, *command])
+        assert result.exit_code == 1, result.output
+        assert "pip install --no-deps musicnn==0.1.0" in result.output and "Traceback" not in result.output
+        assert len(result.output.strip().splitlines()) == 1
+    with sqlite_engine.connect() as conn:
+        assert conn.execute(select(extractions.c.id)).all() == []  # nothing queued, nothing half-done

@@ -2,7 +2,8 @@
 
 It calls the same library functions as the commands, in the order a class would run them:
 generate -> db upgrade -> sheet sync -> audio scan -> supplement the thinnest genre -> features
-compute -> dataset create -> train -> report.
+compute (librosa and musicnn) -> dataset create (both feature sets) -> train -> report. Without the
+``musicnn`` package the demo says how to install it and goes on with librosa features alone.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ TRY_NEXT = [
     "JOIN tracks t ON t.id = p.track_id ORDER BY s.name",
     "SELECT artist, title, coarse_genre, ROUND(spectral_centroid_mean) AS centroid_hz FROM librosa_features "
     "ORDER BY centroid_hz DESC LIMIT 5",
+    "SELECT artist, title, coarse_genre, ROUND(CAST(tag_jazz AS NUMERIC), 3) AS jazz FROM musicnn_features "
+    "ORDER BY tag_jazz DESC LIMIT 5",
 ]
 
 
@@ -36,6 +39,7 @@ class DemoResult:
     macro_f1: float | None = None
     chance: float | None = None
     steps: list[tuple[str, str]] = field(default_factory=list)  # (step, summary)
+    feature_sets: str = "librosa"  # what the dataset was built from: "librosa,musicnn" with musicnn installed
 
 
 def run_demo(out_dir: Path, *, tracks_per_genre: int = 8, seed: int = 0, processes: int | None = None,
@@ -44,11 +48,12 @@ def run_demo(out_dir: Path, *, tracks_per_genre: int = 8, seed: int = 0, process
     from music_classifier.db import migrate
     from music_classifier.db.engine import make_engine
     from music_classifier.demo.library import generate_demo_library
+    from music_classifier.features.musicnn.errors import MusicnnError
     from music_classifier.ingest.audio_scan import scan_library
     from music_classifier.ingest.sheet_source import read_csv
     from music_classifier.ingest.sheet_sync import parse_rows, sync_sheet
     from music_classifier.jobs.compute import compute_extractions
-    from music_classifier.jobs.enqueue import librosa_spec
+    from music_classifier.jobs.enqueue import librosa_spec, spec_for
     from music_classifier.settings import get_settings
 
     out_dir = out_dir.resolve()
@@ -96,8 +101,17 @@ def run_demo(out_dir: Path, *, tracks_per_genre: int = 8, seed: int = 0, process
         procs = processes or min(2, os.cpu_count() or 1)
         feats = compute_extractions(engine, settings, librosa_spec(), selection="missing", processes=procs,
                                     show_progress=show_progress)
-        step("features compute", f"librosa: {feats.done} done, {feats.failed} failed in {feats.seconds:.1f} s "
-                                 f"({procs} processes)")
+        summary = f"librosa: {feats.done} done, {feats.failed} failed in {feats.seconds:.1f} s"
+        try:
+            nn_spec = spec_for("musicnn")
+        except MusicnnError as exc:  # not installed: say how, and go on with librosa alone
+            summary += f"; musicnn skipped ({exc})"
+        else:
+            nn = compute_extractions(engine, settings, nn_spec, selection="missing", processes=procs,
+                                     show_progress=show_progress)
+            summary += f"; musicnn: {nn.done} done, {nn.failed} failed in {nn.seconds:.1f} s"
+            result.feature_sets = "librosa,musicnn"
+        step("features compute", f"{summary} ({procs} processes)")
 
         _train_and_report(engine, settings, result, lib, seed=seed, step=step)
     finally:
@@ -106,16 +120,18 @@ def run_demo(out_dir: Path, *, tracks_per_genre: int = 8, seed: int = 0, process
 
 
 def _train_and_report(engine, settings, result: DemoResult, lib, *, seed: int, step) -> None:  # noqa: ANN001
-    """Balanced dataset of the six styles, a RandomForest with grid search, and the HTML report."""
+    """Balanced dataset of the six styles (librosa and musicnn features), a RandomForest with grid search, and
+    the HTML report."""
     from music_classifier.models.datasets import DatasetDefinition, create_dataset
     from music_classifier.models.report import build_report
     from music_classifier.models.train import TrainOptions, train_model
 
     with engine.begin() as conn:
         summary = create_dataset(conn, result.dataset, DatasetDefinition(
-            features="librosa", top=6, min_per_genre=4, seed=seed))
+            features=result.feature_sets, top=6, min_per_genre=4, seed=seed))
     genres = ", ".join(f"{g} {n}" for g, n in summary.genre_counts.items())
-    step("dataset create", f"view {summary.view}: {summary.n_tracks} tracks ({genres})")
+    step("dataset create", f"view {summary.view} ({result.feature_sets} features): {summary.n_tracks} tracks "
+                           f"({genres})")
 
     # Folds need a few tracks of every genre on the training side: small demos get fewer folds.
     fewest_train = int(min(summary.genre_counts.values()) * 0.75)

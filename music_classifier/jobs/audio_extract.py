@@ -52,7 +52,11 @@ def version_and_params(extractor: str) -> tuple[str, dict[str, Any]]:
     musicnn's params name the network and the sha256 of its weights, so new weights make new
     extractions instead of silently mixing values of two networks.
     """
-    module = importlib.import_module(get_extractor(extractor).feature_module or "")
+    info = get_extractor(extractor)
+    if info.preflight:
+        check_module, _, check = info.preflight.partition(":")
+        getattr(importlib.import_module(check_module), check)()
+    module = importlib.import_module(info.feature_module or "")
     params = module.extractor_params() if hasattr(module, "extractor_params") else {}
     return str(module.EXTRACTOR_VERSION), dict(params)
 

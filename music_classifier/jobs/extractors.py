@@ -28,6 +28,9 @@ class Extractor:
     help: str
     #: ``missing`` also skips tracks done under OTHER params (Spotify values imported from a dataset).
     done_under_any_params: bool = False
+    #: ``module:function`` called before any work is queued or computed: raises a one-line domain
+    #: error naming the fix when the extractor cannot run here (e.g. its weights are not installed).
+    preflight: str | None = None
 
     @property
     def task_path(self) -> str:
@@ -40,7 +43,8 @@ EXTRACTORS: dict[str, Extractor] = {
     "spotify": Extractor("spotify", "spotify_batch", 100, False, None,
                          "Spotify audio features by Spotify id", done_under_any_params=True),
     "musicnn": Extractor("musicnn", "musicnn_track", 1, True, "music_classifier.features.musicnn.extractor",
-                         "pretrained MSD_musicnn network: 400 embedding values and 50 tag probabilities"),
+                         "pretrained MSD_musicnn network: 400 embedding values and 50 tag probabilities",
+                         preflight="music_classifier.features.musicnn.weights:checkpoint_dir"),
 }
 NAMES = tuple(EXTRACTORS)
 AUDIO_EXTRACTORS = tuple(n for n, e in EXTRACTORS.items() if e.needs_audio)
