@@ -19,19 +19,26 @@ def report(
     top: int = typer.Option(10, "--top", metavar="N", min=1, help="How many of the biggest genres to check."),
     min_tracks: int = typer.Option(
         30, "--min", metavar="K", min=1, help="Tracks each of the top N genres should have."),
+    source: list[str] | None = typer.Option(
+        None, "--source", metavar="S",
+        help="Count only tracks from this source (repeatable): sheet, file, spotify_playlist, csv."),
 ) -> None:
-    """Show live tracks per coarse genre (with audio, with a Spotify id) and what the top N genres lack to reach K.
+    """Show live tracks per coarse genre, per source (sheet, file, spotify_playlist, csv), with audio and with
+    a Spotify id, and what the top N genres lack to reach K.
 
-    Example: music-classifier genres --top 8 --min 40
+    Example: music-classifier genres --top 8 --min 40 --source sheet --source file
     """
     if ctx.invoked_subcommand is not None:
         return
     from music_classifier.ingest.genre_report import genre_report
 
     with state(ctx).engine.connect() as conn:
-        result = genre_report(conn, top=top, min_tracks=min_tracks)
-    console.print(_genre_table("live tracks per coarse genre", ("tracks", "with audio", "with Spotify id"),
-                               [(c.genre, c.tracks, c.with_audio, c.with_spotify_id) for c in result.counts]))
+        result = genre_report(conn, top=top, min_tracks=min_tracks, sources=source)
+    console.print(_genre_table("live tracks per coarse genre", ("tracks", *result.sources, "with audio",
+                                                                 "with Spotify id"),
+                               [(c.genre, c.tracks, *(result.by_source.get(c.genre, {}).get(s, 0)
+                                                       for s in result.sources), c.with_audio, c.with_spotify_id)
+                                for c in result.counts]))
     if not result.counts:
         console.print("no live tracks with a coarse genre yet")
         return

@@ -34,6 +34,7 @@ NAMING_CONVENTION = {
 }
 
 TRACK_SOURCES = ("sheet", "file", "spotify_playlist", "csv")
+FEATURE_ONLY_SOURCES = ("csv",)  # tracks imported with their features (features import-csv): no audio by design
 AUDIO_ORIGINS = ("sheet", "link")  # tracks.audio_origin: a person chose the path (NULL: the scan found it)
 MAX_TEXT = 300  # artist, title, student name: longer values are rejected as bad rows
 MAX_GENRE = 64

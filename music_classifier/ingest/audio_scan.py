@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 
 from sqlalchemy import Connection, bindparam, func, select, update
 
-from music_classifier.db.tables import extractions, genres, tracks
+from music_classifier.db.tables import FEATURE_ONLY_SOURCES, extractions, genres, tracks
 from music_classifier.errors import ConfigError, InputError, PathOutsideLibrary
 from music_classifier.ingest.audio_files import (
     HASH_CHUNK,
@@ -370,6 +370,8 @@ def _tracks_without_audio(matcher: TrackMatcher, root: Path, added: set[int]) ->
     for t in matcher.live:
         if t.id in matcher.claimed or t.id in added:
             continue
+        if t.audio_path is None and t.source in FEATURE_ONLY_SOURCES:
+            continue  # imported with its features (features import-csv): no audio by design
         if t.audio_path is None:
             missing.append(_Missing(t.id, t.artist, t.title, "no audio file"))
             continue
