@@ -10,10 +10,10 @@ size the musicnn weights package and our new dependency add to the environment, 
 Usage (from the repository root; writes the ``## musicnn extractor`` section of BENCHMARKS.md):
 
     NUMBA_CACHE_DIR=.numba-cache python benchmarks/bench_musicnn.py --clips 10 --long-minutes 10 \\
-        --tf-python ../tfref/bin/python --write
+        --tf-python TFREF/bin/python --write
 
-(``../tfref`` is the scratch virtualenv of ``benchmarks/musicnn_reference.py``; without it the TensorFlow
-columns say so.)
+(``TFREF`` is the scratch virtualenv of ``benchmarks/musicnn_reference.py``, e.g. ``../tfref``; without it the
+TensorFlow rows say so.)
 """
 
 from __future__ import annotations
@@ -164,12 +164,15 @@ def render(args, rows, tf_clips, long_rows, tf_long, sizes, started, load) -> st
     decode = sum(r["decode"] for r in rows)
     inp, net = sum(r["input_wall"] for r in rows), sum(r["net_wall"] for r in rows)
     n = len(rows)
-    tf_cmd = f" --tf-python {args.tf_python}" if args.tf_python else ""
+    # the scratch virtualenv lives outside the repository; its location is the reader's own
+    tf_cmd = " --tf-python TFREF/bin/python" if args.tf_python else ""
     lines = [
         SECTION,
         "",
         f"Command (repository root): `NUMBA_CACHE_DIR=.numba-cache python benchmarks/bench_musicnn.py "
-        f"--clips {args.clips} --long-minutes {args.long_minutes:g}{tf_cmd} --write`",
+        f"--clips {args.clips} --long-minutes {args.long_minutes:g}{tf_cmd} --write`"
+        + (" (TFREF: the TensorFlow 2.15 scratch virtualenv whose commands head `benchmarks/musicnn_reference.py`)"
+           if tf_cmd else ""),
         "",
         f"Run {started} on {platform.processor() or platform.machine()}, {os.cpu_count()} cores shared with other "
         f"work (load average {load[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end), Python "
