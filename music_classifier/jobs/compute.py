@@ -98,6 +98,12 @@ def compute_extractions(
 
 def _compute_audio(engine: Engine, settings: Settings, extractor: str, ids: list[int], processes: int,
                    advance) -> None:  # noqa: ANN001
+    if extractor == "librosa":
+        # Compile/load the numba kernels here, under the cache's lock, before any child starts:
+        # children (and workers running meanwhile) then only read the cache (numba issue 10128).
+        from music_classifier.features.numba_cache import warm_numba_cache
+
+        warm_numba_cache()
     if processes == 1:
         previous = runtime._configured
         runtime.configure(settings)

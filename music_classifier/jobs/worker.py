@@ -81,12 +81,12 @@ def preload_extractor() -> None:
     so that every forked work horse starts warm instead of paying seconds of imports and JIT per job."""
     import numpy as np
 
-    from music_classifier.features.librosa_extractor import extract_librosa_features
+    from music_classifier.features.numba_cache import warm_numba_cache
 
     t = np.arange(22050 * 4, dtype=np.float32) / 22050
     tone = 0.5 * np.sin(2 * np.pi * 440 * t).astype(np.float32)
-    try:
-        extract_librosa_features(y=tone, sr=22050)
+    try:  # under the numba cache's lock: workers started together never write one cache at once
+        warm_numba_cache()
     except Exception:  # noqa: BLE001 - a warm-up problem must not stop the worker; jobs report errors
         log.exception("extractor warm-up failed")
     try:  # musicnn: read and verify the weights once, so every work horse inherits them
