@@ -20,8 +20,9 @@ the log-compressed mel spectrogram (time first):
 Batch norm runs in inference mode: ``gamma * (x - moving_mean) / sqrt(moving_variance + 1e-3) + beta``
 (``tf.compat.v1.layers.batch_normalization``'s default epsilon). Dropout is the identity at inference.
 
-Speed: every convolution is one float32 matrix product (an im2col of strided views, or a sum of
-per-tap products for the mid-end), which OpenBLAS runs near the core's peak. The frequency max-pool is
+Speed: every convolution is float32 matrix products (im2col of strided views per block of frames or
+bands, or a sum of per-tap products for the mid-end), which OpenBLAS runs near the core's peak; blocks
+are small enough that each product is pooled while still in cache. The frequency max-pool is
 taken before ReLU and batch norm, which is exact because both are monotone per channel: ReLU is
 non-decreasing, and a batch norm with a negative scale reverses the order, so those channels take the
 minimum instead of the maximum (see :class:`_PooledConv`).
@@ -43,6 +44,9 @@ EMBEDDING_SIZE = 200
 BN_EPSILON = 1e-3
 TIMBRAL_PAD = 3
 MIDEND_PAD = 3
+#: Frames (timbral) and bands (temporal) per matrix product: small enough to stay in cache until pooled.
+_FRAME_BLOCK = 16
+_BAND_BLOCK = 16
 
 
 def _bn(weights: Mapping[str, np.ndarray], name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -66,10 +70,13 @@ class _PooledConv:
         self.matrix = np.ascontiguousarray(kernel * self.sign, dtype=np.float32)
         self.bias, self.scale, self.shift = bias.astype(np.float32), scale, shift
 
-    def pool(self, conv: np.ndarray, axis: int) -> np.ndarray:
-        """(..., pooled axis, ..., channels) product with :attr:`matrix` -> (..., channels) layer output."""
-        pooled = conv.max(axis=axis) * self.sign
-        return np.maximum(pooled + self.bias, 0) * self.scale + self.shift
+    @property
+    def channels(self) -> int:
+        return self.matrix.shape[1]
+
+    def finish(self, pooled: np.ndarray) -> np.ndarray:
+        """Max over the pooled axis of the product with :attr:`matrix` -> the layer's output (channels last)."""
+        return np.maximum(pooled * self.sign + self.bias, 0) * self.scale + self.shift
 
 
 class MusicnnNetwork:
@@ -124,18 +131,26 @@ class MusicnnNetwork:
         branches = []
         padded = np.pad(x, ((0, 0), (TIMBRAL_PAD, TIMBRAL_PAD), (0, 0)))
         for height, width, layer in self.timbral:
-            windows = sliding_window_view(padded, (height, width), axis=(1, 2))  # (n, T, F, h, w)
+            out = np.empty((n, frames, layer.channels), dtype=np.float32)
             positions = bands - width + 1
-            conv = windows.reshape(n * frames * positions, height * width) @ layer.matrix
-            branches.append(layer.pool(conv.reshape(n, frames, positions, -1), 2))
-            del windows, conv
+            for i in range(n):  # blocks of frames: the windows and products stay in cache until pooled
+                for t0 in range(0, frames, _FRAME_BLOCK):
+                    t1 = min(t0 + _FRAME_BLOCK, frames)
+                    windows = sliding_window_view(padded[i, t0 : t1 + height - 1], (height, width))  # (b, F, h, w)
+                    conv = windows.reshape((t1 - t0) * positions, height * width) @ layer.matrix
+                    out[i, t0:t1] = conv.reshape(t1 - t0, positions, -1).max(axis=1)
+            branches.append(layer.finish(out))
         for taps, layer in self.temporal:
             before = (taps - 1) // 2
-            padded_t = np.pad(x, ((0, 0), (before, taps - 1 - before), (0, 0)))
-            windows = sliding_window_view(padded_t, taps, axis=1)  # (n, T, 96, taps)
-            conv = windows.reshape(n * frames * bands, taps) @ layer.matrix
-            branches.append(layer.pool(conv.reshape(n, frames, bands, -1), 2))
-            del windows, conv, padded_t
+            # bands first, so each band's frames are one GEMM block and the pooling is an elementwise max
+            by_band = np.ascontiguousarray(np.pad(x, ((0, 0), (before, taps - 1 - before), (0, 0))).transpose(0, 2, 1))
+            out = np.full((n, frames, layer.channels), -np.inf, dtype=np.float32)
+            for i in range(n):
+                for f0 in range(0, bands, _BAND_BLOCK):
+                    windows = sliding_window_view(by_band[i, f0 : f0 + _BAND_BLOCK], taps, axis=1)  # (b, T, taps)
+                    conv = windows.reshape(-1, taps) @ layer.matrix
+                    np.maximum(out[i], conv.reshape(-1, frames, layer.channels).max(axis=0), out=out[i])
+            branches.append(layer.finish(out))
         return np.concatenate(branches, axis=2)
 
     def _midend_conv(self, x: np.ndarray, layer) -> np.ndarray:
