@@ -289,3 +289,56 @@ def test_spotify_429_under_rq_is_re_enqueued_after_retry_after_and_then_complete
         assert fake.count("/v1/audio-features") == 2
     finally:
         fake.stop()
+
+
+def _children(pid: int) -> list[int]:
+    """Live processes whose parent is ``pid`` (read from /proc)."""
+    from music_classifier.jobs.runtime import process_alive
+
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid and process_alive(int(entry)):
+                found.append(int(entry))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_scheduler_process_ends_with_a_sigkilled_worker(rq_env):
+    """RQ forks its scheduler from the worker; a worker killed with SIGKILL must not leave it running
+    (an orphan holding the queue's scheduler lock, enqueueing for a worker that is gone)."""
+    from rq.scheduler import RQScheduler
+
+    from music_classifier.jobs.runtime import process_alive
+
+    lock_key = RQScheduler.get_locking_key(rq_env.queue_name)
+    proc = subprocess.Popen([sys.executable, "-m", "music_classifier.cli", "worker", "--no-preload"],
+                            env=rq_env.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    children: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (children and rq_env.redis.exists(lock_key)):
+            children = _children(proc.pid)
+            time.sleep(0.2)
+        assert len(children) == 1 and rq_env.redis.exists(lock_key), "the worker started no scheduler"
+        [scheduler] = children
+
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and process_alive(scheduler):
+            time.sleep(0.1)
+        assert not process_alive(scheduler), "the scheduler outlived its worker"
+        assert not rq_env.redis.exists(lock_key)  # it stopped as RQ stops it: the queue's lock released
+    finally:
+        for pid in [proc.pid, *children]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

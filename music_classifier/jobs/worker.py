@@ -15,6 +15,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from rq import Worker
+from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
+from rq.scheduler import RQScheduler
 from rq.utils import now
 
 from music_classifier.jobs.tasks import ALLOWED_FUNCTIONS
@@ -46,8 +48,86 @@ def refusal_reason(job: Job) -> str | None:
     return None
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to send SIGTERM to this process when its parent dies (``prctl(PR_SET_PDEATHSIG)``).
+
+    Elsewhere (or if prctl is unavailable) :class:`WorkerBoundScheduler` still notices the parent's
+    death on its next loop, by ``os.getppid()``.
+    """
+    import ctypes
+    import ctypes.util
+    import os
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        except OSError:
+            log.warning("prctl(PR_SET_PDEATHSIG) unavailable; the scheduler polls its parent instead")
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+class WorkerBoundScheduler(RQScheduler):
+    """RQ's scheduler process, ending with its worker.
+
+    RQ forks the scheduler from the worker; when the worker is SIGKILLed (OOM killer, ``kill -9``,
+    a supervisor's hard stop) the scheduler would live on as an orphan, holding the queue's
+    scheduler lock and enqueueing jobs for a worker that no longer exists. This one gets SIGTERM
+    when its parent dies (Linux) and also checks its parent on every loop, then stops as RQ's own
+    SIGTERM handler does (releasing its locks).
+    """
+
+    _parent_pid: int | None = None
+
+    def start(self):  # noqa: ANN201 - RQ's signature
+        import os
+
+        self._parent_pid = os.getpid()  # the worker; recorded before the fork
+        return super().start()
+
+    def work(self) -> None:  # runs in the forked scheduler process
+        if self._parent_pid is not None:
+            die_with_parent(self._parent_pid)
+        super().work()
+
+    def enqueue_scheduled_jobs(self) -> None:  # once per loop of RQScheduler.work
+        import os
+
+        if self._parent_pid is not None and os.getpid() != self._parent_pid and os.getppid() != self._parent_pid:
+            log.warning("scheduler: worker %s is gone; stopping", self._parent_pid)
+            self.request_stop()  # the loop stops (releasing the locks) before it sleeps again
+            return
+        super().enqueue_scheduled_jobs()
+
+
 class TaskWorker(Worker):
     """An RQ worker that refuses every job outside the task allowlist (see the module docstring)."""
+
+    def _start_scheduler(self, burst: bool = False, logging_level: str | None = "INFO",
+                         date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
+                         log_format: str = DEFAULT_LOGGING_FORMAT) -> None:
+        """RQ's scheduler start, with :class:`WorkerBoundScheduler` (RQ constructs its own class)."""
+        self.scheduler = WorkerBoundScheduler(
+            self.queues, connection=self.connection, serializer=self.serializer, date_format=date_format,
+            log_format=log_format, logging_level=logging_level if logging_level is not None else self.log.level)
+        self.scheduler.acquire_locks()
+        if not self.scheduler.acquired_locks:
+            return
+        if not burst:
+            self.scheduler.start()
+            return
+        try:  # burst: enqueue what is due once, in this process
+            self.scheduler.register_birth()
+            self.scheduler.enqueue_scheduled_jobs()
+        finally:
+            self.scheduler.release_locks()
+            self.scheduler.register_death()
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         reason = refusal_reason(job)
