@@ -342,3 +342,22 @@ def test_the_scheduler_process_ends_with_a_sigkilled_worker(rq_env):
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_worker_process_runs_musicnn_jobs(rq_env, musicnn_checkpoint):
+    from music_classifier.jobs.enqueue import spec_for
+
+    tracks_ = [rq_env.add_track(f"nn{i}.wav", tone(6.5, 330.0 * (i + 1))) for i in range(2)]
+    with rq_env.engine.begin() as conn:
+        report = enqueue_extractions(conn, rq_env.queue, extractor="musicnn", selection="missing",
+                                     spec=spec_for("musicnn"))
+    assert (report.tracks, report.jobs) == (2, 2)
+    payload = json.loads(zlib.decompress(rq_env.redis.hget(f"rq:job:{report.job_ids[0]}", "data")))
+    assert payload[0] == "music_classifier.jobs.tasks.musicnn_track"
+    rq_env.run_worker(timeout=120)
+    assert rq_env.statuses() == {t: ("done", None) for t in tracks_}
+    with rq_env.engine.connect() as conn:
+        rows = conn.execute(text("SELECT track_id, tag_rock FROM musicnn_features ORDER BY track_id")).all()
+        segments = conn.execute(text("SELECT COUNT(*) FROM musicnn_segment_features")).scalar_one()
+    assert [r.track_id for r in rows] == tracks_ and all(0 <= r.tag_rock <= 1 for r in rows)
+    assert segments == 2 * 2  # two full 3 s windows in 6.5 s
