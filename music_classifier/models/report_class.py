@@ -45,7 +45,8 @@ def _audit_for_report(conn: Connection, dataset: str, members: set[int] | None, 
 
 
 def _feature_set(definition: Mapping[str, Any]) -> str:
-    return "librosa" if definition.get("segments") else str(definition.get("features") or "librosa")
+    # A segment dataset's sets have per-track values too (the same extractions store both).
+    return str(definition.get("features") or "librosa")
 
 
 def class_view(conn: Connection, row: Mapping[str, Any], *, members: set[int] | None, available: bool,
