@@ -154,7 +154,7 @@ def install_sizes(tf_python: Path | None) -> dict[str, int]:
 
 
 def mb(n: float) -> str:
-    return f"{n / 2**20:.0f} MiB"
+    return f"{n / 2**20:.1f} MiB" if n < 10 * 2**20 else f"{n / 2**20:.0f} MiB"
 
 
 def render(args, rows, tf_clips, long_rows, tf_long, sizes, started, load) -> str:
@@ -228,7 +228,7 @@ def render(args, rows, tf_clips, long_rows, tf_long, sizes, started, load) -> st
         bold = "**" if label.startswith("musicnn") else ""
         lines.append(f"| {label} | {mb(base)} | {bold}{mb(peak)}{bold} | {secs:.0f} s | {elapsed:.1f} s |")
     if isinstance(tf_long, dict):
-        lines.append(f"| musicnn, TensorFlow graph | | {mb(tf_long['peak_rss_mb'] * 2**20)} (ru_maxrss) | "
+        lines.append(f"| musicnn, TensorFlow graph | | {mb(tf_long['peak_rss_mb'] * 2**20)} | "
                      f"{tf_long['audio_s']:.0f} s | {tf_long['wall_s']:.1f} s |")
     else:
         lines.append(f"| musicnn, TensorFlow graph | {tf_long} | | | |")

@@ -97,7 +97,7 @@ class MusicnnNetwork:
     def _prepare(self, w: Mapping[str, np.ndarray]) -> None:
         f32 = np.float32
         self.in_scale, self.in_shift = (float(v[0]) for v in _bn(w, "batch_normalization"))
-        # Front-end: (conv name, bn name, kernel height, kernel width) in concatenation order.
+        # Front-end branches in concatenation order: timbral 7x38 and 7x67, then temporal 128, 64 and 32 taps.
         self.timbral = []
         for conv, bn in (("conv2d", "batch_normalization_1"), ("conv2d_1", "batch_normalization_2")):
             kernel = w[f"{conv}/kernel"]  # (7, width, 1, filters)
