@@ -3,6 +3,7 @@ runs against its database, on SQLite and (the same rows copied) on PostgreSQL.""
 
 from __future__ import annotations
 
+import html
 import re
 import sqlite3
 from pathlib import Path
@@ -77,7 +78,7 @@ def run_query(url: str, query: str):
 def test_demo_runs_every_step(demo_run):
     steps = [name for name, _ in demo_run.steps]
     assert steps == ["generate", "db upgrade", "sheet sync", "audio scan", "supplement", "features compute",
-                     "dataset create", "train", "report"]
+                     "dataset create", "train", "audit", "report"]
     con = sqlite3.connect(demo_run.database_path)
     # The bad rows were skipped, the rest synced; the thinnest genre got its extra files.
     live = con.execute("SELECT COUNT(*) FROM tracks WHERE removed_at IS NULL").fetchone()[0]
@@ -105,6 +106,13 @@ def test_demo_runs_every_step(demo_run):
     # Generated styles are distinct: the model does far better than chance.
     assert demo_run.accuracy is not None and demo_run.accuracy >= 2 * demo_run.chance
     assert demo_run.report_path is not None and demo_run.report_path.is_file()
+    # The report shows the map, the stored audit and the per-student table.
+    page = demo_run.report_path.read_text(encoding="utf-8")
+    assert 'id="track-map"' in page and f"Stored audit {demo_run.audit_id}" in page
+    students = [r[0] for r in con.execute("SELECT student FROM student_summary WHERE audited > 0")]
+    assert students and all(f'<tr class="student-row"><td>{html.escape(s)}</td>' in page for s in students)
+    audited = con.execute("SELECT COUNT(*) FROM label_issues WHERE audit_id = ?", (demo_run.audit_id,)).fetchone()[0]
+    assert audited == con.execute("SELECT COUNT(*) FROM dataset_members").fetchone()[0]
 
 
 def test_docs_have_a_dozen_queries():

@@ -33,6 +33,7 @@ class DemoResult:
     database_url: str
     database_path: Path
     report_path: Path | None = None
+    audit_id: int | None = None
     model_id: int | None = None
     dataset: str = "demo"
     accuracy: float | None = None
@@ -147,7 +148,17 @@ def _train_and_report(engine, settings, result: DemoResult, lib, *, seed: int, s
                   f"test accuracy {result.accuracy:.2f}, macro F1 {result.macro_f1:.2f} on "
                   f"{trained.n_test_tracks} held-out tracks (chance {result.chance:.2f})")
 
+    # The label audit: which sheet genres the audio disputes, stored for SQL and read by the report.
+    from music_classifier.models.audit import run_audit
+
+    with engine.begin() as conn:
+        audit = run_audit(conn, result.dataset, kind="rf", seed=seed)
+    result.audit_id = audit.audit_id
+    suspects = ", ".join(f"{r.artist} - {r.title} ({r.sheet_genre} -> {r.heard_genre})" for r in audit.flagged[:3])
+    step("audit", f"audit {audit.audit_id}: {len(audit.flagged)} of {len(audit.rows)} sheet genres disputed by the "
+                  f"audio{': ' + suspects if suspects else ''} (table label_issues, view student_summary)")
+
     with engine.connect() as conn:
         result.report_path = build_report(conn, trained.model_id, out_dir=result.out_dir / "report",
                                           settings=settings, seed=seed)
-    step("report", f"{result.report_path}")
+    step("report", f"{result.report_path} (map, audit and per-student sections included)")
