@@ -42,6 +42,17 @@ COMMAND_MODULES = [
 ]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"music-classifier {version('music-classifier')}")
+        except PackageNotFoundError:  # running from a source tree that was never installed
+            typer.echo("music-classifier (not installed: version unknown)")
+        raise typer.Exit()
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
@@ -50,6 +61,9 @@ def root(
     ),
     library: Path | None = typer.Option(
         None, "--library", metavar="DIR", help="Audio library root (default: MUSIC_CLASSIFIER_LIBRARY, else .)."
+    ),
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
     ),
 ) -> None:
     """A class's song sheet -> SQL tables -> audio features -> genre classifiers.

@@ -205,6 +205,8 @@ def test_database_without_schema(tmp_path):
     from music_classifier.db.engine import make_engine
 
     bare = make_engine(f"sqlite:///{tmp_path / 'bare.db'}")
+    with bare.connect():
+        pass  # the file exists, without tables (a missing file is refused earlier: tests/test_cli_frictions.py)
     result = run(bare, "--csv", write(tmp_path, [HEADER, GOOD[0]]))
     assert_one_line_error(result, "no such table", "db upgrade")
 

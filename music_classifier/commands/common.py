@@ -30,6 +30,8 @@ class CliState:
 
     db: str | None = None
     library: Path | None = None
+    # Only `db upgrade` may create a SQLite file; every other command refuses a missing one (a typo).
+    create_database: bool = False
     _settings: Any = field(default=None, repr=False)
     _engine: Any = field(default=None, repr=False)
 
@@ -44,9 +46,9 @@ class CliState:
     @property
     def engine(self):  # noqa: ANN201
         if self._engine is None:
-            from music_classifier.db.engine import make_engine
+            from music_classifier.db.engine import open_engine
 
-            self._engine = make_engine(self.settings.resolved_database_url)
+            self._engine = open_engine(self.settings.resolved_database_url, must_exist=not self.create_database)
         return self._engine
 
 

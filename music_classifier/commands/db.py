@@ -22,7 +22,9 @@ def upgrade(
     """
     from music_classifier.db import migrate
 
-    engine = state(ctx).engine
+    st = state(ctx)
+    st.create_database = True  # the one command that may create a new SQLite file
+    engine = st.engine
     migrate.upgrade(engine, revision)
     console.print(styled("database at revision ", bold(migrate.current_revision(engine))))
 

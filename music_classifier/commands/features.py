@@ -75,6 +75,12 @@ def enqueue(
     spec = _spec(ctx, extractor, excerpt, segments)
     rq_queue = queue_from_settings(st.settings, queue)
     with st.engine.begin() as conn:
+        if extractor == "spotify":
+            from music_classifier.jobs.persist import select_track_ids
+            from music_classifier.jobs.spotify_preflight import check_spotify_can_run
+
+            check_spotify_can_run(conn, st.settings, select_track_ids(
+                conn, extractor=extractor, version=spec.version, params_hash=spec.params_hash, selection=selection))
         report = enqueue_extractions(conn, rq_queue, extractor=extractor, selection=selection, spec=spec)
     console.print(styled(f"{report.tracks} {extractor} extraction(s) queued as {report.jobs} job(s) on queue ",
                          bold(report.queue), f" ({selection}); run `music-classifier worker` to process them"))

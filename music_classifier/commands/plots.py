@@ -18,15 +18,9 @@ OUT_PNG = typer.Option(..., "--out", metavar="FILE.png", help="PNG file to write
 
 
 def _check_png(out: Path) -> Path:
-    if out.suffix.lower() != ".png":
-        from music_classifier.errors import InputError
+    from music_classifier.output_paths import check_output_file
 
-        raise InputError(f"--out {out}: the file name must end in .png")
-    if out.is_dir():
-        from music_classifier.errors import InputError
-
-        raise InputError(f"--out {out}: is a directory")
-    return out
+    return check_output_file(out, suffixes=(".png",))
 
 
 @plot_app.command("tsne")
@@ -68,7 +62,9 @@ def track_map(
     Example: music-classifier plot map gtzan70 --out map.html
     """
     from music_classifier.models.track_map import plot_dataset_map
+    from music_classifier.output_paths import check_output_file
 
+    check_output_file(out, suffixes=(".html", ".htm"))
     with state(ctx).engine.connect() as conn:
         path = plot_dataset_map(conn, dataset, out=out, seed=seed, kind=model)
     console.print(f"wrote {path}", highlight=False, markup=False)
@@ -127,7 +123,9 @@ def report(
     Example: music-classifier report 3 --out reports/model-3
     """
     from music_classifier.models.report import build_report
+    from music_classifier.output_paths import check_output_dir
 
+    check_output_dir(out)
     st = state(ctx)
     with st.engine.connect() as conn:
         path = build_report(conn, model, out_dir=out, settings=st.settings, seed=seed)

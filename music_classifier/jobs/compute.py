@@ -81,6 +81,10 @@ def compute_extractions(
     with engine.begin() as conn:
         track_ids = select_track_ids(conn, extractor=spec.extractor, version=spec.version,
                                      params_hash=spec.params_hash, selection=selection)
+        if spec.extractor == "spotify":
+            from music_classifier.jobs.spotify_preflight import check_spotify_can_run
+
+            check_spotify_can_run(conn, settings, track_ids)  # before any row is written
         ids_by_track = ensure_extractions(conn, track_ids, extractor=spec.extractor, version=spec.version,
                                           params=spec.params, params_hash=spec.params_hash)
     ids = list(ids_by_track.values())
