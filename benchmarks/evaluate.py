@@ -417,7 +417,8 @@ def run_audit_clips(workdir: Path, processes: int) -> dict[str, Any]:
                 "--source", "file")
         cli.run("audit", name, "--model", "rf", "--repeats", "5", "--seed", str(SEED))  # the table a user reads
         out = cli.run("audit", name, "--model", "rf", "--repeats", "5", "--seed", str(SEED), "--csv")
-        rows = list(csv.DictReader(io.StringIO(out[out.index("rank,"):])))
+        # The runner's output also holds the one stderr summary line: keep the CSV's data rows only.
+        rows = [r for r in csv.DictReader(io.StringIO(out[out.index("rank,"):])) if r["rank"].isdigit()]
         res["runs"][name] = {"features": features, "rows": rows}
     res["commands"] = cli.commands
     return res
@@ -429,16 +430,17 @@ def audit_markdown(audit: dict[str, Any]) -> str:
              "Which folder labels does the audio dispute? `music-classifier audit` (issue 12) on the 70 excerpts of "
              "`../shared/data/audio/gtzan_subset_zenny126` (7 per genre, label = folder): RandomForest out-of-fold "
              "probabilities from 5 x 5-fold repeated stratified CV, confident learning flags a clip that is "
-             "confidently another genre; score = 1 - P(folder genre). Produced by `python benchmarks/evaluate.py "
-             "--audit-only` (the commands are below).", ""]
+             "confidently another genre (heard: the out-of-fold prediction, for a flagged clip the genre it is "
+             "confidently); score = 1 - P(folder genre); flagged clips are listed first. Produced by "
+             "`python benchmarks/evaluate.py --audit-only` (the commands are below).", ""]
     flagged_sets = {}
     for name, run in runs.items():
         rows = run["rows"]
         flagged = [r for r in rows if r["flagged"] == "1"]
         flagged_sets[name] = {r["title"] for r in flagged}
-        agree = sum(r["sheet_genre"] == r["heard_genre"] for r in rows) / len(rows)
-        lines += [f"### Features: {run['features']} ({len(flagged)} of {len(rows)} clips flagged; out-of-fold "
-                  f"accuracy against the folders {agree:.3f})", "",
+        agree = sum(r["sheet_genre"] == r["heard_genre"] for r in rows)
+        lines += [f"### Features: {run['features']} ({len(flagged)} of {len(rows)} clips flagged; the audio agrees "
+                  f"with the folder for {agree} of {len(rows)})", "",
                   "| rank | clip | folder genre | heard | score | flagged |", "|---:|---|---|---|---:|---|"]
         for r in rows[:AUDIT_TOP]:
             lines.append(f"| {r['rank']} | {r['title']} | {r['sheet_genre']} | {r['heard_genre']} | {r['score']} | "

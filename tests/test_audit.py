@@ -210,3 +210,19 @@ def test_csv_of_a_result_only_flagged(sqlite_engine):
         result = run_audit(conn, "class", n_splits=4, n_repeats=1, store=False)
     lines = audit_csv(result, only_flagged=True).strip().splitlines()
     assert len(lines) == 1 + len(result.flagged)
+
+
+def test_a_flagged_track_is_heard_as_its_confident_genre_even_when_not_the_most_probable():
+    from music_classifier.models.audit import audit_rows
+    from music_classifier.models.oof import OutOfFold
+
+    # Track 4 is labelled A: P(A) = 0.55 is its largest, but A's threshold (mean 0.725) is not reached while
+    # B's (mean 0.4) is: confidently B. Confident learning flags it, and "heard" must then say B.
+    proba = np.array([[0.9, 0.1], [0.75, 0.25], [0.7, 0.3], [0.55, 0.45], [0.6, 0.4], [0.6, 0.4]])
+    oof = OutOfFold(track_ids=np.arange(1, 7), labels=np.array(["A", "A", "A", "A", "B", "B"]), classes=["A", "B"],
+                    proba=proba, artists=np.array(["x"] * 6), titles=np.array([f"t{i}" for i in range(6)]),
+                    n_splits=2, n_repeats=1)
+    rows = {r.track_id: r for r in audit_rows(oof, {})}
+    assert rows[4].flagged and rows[4].heard_genre == "B" and rows[4].heard_probability == pytest.approx(0.45)
+    assert rows[4].rank == 1
+    assert not rows[5].flagged and rows[5].heard_genre == "A"  # labelled B, argmax A, below A's threshold

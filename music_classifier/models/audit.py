@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Connection, bindparam, insert, select, text
 
 from music_classifier.csv_safety import neutralise_cell
@@ -80,11 +81,13 @@ def students_of(conn: Connection, track_ids: Sequence[int]) -> dict[int, list[st
 
 def audit_rows(oof: OutOfFold, students: dict[int, list[str]]) -> list[AuditRow]:
     """Every track, most disputed first (see :func:`.confident.rank_label_issues`)."""
-    from music_classifier.models.confident import find_label_issues, rank_label_issues
+    from music_classifier.models.confident import confident_classes, find_label_issues, rank_label_issues
 
     labels = oof.label_index
     flagged = find_label_issues(labels, oof.proba)
-    heard = oof.proba.argmax(axis=1)
+    # Heard: the out-of-fold prediction; for a flagged track the genre it is confidently (which can differ
+    # from the most probable one when that genre's own threshold is not reached).
+    heard = np.where(flagged, confident_classes(labels, oof.proba), oof.proba.argmax(axis=1))
     rows = []
     for rank, i in enumerate(rank_label_issues(labels, oof.proba), start=1):
         tid = int(oof.track_ids[i])
