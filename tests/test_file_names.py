@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from music_classifier.ingest.file_names import (
@@ -104,3 +107,24 @@ def test_clear_winner_needs_threshold_and_margin():
     assert best is None and reason.startswith("ambiguous")
     assert clear_winner([(90.0, "a", 0), (90.0, "a", 1)]) == (0, "")  # one song stored twice does not compete
     assert clear_winner([]) == (None, "no matching track")
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_examples() -> list[tuple[str, str]]:
+    text = README.read_text()
+    start = text.index("<!-- file-name examples")
+    rows = re.findall(r"^\s*\| `([^`]+)` \| (.+?) \|$", text[start:start + 4000], flags=re.M)
+    return rows
+
+
+def test_readme_has_the_file_name_examples():
+    assert len(readme_examples()) >= 10
+
+
+@pytest.mark.parametrize(("rel", "read_as"), readme_examples())
+def test_readme_file_name_examples_are_what_the_scan_reads(rel, read_as):
+    expected = [] if read_as.startswith("(nothing") else [
+        tuple(part.strip() for part in reading.split(" / ")) for reading in read_as.split(";")]
+    assert [(g.artist, g.title) for g in name_guesses(rel)] == expected
