@@ -64,7 +64,9 @@ def test_real_library_is_matched_without_a_single_wrong_match(engine, real_libra
         assert unmatched[path].fix == f"music-classifier audio link {shlex.quote(path)} --track {intended}"
     assert sheet["let it be"] in [c.track_id for c in unmatched["rock/Beatles - Let It Go.ogg"].candidates]
     assert unmatched["Bleus/blues.00003.wav"].reason == "no artist/title in tags or file name"
-    assert "--add-unmatched" in unmatched["Bleus/blues.00003.wav"].fix
+    assert unmatched["Bleus/blues.00003.wav"].fix == (
+        "add the song to the sheet with Bleus/blues.00003.wav in its file cell, or register it: "
+        "music-classifier audio scan Bleus --add-unmatched --genre G")
 
     # Every track left without audio too, each with the closest files and its fix.
     without = {t.track_id: t for t in report.without_audio}

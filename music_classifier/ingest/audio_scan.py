@@ -265,10 +265,9 @@ def _report_misses(matcher: TrackMatcher, readable: list[ScannedFile], reasons: 
     unmatched = [f for f in readable if f.rel in reasons]
     added = {m.track_id for m in report.added}
     for_files = matcher.candidates_for_files(unmatched)
-    scan_dir = _shown_dir(report)
     report.unmatched = [
         UnmatchedFile(f.rel, f.tag_artist or f.name_artist, f.tag_title or f.name_title, reasons[f.rel],
-                      tuple(for_files[f.rel]), fix_for_file(f.rel, reasons[f.rel], tuple(for_files[f.rel]), scan_dir))
+                      tuple(for_files[f.rel]), fix_for_file(f.rel, reasons[f.rel], tuple(for_files[f.rel])))
         for f in unmatched
     ]
     missing = _tracks_without_audio(matcher, report.root, added)
@@ -278,14 +277,6 @@ def _report_misses(matcher: TrackMatcher, readable: list[ScannedFile], reasons: 
                           fix_for_track(m.track_id, matcher.by_id[m.track_id].source, tuple(for_tracks[m.track_id])))
         for m in missing
     ]
-
-
-def _shown_dir(report: ScanReport) -> str:
-    try:
-        rel = report.directory.relative_to(report.root).as_posix()
-    except ValueError:
-        return str(report.directory)
-    return rel  # "." for the root: a relative DIR is taken relative to the root
 
 
 def _read_all(files: list[ScannedFile], report: ScanReport, progress: ScanProgress | None) -> list[ScannedFile]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from music_classifier.ingest.library_paths import SkippedFile
 from music_classifier.ingest.track_matching import Candidate, MatchedFile
@@ -69,8 +69,8 @@ def link_command(path: str, track_id: int) -> str:
     return f"{CLI} audio link {shlex.quote(path)} --track {track_id}"
 
 
-def fix_for_file(path: str, reason: str, candidates: tuple[Candidate, ...], scan_dir: str) -> str:
-    """The one thing to do about an unmatched file."""
+def fix_for_file(path: str, reason: str, candidates: tuple[Candidate, ...]) -> str:
+    """The one thing to do about an unmatched file (paths relative to the library root, as commands take them)."""
     if reason.startswith("same song as"):
         return "nothing, if it is a second copy; else link it: " + link_command(path, candidates[0].track_id) \
             if candidates else "nothing, if it is a second copy"
@@ -81,7 +81,7 @@ def fix_for_file(path: str, reason: str, candidates: tuple[Candidate, ...], scan
     if candidates:
         return link_command(path, candidates[0].track_id)
     return (f"add the song to the sheet with {path} in its file cell, or register it: "
-            f"{CLI} audio scan {shlex.quote(scan_dir)} --add-unmatched --genre G")
+            f"{CLI} audio scan {shlex.quote(str(PurePosixPath(path).parent))} --add-unmatched --genre G")
 
 
 def fix_for_track(track_id: int, source: str, candidates: tuple[Candidate, ...]) -> str:
