@@ -42,12 +42,12 @@ def test_dataset_train_models_evaluate_compare_predict(cli, sqlite_engine, grid_
               "--source", "csv").output
     assert "10 tracks" not in out and "30 tracks in 3 genres" in out
     cli("dataset", "create", "cls", "--features", "gtzan_csv", "--top", "5", "--min-per-genre", "2",
-        "--source", "sheet")
+        "--source", "sheet", "--allow-fewer")
     assert "pl" in cli("dataset", "list").output
     assert "Rock: 10" in cli("dataset", "show", "pl").output
 
     out = cli("train", "pl", "--grid", grid_file, "--cv", "3", "--seed", "2").output
-    assert "model 1 (rf on pl)" in out and "held-out: accuracy 1.000" in out
+    assert "model 1 (rf on pl)" in out and "single held-out split: accuracy 1.000" in out
     assert "confusion matrix" in out
     assert "pl" in cli("models", "list").output
     row = json.loads(cli("models", "show", "1", "--json").output)
@@ -60,7 +60,7 @@ def test_dataset_train_models_evaluate_compare_predict(cli, sqlite_engine, grid_
     out = cli("compare", "pl", "--models", "rf,knn", "--grid", grid_file, "--cv", "3", "--json", str(report)).output
     assert "± " in out and "no winner" in out
     figures = json.loads(report.read_text())
-    assert [s["kind"] for s in figures["scores"]] == ["rf", "knn"] and len(figures["scores"][0]["fold_accuracy"]) == 3
+    assert [s["kind"] for s in figures["scores"]] == ["rf", "knn"] and len(figures["scores"][0]["fold_accuracy"]) == 15
 
     out = cli("predict", "1", "--track", str(ids["Pop"][0])).output
     assert f"track {ids['Pop'][0]}: Pop" in out

@@ -98,7 +98,7 @@ def test_compare_in_parallel_gives_the_same_numbers(sqlite_engine, tmp_path):
         ticks[n_jobs] = []
         with sqlite_engine.connect() as conn:
             results[n_jobs] = compare_models(conn, "noisy", kinds=["rf", "logreg", "knn"], grid=grid, cv=3,
-                                             inner_cv=2, seed=0, n_jobs=n_jobs,
+                                             inner_cv=2, seed=0, n_jobs=n_jobs, repeats=1,
                                              progress=lambda d, t, n=n_jobs: ticks[n].append((d, t)))
     one, two = results[1], results[2]
     assert [s.fold_accuracy for s in one.scores] == [s.fold_accuracy for s in two.scores]

@@ -39,7 +39,7 @@ def test_separable_features_score_near_perfect_and_registry_row(engine, tmp_path
         _dataset(conn)
     ticks = []
     with engine.begin() as conn:
-        result = train_model(conn, "sep", TrainOptions(kind="rf", grid=one_candidate, cv=3, seed=1),
+        result = train_model(conn, "sep", TrainOptions(kind="rf", grid=one_candidate, cv=3, seed=1, repeats=1),
                              models_path=tmp_path / "models", progress=lambda d, t: ticks.append((d, t)))
     assert result.test_metrics["accuracy"] >= 0.95 and result.cv_score >= 0.95
     assert ticks[-1] == (4, 4)  # 1 candidate x 3 folds + refit, counted as they ran
@@ -168,7 +168,7 @@ def test_compare_nested_cv(sqlite_engine, one_candidate):
     with sqlite_engine.begin() as conn:
         _dataset(conn, per_genre=10)
         ticks = []
-        res = compare_models(conn, "sep", kinds=["rf", "knn"], grid=one_candidate, cv=5, seed=0,
+        res = compare_models(conn, "sep", kinds=["rf", "knn"], grid=one_candidate, cv=5, seed=0, repeats=1,
                              progress=lambda d, t: ticks.append((d, t)))
     assert res.splitter == "StratifiedKFold" and ticks[-1] == (10, 10)
     assert [s.kind for s in res.scores] == ["rf", "knn"]
@@ -179,7 +179,7 @@ def test_compare_nested_cv(sqlite_engine, one_candidate):
 def test_compare_inner_search_with_default_grid(sqlite_engine):
     with sqlite_engine.begin() as conn:
         _dataset(conn, per_genre=8)
-        res = compare_models(conn, "sep", kinds=["logreg"], cv=3, inner_cv=2, seed=0)
+        res = compare_models(conn, "sep", kinds=["logreg"], cv=3, inner_cv=2, seed=0, repeats=1)
     assert res.scores[0].fold_best_params[0].keys() == {"clf__C"}
     assert len(res.scores[0].fold_accuracy) == 3
 
@@ -254,6 +254,11 @@ def test_svm_balanced_and_whole_vs_segment_mismatch(sqlite_engine, tmp_path):
         with pytest.raises(InputError, match="k-nearest neighbours has no class weights"):
             train_model(conn, "sep", TrainOptions(kind="knn", class_weight="balanced"), models_path=tmp_path)
     assert result.test_metrics["accuracy"] >= 0.95
-    assert row.params["class_weight"] == "balanced" and row.best_params == {"clf__estimator__C": 1.0}
+    # 7-8 training tracks a genre, 3 folds: some training part holds only 4 of a genre, so the SVM's
+    # probability calibration (5-fold by default) is lowered to 4 folds, and said so.
+    assert row.params["class_weight"] == "balanced"
+    assert row.best_params == {"clf__estimator__C": 1.0, "clf__cv": 4}
+    assert row.params["adaptations"] == ["svm: probability calibration uses 4-fold CV (the smallest genre has 4 "
+                                         "rows in a training part)"]
     with sqlite_engine.connect() as conn, pytest.raises(InputError, match="trained on whole-track features"):
         evaluate_model(conn, result.model_id, "segs")

@@ -74,6 +74,8 @@ def dataset_create(
     max_per_genre: int | None = typer.Option(None, "--max-per-genre", help="Cap each genre at M tracks."),
     source: str | None = typer.Option(None, "--source", help="Comma list of sheet,file,spotify_playlist,csv."),
     seed: int = typer.Option(0, "--seed", help="Which capped sample (0..2^32-1)."),
+    allow_fewer: bool = typer.Option(False, "--allow-fewer", help="Create it even if fewer than --top genres "
+                                                                  "qualify."),
 ) -> None:
     """Choose tracks (top-N coarse genres with >= K tracks having the features, capped at M each) and create the view.
 
@@ -86,10 +88,12 @@ def dataset_create(
                                    max_per_genre=max_per_genre, sources=_csv(source) or list(TRACK_SOURCES),
                                    seed=seed)
     with state(ctx).engine.begin() as conn:
-        summary = create_dataset(conn, name, definition)
+        summary = create_dataset(conn, name, definition, allow_fewer=allow_fewer)
     counts = ", ".join(f"{g} {n}" for g, n in summary.genre_counts.items())
     console.print(styled("dataset ", bold(summary.name), f" (id {summary.id}, view {summary.view}): "
                          f"{summary.n_tracks} tracks in {len(summary.genre_counts)} genres: {counts}"))
+    for genre, n, why in summary.left_out:
+        console.print(f"left out: {genre} ({n} tracks): {why}", highlight=False, markup=False, soft_wrap=True)
 
 
 @dataset_app.command("list")
@@ -105,20 +109,26 @@ def dataset_list(ctx: typer.Context) -> None:
 
     with state(ctx).engine.connect() as conn:
         rows = list_datasets(conn)
-    table = Table("id", "name", "features", "tracks", "genres", "definition")
+    table = Table("id", "name", "features", "tracks stored", "tracks live", "genres", "definition")
     for d in rows:
         df = d.definition
         table.add_row(str(d.id), d.name, df["features"] + (" (segments)" if df.get("segments") else ""),
-                      str(d.n_tracks), str(len(d.genre_counts)),
+                      str(d.n_tracks), str(d.n_live), str(len(d.genre_counts)),
                       f"top {df['top']}, min {df['min_per_genre']}, max {df.get('max_per_genre')}, "
                       f"sources {','.join(df['sources'])}, seed {df['seed']}")
     console.print(table if rows else "no datasets (create one: music-classifier dataset create …)")
+    for d in rows:
+        lost = [f"{g} {n} -> {d.live_counts.get(g, 0)}" for g, n in d.genre_counts.items()
+                if d.live_counts.get(g, 0) != n]
+        if lost:
+            console.print(f"warning: dataset {d.name} lost {d.n_tracks - d.n_live} member(s) since it was created "
+                          f"({', '.join(lost)})", highlight=False, markup=False, soft_wrap=True)
 
 
 @dataset_app.command("show")
 @handle_errors
 def dataset_show(ctx: typer.Context, name: str = typer.Argument(..., help="Dataset name.")) -> None:
-    """Show a dataset's definition and genre counts.
+    """Show a dataset's definition and genre counts: members stored at creation vs still live.
 
     Example: music-classifier dataset show gtzan
     """
@@ -128,9 +138,15 @@ def dataset_show(ctx: typer.Context, name: str = typer.Argument(..., help="Datas
         d = get_dataset(conn, name)
     console.print(styled("dataset ", bold(d.name), f" (id {d.id}, view {d.view}, created {d.created_at})"))
     console.print(f"definition: {json.dumps(d.definition)}", highlight=False, markup=False)
+    console.print("members by genre: stored / live", highlight=False)
     for genre, n in d.genre_counts.items():
-        console.print(f"  {genre}: {n}", highlight=False, markup=False)
-    console.print(f"  total: {d.n_tracks}", highlight=False)
+        live = d.live_counts.get(genre, 0)
+        console.print(f"  {genre}: {n} / {live}" + (f"  ({n - live} lost)" if live != n else ""),
+                      highlight=False, markup=False)
+    console.print(f"  total: {d.n_tracks} / {d.n_live}", highlight=False)
+    if d.n_live != d.n_tracks:
+        console.print(f"warning: {d.n_tracks - d.n_live} member(s) removed or without features since the dataset "
+                      "was created", highlight=False)
 
 
 @dataset_app.command("drop")
@@ -152,30 +168,58 @@ def train(
     dataset: str = typer.Argument(..., help="Dataset name."),
     model: str = typer.Option("rf", "--model", help="rf | logreg | svm | hgb | knn."),
     grid: str = typer.Option("default", "--grid", help="'default' or a JSON grid file."),
-    cv: int = typer.Option(5, "--cv", help="Cross-validation folds of the grid search."),
+    cv: int = typer.Option(5, "--cv", help="Cross-validation folds of the grid search (lowered to the smallest "
+                                           "genre on small data)."),
+    repeats: int = typer.Option(5, "--repeats", help="Repeats of the K-fold when the smallest genre has < 30 "
+                                                     "tracks (1: a single K-fold)."),
     test_size: float = typer.Option(0.25, "--test-size", help="Held-out share (split by group)."),
+    final: bool = typer.Option(False, "--final", help="Fit on every track after the CV estimate (no held-out "
+                                                      "part); registered as a final model."),
     class_weight: str | None = typer.Option(None, "--class-weight", help="'balanced' to reweight genres."),
     group_by: str | None = typer.Option(None, "--group-by", help="track (default) | artist | playlist."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the split, folds and model."),
     jobs: int | None = typer.Option(None, "--jobs", "-j",
                                     help="Worker processes (default: all cores, or MUSIC_CLASSIFIER_JOBS; -1 = all)."),
 ) -> None:
-    """Grid-search a Pipeline on a grouped, stratified training part; evaluate on the held-out part; register it.
+    """Grid-search a Pipeline with (repeated) CV; evaluate on a held-out part, or fit on every track (--final).
 
-    Example: music-classifier train gtzan --model rf --cv 5 --seed 0
+    Example: music-classifier train gtzan --model rf --final --seed 0
     """
+    from music_classifier.models.datasets import dataset_drift
     from music_classifier.models.parallel import resolve_jobs
     from music_classifier.models.train import TrainOptions, train_model
 
     st = state(ctx)
-    opts = TrainOptions(kind=model, grid=grid, cv=cv, test_size=test_size, class_weight=class_weight,
-                        group_by=group_by, seed=seed, n_jobs=resolve_jobs(jobs, st.settings.jobs))
+    opts = TrainOptions(kind=model, grid=grid, cv=cv, repeats=repeats, test_size=test_size, final=final,
+                        class_weight=class_weight, group_by=group_by, seed=seed,
+                        n_jobs=resolve_jobs(jobs, st.settings.jobs))
+    with st.engine.connect() as conn:
+        _print_drift(dataset_drift(conn, dataset))
     with _progress_bar(f"grid search ({model})") as progress, st.engine.begin() as conn:
         result = train_model(conn, dataset, opts, models_path=st.settings.models_path, progress=progress)
-    console.print(styled("model ", bold(result.model_id), f" ({result.kind} on {result.dataset}): "
-                         f"{result.n_train_tracks} training / {result.n_test_tracks} held-out tracks; "
-                         f"best params {json.dumps(result.best_params)}; CV accuracy {result.cv_score:.3f}"))
-    _print_metrics(result.test_metrics, "held-out")
+    extra = result.extra
+    for note in extra["adaptations"]:
+        console.print(f"adapted: {note}", highlight=False, markup=False, soft_wrap=True)
+    what = (f"final model fitted on all {result.n_train_tracks} tracks" if final else
+            f"held-out-split model: {result.n_train_tracks} training / {result.n_test_tracks} held-out tracks")
+    console.print(styled("model ", bold(result.model_id), f" ({result.kind} on {result.dataset}), {what}; "
+                         f"best params {json.dumps(result.best_params)}"))
+    console.print(f"estimate: accuracy {extra['estimate'].text()} on {result.n_train_tracks} tracks "
+                  f"[{extra['protocol']}]", highlight=False, markup=False, soft_wrap=True)
+    if result.test_metrics:
+        _print_metrics(result.test_metrics, "single held-out split")
+
+
+def _print_drift(drift: Any) -> None:
+    """Say, before any fit, that a dataset lost members since it was created."""
+    if drift is None or not drift.lost:
+        return
+    console.print(f"warning: dataset {drift.name} lost {drift.lost} of its {drift.stored} members since it was "
+                  f"created ({drift.by_genre_text()})", highlight=False, markup=False, soft_wrap=True)
+    if drift.below_min:
+        console.print(f"warning: genre(s) now below --min-per-genre {drift.min_per_genre}: "
+                      f"{', '.join(f'{g} ({n})' for g, n in drift.below_min.items())}", highlight=False, markup=False,
+                      soft_wrap=True)
 
 
 @models_app.command("list")
@@ -191,10 +235,11 @@ def models_list(ctx: typer.Context) -> None:
 
     with state(ctx).engine.connect() as conn:
         rows = list_models(conn)
-    table = Table("id", "dataset", "kind", "CV acc", "test acc", "test macro F1", "genres", "created")
+    table = Table("id", "dataset", "kind", "fitted on", "CV acc", "test acc", "test macro F1", "genres", "created")
     for r in rows:
-        table.add_row(str(r["id"]), r["dataset_name"], r["kind"], _fmt(r["cv_score"]), _fmt(r["test_accuracy"]),
-                      _fmt(r["test_macro_f1"]), str(len(r["genres"])), str(r["created_at"])[:19])
+        table.add_row(str(r["id"]), r["dataset_name"], r["kind"], r["basis"], _fmt(r["cv_score"]),
+                      _fmt(r["test_accuracy"]), _fmt(r["test_macro_f1"]), str(len(r["genres"])),
+                      str(r["created_at"])[:19])
     console.print(table if rows else "no models (train one: music-classifier train DATASET)")
 
 
@@ -209,7 +254,7 @@ def models_show(
 
     Example: music-classifier models show 1
     """
-    from music_classifier.models.registry import get_model_row
+    from music_classifier.models.registry import describe_basis, get_model_row
 
     with state(ctx).engine.connect() as conn:
         row = get_model_row(conn, model_id)
@@ -226,8 +271,9 @@ def models_show(
                   highlight=False)
     console.print(f"best params: {json.dumps(row['best_params'])}; CV accuracy {_fmt(row['cv_score'])}",
                   highlight=False, markup=False)
+    console.print(describe_basis(row), highlight=False, markup=False)
     if row["test_metrics"]:
-        _print_metrics(row["test_metrics"], "held-out")
+        _print_metrics(row["test_metrics"], "single held-out split")
     imp = row["feature_importances"]
     if imp:
         top = sorted(zip(imp["names"], imp["values"], strict=True), key=lambda p: -p[1])[:10]
@@ -257,6 +303,9 @@ def evaluate(
         ev = evaluate_model(conn, model_id, on, settings=st.settings, n_jobs=n_jobs)
     console.print(f"model {ev.model_id} on dataset {ev.dataset}: {ev.n_tracks} tracks in "
                   f"{len(ev.shared_genres)} shared genres ({', '.join(ev.shared_genres)})", highlight=False)
+    if ev.n_left_out:
+        console.print(f"left out {ev.n_left_out} track(s) of {ev.dataset} the model was trained on; "
+                      f"scored only the other {ev.n_tracks}", highlight=False)
     if ev.dropped_model_genres:
         console.print(f"genres dropped (the model's, absent from the dataset): {', '.join(ev.dropped_model_genres)}",
                       highlight=False)
@@ -271,7 +320,9 @@ def compare(
     dataset: str = typer.Argument(..., help="Dataset name."),
     models: str = typer.Option("rf,logreg,svm,hgb,knn", "--models", help="Comma list of model kinds."),
     grid: str = typer.Option("default", "--grid", help="'default' or a JSON grid file ({kind: grid} or one grid)."),
-    cv: int = typer.Option(5, "--cv", help="Outer folds."),
+    cv: int = typer.Option(5, "--cv", help="Outer folds (lowered to the smallest genre on small data)."),
+    repeats: int = typer.Option(5, "--repeats", help="Repeats of the outer K-fold when the smallest genre has "
+                                                     "< 30 tracks (1: a single K-fold)."),
     inner_cv: int = typer.Option(3, "--inner-cv", help="Inner folds of each grid search."),
     group_by: str | None = typer.Option(None, "--group-by", help="track (default) | artist | playlist."),
     class_weight: str | None = typer.Option(None, "--class-weight", help="'balanced' to reweight genres."),
@@ -289,29 +340,41 @@ def compare(
     from rich.table import Table
 
     from music_classifier.models.compare import compare_models
+    from music_classifier.models.datasets import dataset_drift
     from music_classifier.models.parallel import resolve_jobs
 
     st = state(ctx)
     n_jobs = resolve_jobs(jobs, st.settings.jobs)
+    with st.engine.connect() as conn:
+        _print_drift(dataset_drift(conn, dataset))
     with _progress_bar("nested CV") as progress, st.engine.connect() as conn:
         res = compare_models(conn, dataset, kinds=_csv(models), grid=grid, cv=cv, inner_cv=inner_cv,
-                             group_by=group_by, seed=seed, class_weight=class_weight, n_jobs=n_jobs,
-                             progress=progress)
-    console.print(f"dataset {res.dataset}: {res.n_tracks} tracks ({res.n_rows} rows); outer {res.splitter}"
-                  f"({res.outer_cv}, shuffle, random_state={res.seed}), grouped by {res.group_by}; "
-                  f"inner {res.inner_cv}-fold grid search", highlight=False)
-    table = Table("model", "accuracy mean ± SD", "macro F1 mean", "per fold")
+                             group_by=group_by, seed=seed, class_weight=class_weight, repeats=repeats,
+                             n_jobs=n_jobs, progress=progress)
+    console.print(f"dataset {res.dataset}: {res.n_tracks} tracks ({res.n_rows} rows); outer {res.protocol}, "
+                  f"grouped by {res.group_by}; inner {res.inner_cv}-fold grid search", highlight=False)
+    table = Table("model", "accuracy mean ± SD", "95% interval", "macro F1 mean", "folds")
     for s in res.scores:
-        table.add_row(s.kind, f"{s.mean:.3f} ± {s.sd:.3f}", f"{s.macro_f1_mean:.3f}",
-                      " ".join(f"{a:.3f}" for a in s.fold_accuracy))
+        summary = s.summary
+        if summary is None:
+            table.add_row(s.kind, "skipped", "-", "-", "-")
+            continue
+        table.add_row(s.kind, f"{summary.mean:.3f} ± {summary.sd:.3f}", f"{summary.low:.3f}-{summary.high:.3f}",
+                      f"{s.macro_f1_mean:.3f}", str(len(s.fold_accuracy)))
     console.print(table)
+    for s in res.scores:
+        if s.skipped:
+            console.print(f"skipped {s.kind}: {s.skipped}", highlight=False, markup=False, soft_wrap=True)
+        for note in s.adaptations:
+            console.print(f"adapted: {note}", highlight=False, markup=False, soft_wrap=True)
     console.print(f"winner: {res.winner}" if res.winner else res.reason, highlight=False)
     if res.winner:
         console.print(res.reason, highlight=False)
     if json_out:
         payload = asdict(res)
         for d, s in zip(payload["scores"], res.scores, strict=True):
-            d.update(mean=s.mean, sd=s.sd, macro_f1_mean=s.macro_f1_mean)
+            summary = s.summary
+            d.update(summary.as_dict() if summary else {}, macro_f1_mean=s.macro_f1_mean if summary else None)
         json_out.write_text(json.dumps(payload, indent=1, default=str))
 
 
@@ -331,6 +394,8 @@ def predict(
 
     if bool(track) == bool(files):
         raise InputError("give either --track ID … or FILE …, not both and not neither")
+    from music_classifier.models.registry import describe_basis, get_model_row
+
     st = state(ctx)
     with st.engine.begin() as conn:
         if track:
@@ -338,6 +403,8 @@ def predict(
         else:
             with console.status("extracting features…"):
                 preds = predict_files(conn, model_id, list(files or []), settings=st.settings)
+        basis = describe_basis(get_model_row(conn, model_id))
+    console.print(basis, highlight=False, markup=False, soft_wrap=True)
     for p in preds:
         what = f"track {p.track_id}" if p.track_id is not None else p.file_path
         probs = ", ".join(f"{g} {v:.2f}" for g, v in list(p.probabilities.items())[:5])

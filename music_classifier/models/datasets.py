@@ -87,10 +87,35 @@ class DatasetSummary:
     definition: dict[str, Any]
     genre_counts: dict[str, int]  # display name -> members, largest first
     created_at: Any = None
+    live_counts: dict[str, int] = field(default_factory=dict)  # display name -> members still in the view
+    left_out: list[tuple[str, int, str]] = field(default_factory=list)  # at creation: (genre, tracks, why)
 
     @property
     def n_tracks(self) -> int:
         return sum(self.genre_counts.values())
+
+    @property
+    def n_live(self) -> int:
+        return sum(self.live_counts.values())
+
+
+@dataclass
+class DatasetDrift:
+    """Members stored at creation vs members still live (a live track with the features, in the view)."""
+
+    name: str
+    stored: int
+    live: int
+    min_per_genre: int
+    by_genre: dict[str, tuple[int, int]]  # display name -> (stored, live)
+    below_min: dict[str, int]  # genres whose live count fell below the definition's minimum
+
+    @property
+    def lost(self) -> int:
+        return self.stored - self.live
+
+    def by_genre_text(self) -> str:
+        return ", ".join(f"{g} {s} -> {n}" for g, (s, n) in self.by_genre.items() if s != n)
 
 
 def seed_offset(seed: int) -> int:
@@ -122,14 +147,35 @@ def _candidates_sql(views: list[str]) -> str:
             f"WHERE t.removed_at IS NULL AND t.source IN :sources {has_features}")
 
 
+def rank_genres(conn: Connection, definition: DatasetDefinition) -> list[tuple[int, str, str, int]]:
+    """(genre_id, name, display name, candidates) of every genre with a candidate, most first, ties by name."""
+    sql = (f"SELECT c.genre_id, g.name, g.display_name, COUNT(*) AS n "
+           f"FROM ({_candidates_sql(feature_view_names(definition))}) c "
+           "JOIN genres g ON g.id = c.genre_id GROUP BY c.genre_id, g.name, g.display_name")
+    stmt = text(sql).bindparams(bindparam("sources", expanding=True))
+    rows = conn.execute(stmt, {"sources": list(definition.sources)}).all()
+    return sorted(((int(gid), str(name), str(display), int(n)) for gid, name, display, n in rows),
+                  key=lambda r: (-r[3], r[1]))
+
+
 def choose_genres(conn: Connection, definition: DatasetDefinition) -> list[tuple[int, str, int]]:
     """(genre_id, name, candidates) of the chosen genres, most candidates first, ties by name."""
-    sql = (f"SELECT c.genre_id, g.name, COUNT(*) AS n FROM ({_candidates_sql(feature_view_names(definition))}) c "
-           "JOIN genres g ON g.id = c.genre_id GROUP BY c.genre_id, g.name HAVING COUNT(*) >= :k")
-    stmt = text(sql).bindparams(bindparam("sources", expanding=True))
-    rows = conn.execute(stmt, {"sources": list(definition.sources), "k": definition.min_per_genre}).all()
-    ranked = sorted(((int(gid), str(name), int(n)) for gid, name, n in rows), key=lambda r: (-r[2], r[1]))
-    return ranked[:definition.top]
+    qualified = [(gid, name, n) for gid, name, _, n in rank_genres(conn, definition) if n >= definition.min_per_genre]
+    return qualified[:definition.top]
+
+
+def left_out_genres(conn: Connection, definition: DatasetDefinition) -> list[tuple[str, int, str]]:
+    """(display name, candidates, why) of each genre with candidates that the definition leaves out."""
+    out = []
+    qualified = 0
+    for _, _, display, n in rank_genres(conn, definition):
+        if n < definition.min_per_genre:
+            out.append((display, n, f"below --min-per-genre {definition.min_per_genre}"))
+        else:
+            qualified += 1
+            if qualified > definition.top:
+                out.append((display, n, f"beyond --top {definition.top}"))
+    return out
 
 
 def select_members(conn: Connection, definition: DatasetDefinition) -> list[tuple[int, int]]:
@@ -151,8 +197,13 @@ def select_members(conn: Connection, definition: DatasetDefinition) -> list[tupl
     return [(int(t), int(g)) for t, g in conn.execute(stmt, params)]
 
 
-def create_dataset(conn: Connection, name: str, definition: DatasetDefinition) -> DatasetSummary:
-    """Store the definition and membership and create the view, in the caller's transaction."""
+def create_dataset(conn: Connection, name: str, definition: DatasetDefinition, *,
+                   allow_fewer: bool = False) -> DatasetSummary:
+    """Store the definition and membership and create the view, in the caller's transaction.
+
+    Fewer than ``top`` qualifying genres is an error naming the genres left out and why, unless
+    ``allow_fewer``; the summary's ``left_out`` lists every genre left out (too few tracks, or beyond top).
+    """
     validate_name(name)
     definition.validate()
     if definition.features not in FEATURE_SET_ALIASES:  # "librosa, musicnn" is stored as "librosa,musicnn"
@@ -164,13 +215,25 @@ def create_dataset(conn: Connection, name: str, definition: DatasetDefinition) -
         raise InputError(f"dataset {name!r}: no coarse genre has at least {definition.min_per_genre} live "
                          f"{definition.features}{' segment' if definition.segments else ''} tracks from sources "
                          f"{','.join(definition.sources)}; nothing created")
+    left_out = left_out_genres(conn, definition)
+    n_genres = len({g for _, g in members})
+    if n_genres < definition.top and not allow_fewer:
+        raise InputError(f"dataset {name!r}: only {n_genres} genre(s) have at least {definition.min_per_genre} "
+                         f"tracks, fewer than --top {definition.top} (left out: {left_out_text(left_out)}); "
+                         "nothing created (--allow-fewer to create it anyway)")
     stored = asdict(definition)
     dataset_id = conn.execute(insert(datasets).values(name=name, definition=stored)
                               .returning(datasets.c.id)).scalar_one()
     conn.execute(insert(dataset_members), [{"dataset_id": dataset_id, "track_id": t, "genre_id": g}
                                            for t, g in members])
     conn.execute(text(dataset_view_sql(name, dataset_id, definition.features, definition.segments, view_columns())))
-    return get_dataset(conn, name)
+    summary = get_dataset(conn, name)
+    summary.left_out = left_out
+    return summary
+
+
+def left_out_text(left_out: list[tuple[str, int, str]]) -> str:
+    return "; ".join(f"{g} ({n} tracks): {why}" for g, n, why in left_out) or "none"
 
 
 def _definition(raw: Any) -> dict[str, Any]:
@@ -186,13 +249,31 @@ def _genre_counts(conn: Connection, dataset_id: int) -> dict[str, int]:
     return dict(sorted(((str(g), int(n)) for g, n in rows), key=lambda r: (-r[1], r[0])))
 
 
+def _live_counts(conn: Connection, name: str) -> dict[str, int]:
+    """Distinct tracks per genre still in the view (the feature views drop removed tracks)."""
+    rows = conn.execute(text(f'SELECT genre, COUNT(DISTINCT track_id) FROM "{dataset_view_name(name)}" '
+                             "GROUP BY genre")).all()
+    return {str(g): int(n) for g, n in rows}
+
+
 def get_dataset(conn: Connection, name: str) -> DatasetSummary:
     row = conn.execute(select(datasets).where(datasets.c.name == name)).mappings().first()
     if row is None:
         raise InputError(f"dataset {name!r} not found (see: music-classifier dataset list)")
+    counts = _genre_counts(conn, row["id"])
+    live = _live_counts(conn, row["name"])
     return DatasetSummary(id=row["id"], name=row["name"], view=dataset_view_name(row["name"]),
-                          definition=_definition(row["definition"]), genre_counts=_genre_counts(conn, row["id"]),
-                          created_at=row["created_at"])
+                          definition=_definition(row["definition"]), genre_counts=counts,
+                          created_at=row["created_at"], live_counts={g: live.get(g, 0) for g in counts})
+
+
+def dataset_drift(conn: Connection, name: str) -> DatasetDrift:
+    """How many members ``name`` lost since creation, by genre, and which genres fell below the minimum."""
+    d = get_dataset(conn, name)
+    k = int(d.definition.get("min_per_genre") or 1)
+    return DatasetDrift(name=d.name, stored=d.n_tracks, live=d.n_live, min_per_genre=k,
+                        by_genre={g: (n, d.live_counts.get(g, 0)) for g, n in d.genre_counts.items()},
+                        below_min={g: n for g, n in d.live_counts.items() if n < k})
 
 
 def list_datasets(conn: Connection) -> list[DatasetSummary]:

@@ -126,14 +126,15 @@ def get_model_row(conn: Connection, model_id: int) -> dict[str, Any]:
 
 
 def list_models(conn: Connection) -> list[dict[str, Any]]:
-    cols = [models.c[c] for c in SUMMARY_COLUMNS] + [models.c.test_metrics]
+    cols = [models.c[c] for c in SUMMARY_COLUMNS] + [models.c.test_metrics, models.c.params]
     out = []
     for r in conn.execute(select(*cols).order_by(models.c.id)).mappings():
         d = {c: r[c] for c in SUMMARY_COLUMNS}
         tm = r["test_metrics"] or {}
         d["test_accuracy"] = tm.get("accuracy")
         d["test_macro_f1"] = tm.get("macro_f1")
-        d["genres"] = (tm.get("confusion") or {}).get("labels", [])
+        d["genres"] = (tm.get("confusion") or {}).get("labels", []) or (r["params"] or {}).get("classes", [])
+        d["basis"] = model_basis({"params": r["params"]})
         out.append(d)
     return out
 
@@ -142,6 +143,27 @@ def allowed_types() -> frozenset[str]:
     from music_classifier.models.pipelines import model_file_classes
 
     return DATA_TYPES | model_file_classes()
+
+
+def model_basis(row: dict[str, Any]) -> str:
+    """"final" (fitted on every track of its dataset) or "held-out split" (fitted on the training part)."""
+    return str((row.get("params") or {}).get("model_basis") or "held-out split")
+
+
+def describe_basis(row: dict[str, Any]) -> str:
+    """One line: which kind of model this is, what it was fitted on, and its accuracy estimate."""
+    params = row.get("params") or {}
+    n_train = params.get("n_train_tracks")
+    est = params.get("estimate") or {}
+    estimate = (f"; estimated accuracy {est['mean']:.3f} ± {est['sd']:.3f} (95% interval {est['low']:.3f}-"
+                f"{est['high']:.3f}, {est['n_repeats']}x{est['n_folds']}-fold CV)" if est else "")
+    if model_basis(row) == "final":
+        return f"model {row['id']} is a final model, fitted on all {n_train} tracks of {row['dataset_name']}{estimate}"
+    if n_train is None:
+        return f"model {row['id']} is a held-out-split model, fitted on part of {row['dataset_name']}{estimate}"
+    held = params.get("n_test_tracks")
+    return (f"model {row['id']} is a held-out-split model, fitted on {n_train} tracks of {row['dataset_name']} "
+            f"({held} held out){estimate}")
 
 
 def untrusted_types_refused(types: list[str]) -> list[str]:

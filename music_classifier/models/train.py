@@ -1,5 +1,6 @@
-"""Training: grouped held-out split, GridSearchCV over a grid kept as data, evaluation on the held-out
-part, and a registry row whose every figure is read from the fitted objects (never pasted).
+"""Training: grouped held-out split (or every track, for a final model), GridSearchCV over a grid kept
+as data with (repeated, on small data) CV whose best candidate's fold scores are the headline
+estimate, and a registry row whose every figure is read from the fitted objects (never pasted).
 
 Segment datasets train on segment rows; a track is predicted by SOFT VOTING (mean of predict_proba
 over its segments), and test metrics are computed per track.
@@ -44,6 +45,8 @@ class TrainOptions:
     group_by: str | None = None  # track (default) | artist | playlist
     seed: int = 0
     n_jobs: int = 1  # worker processes for the grid search's fits (the CLI's --jobs; all cores by default)
+    repeats: int = 5  # repeats of the K-fold estimate when the smallest genre is small (cv.SMALL_DATA_GROUPS)
+    final: bool = False  # fit on every track (no held-out part) after the CV estimate
 
 
 @dataclass
@@ -157,26 +160,72 @@ def _check_options(opts: TrainOptions) -> None:
         raise InputError(f"--group-by {opts.group_by!r}: choose {', '.join(GROUP_BY)}")
     if opts.cv < 2:
         raise InputError(f"--cv {opts.cv}: need at least 2 folds")
+    if opts.repeats < 1:
+        raise InputError(f"--repeats {opts.repeats}: must be at least 1")
+
+
+def estimation_splits(y: np.ndarray, groups: np.ndarray, *, cv: int, repeats: int,
+                      seed: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], str, int, int]:
+    """(splits, protocol, n_splits, n_repeats) for estimating accuracy on (y, groups).
+
+    Small data (smallest genre under SMALL_DATA_GROUPS groups): repeated stratified (grouped) K-fold
+    with folds sized to the smallest genre; otherwise the plain K-fold (every genre needs ``cv`` groups).
+    """
+    from music_classifier.models.cv import is_small, small_data_cv
+
+    X = np.zeros(len(y))
+    if is_small(y, groups) and repeats > 1:
+        splitter = small_data_cv(y, groups, random_state=seed, n_splits=cv, n_repeats=repeats)
+        return (list(splitter.split(X, y, groups if splitter.grouped else None)), repr(splitter),
+                splitter.n_splits, splitter.n_repeats)
+    check_enough(y, groups, cv, f"--cv {cv}")
+    splitter = cv_splitter(groups, cv, seed)
+    splits = list(splitter.split(X, y, fit_groups(splitter, groups)))
+    return splits, f"{type(splitter).__name__}({cv}, shuffle, random_state={seed})", cv, 1
+
+
+def fit_error(kind: str, dataset: str, exc: Exception) -> InputError:
+    """A library's fit error as one line naming the model (never a traceback)."""
+    from music_classifier.models.adapt import ModelCannotFit
+
+    if isinstance(exc, InputError):
+        return exc if isinstance(exc, ModelCannotFit) else ModelCannotFit(str(exc))
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return ModelCannotFit(f"{kind} cannot be fitted on dataset {dataset!r}: {first}")
 
 
 def train_model(conn: Connection, dataset: str, opts: TrainOptions, *, models_path: Path,
                 progress: Progress | None = None) -> TrainResult:
-    """Train on ``dataset`` and register the model (row + skops file) in the caller's transaction."""
+    """Train on ``dataset`` and register the model (row + skops file) in the caller's transaction.
+
+    Held-out mode (default): a grouped, stratified held-out split; the grid is searched on the rest
+    with (repeated, on small data) CV, whose best candidate's fold scores are the headline estimate;
+    the held-out split is scored once and reported as such. ``final``: the same search on every
+    track, and the refit on every track is the registered (final) model; there is no held-out part.
+    """
+    from music_classifier.models.adapt import adapt_grid
+    from music_classifier.models.cv import summarize
     from music_classifier.models.datasets import member_snapshot
     from music_classifier.models.registry import library_versions, store_model
 
     _check_options(opts)
     grid = resolve_grid(opts.grid, opts.kind)
+    check_grid_params(grid, classifier_param_names(opts.kind), f"grid for {opts.kind}")
+    make_pipeline(opts.kind, seed=opts.seed, class_weight=opts.class_weight)  # validates kind/class weight
     frame = load_dataset(conn, dataset, group_by=opts.group_by)
     if len(np.unique(frame.y)) < 2:
         raise InputError(f"dataset {dataset!r} has a single genre; nothing to classify")
-    # Segment datasets are always split by track at least: artist/playlist groups contain whole tracks.
-    train_rows, test_rows = holdout_split(frame.y, frame.groups, test_size=opts.test_size, seed=opts.seed)
+    if opts.final:
+        train_rows, test_rows = np.arange(len(frame.y)), np.arange(0)
+    else:
+        # Segment datasets are always split by track at least: artist/playlist groups contain whole tracks.
+        train_rows, test_rows = holdout_split(frame.y, frame.groups, test_size=opts.test_size, seed=opts.seed)
     y_train, g_train = frame.y[train_rows], frame.groups[train_rows]
-    check_enough(y_train, g_train, opts.cv, f"--cv {opts.cv}")
-    splitter = cv_splitter(g_train, opts.cv, opts.seed)
+    splits, protocol, n_splits, n_repeats = estimation_splits(y_train, g_train, cv=opts.cv, repeats=opts.repeats,
+                                                              seed=opts.seed)
+    grid, adaptations = adapt_grid(opts.kind, grid, [y_train[a] for a, _ in splits] + [y_train])
 
-    total = n_candidates(grid) * opts.cv + 1
+    total = n_candidates(grid) * len(splits) + 1
     done = [0]
 
     def on_fit() -> None:
@@ -185,17 +234,29 @@ def train_model(conn: Connection, dataset: str, opts: TrainOptions, *, models_pa
             progress(done[0], total)
 
     with FitCounter(on_fit, opts.n_jobs) as counter, thread_limit(opts.n_jobs):
-        search = build_search(opts.kind, grid, seed=opts.seed, class_weight=opts.class_weight, splitter=splitter,
+        search = build_search(opts.kind, grid, seed=opts.seed, class_weight=opts.class_weight, splitter=splits,
                               on_fit=counter.tick, n_jobs=opts.n_jobs)
-        search.fit(frame.X[train_rows], y_train, groups=fit_groups(splitter, g_train))
+        try:
+            search.fit(frame.X[train_rows], y_train)
+        except (ValueError, IndexError) as exc:
+            raise fit_error(opts.kind, dataset, exc) from None
     on_fit()  # the refit on the whole training part
     pipeline = search.best_estimator_
+    best = int(search.best_index_)
+    estimate = summarize([float(search.cv_results_[f"split{i}_test_score"][best]) for i in range(len(splits))],
+                         n_splits=n_splits, n_repeats=n_repeats)
 
-    metrics, predictions = score_tracks(pipeline, frame, test_rows)
-    metrics["classes"] = [str(c) for c in pipeline.classes_]
-    metrics["predictions"] = predictions
-    metrics["level"] = "track (soft vote over segments)" if frame.is_segments else "track"
-    importances = feature_importances(pipeline, opts.kind, frame, test_rows, opts.seed)
+    metrics: dict[str, Any] | None = None
+    if len(test_rows):
+        metrics, predictions = score_tracks(pipeline, frame, test_rows)
+        metrics["classes"] = [str(c) for c in pipeline.classes_]
+        metrics["predictions"] = predictions
+        metrics["level"] = "track (soft vote over segments)" if frame.is_segments else "track"
+        metrics["split"] = "single held-out split"
+    importances = feature_importances(pipeline, opts.kind, frame, test_rows if len(test_rows) else train_rows,
+                                      opts.seed)
+    if importances and not len(test_rows) and importances["method"] == "permutation":
+        importances["method"] = "permutation (training rows: a final model has no held-out part)"
 
     cv_candidates = [
         {"params": json_safe(p), "mean": float(m), "std": float(s)}
@@ -207,8 +268,12 @@ def train_model(conn: Connection, dataset: str, opts: TrainOptions, *, models_pa
     params = {**asdict(opts), "grid": grid, "grid_source": str(opts.grid or "default"),
               "group_by": opts.group_by or "track", "segments": frame.is_segments, "cv_scoring": "accuracy",
               "cv_level": "segment" if frame.is_segments else "track",
+              "model_basis": "final" if opts.final else "held-out split",
+              "cv_protocol": protocol, "classes": [str(c) for c in pipeline.classes_],
+              "estimate": estimate.as_dict(), "adaptations": adaptations,
               "n_train_rows": int(len(train_rows)), "n_test_rows": int(len(test_rows)),
               "n_train_tracks": int(n_train_tracks), "n_test_tracks": int(n_test_tracks),
+              "train_track_ids": sorted(int(t) for t in np.unique(frame.track_ids[train_rows])),
               "test_track_ids": sorted(int(t) for t in np.unique(frame.track_ids[test_rows])),
               "cv_candidates": cv_candidates}
     params["grid"] = json_safe(params["grid"])
@@ -218,10 +283,12 @@ def train_model(conn: Connection, dataset: str, opts: TrainOptions, *, models_pa
         "kind": opts.kind, "params": json_safe(params),
         "best_params": json_safe(search.best_params_),
         "cv_score": float(search.best_score_),
-        "test_metrics": json_safe(metrics), "feature_names": list(frame.feature_names),
+        "test_metrics": json_safe(metrics) if metrics else None, "feature_names": list(frame.feature_names),
         "feature_importances": json_safe(importances), "versions": library_versions(),
     }
     model_id = store_model(conn, pipeline, row, models_path=models_path)
     return TrainResult(model_id=model_id, kind=opts.kind, dataset=dataset, best_params=row["best_params"],
-                       cv_score=row["cv_score"], test_metrics=row["test_metrics"],
-                       n_train_tracks=n_train_tracks, n_test_tracks=n_test_tracks)
+                       cv_score=row["cv_score"], test_metrics=row["test_metrics"] or {},
+                       n_train_tracks=n_train_tracks, n_test_tracks=n_test_tracks,
+                       extra={"estimate": estimate, "protocol": protocol, "adaptations": adaptations,
+                              "final": opts.final, "n_rows_fitted": int(len(train_rows))})
