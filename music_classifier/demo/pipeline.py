@@ -129,7 +129,7 @@ def _train_and_report(engine, settings, result: DemoResult, lib, *, seed: int, s
 
     with engine.begin() as conn:
         summary = create_dataset(conn, result.dataset, DatasetDefinition(
-            features=result.feature_sets, top=6, min_per_genre=4, seed=seed))
+            features=result.feature_sets, top=6, min_per_genre=4, seed=seed), allow_fewer=True)
     genres = ", ".join(f"{g} {n}" for g, n in summary.genre_counts.items())
     step("dataset create", f"view {summary.view} ({result.feature_sets} features): {summary.n_tracks} tracks "
                            f"({genres})")
