@@ -171,7 +171,7 @@ class TrackMatcher:
                     if self.available(t, f.rel):
                         free.setdefault(k, t)  # one song stored twice (sheet and playlist): the first
             if len(free) > 1:
-                ids = ", ".join(f"#{t.id}" for t in free.values())
+                ids = ", ".join(f"#{t.id}" for t in sorted(free.values(), key=lambda t: t.id))
                 return None, f"ambiguous: the file name fits several tracks ({ids})"
             if free:
                 return self._claim(next(iter(free.values())), f, how), ""
