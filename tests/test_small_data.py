@@ -17,7 +17,13 @@ from music_classifier.cli import app
 from music_classifier.db.tables import models, tracks
 from music_classifier.errors import InputError
 from music_classifier.models.compare import compare_models
-from music_classifier.models.datasets import DatasetDefinition, create_dataset, dataset_drift, get_dataset
+from music_classifier.models.datasets import (
+    DatasetDefinition,
+    create_dataset,
+    dataset_drift,
+    get_dataset,
+    left_out_genres,
+)
 from music_classifier.models.evaluate import check_same_features, evaluate_model
 from music_classifier.models.registry import get_model_row, load_model
 from music_classifier.models.train import TrainOptions, train_model
@@ -146,6 +152,7 @@ def test_final_model_is_fitted_on_every_track_and_predict_says_so(cli, engine, t
         out = cli("predict", "1", "--track", str(ids["Pop"][0]))
         assert "held-out-split" not in out and "final model" in out
         assert "final" in cli("models", "list")
+        assert f"model {result.model_id} is a final model" in cli("models", "show", str(result.model_id))
 
 
 def test_evaluate_leaves_out_the_models_training_tracks(cli, engine, tmp_path):
@@ -239,3 +246,16 @@ def test_dataset_create_names_left_out_genres_and_needs_allow_fewer(cli, sqlite_
     out = cli("dataset", "create", "three", "--features", "gtzan_csv", "--top", "2", "--min-per-genre", "6")
     assert "left out: Pop (7 tracks): beyond --top 2" in out and "left out: Folk (6 tracks): beyond --top 2" in out
     assert "left out: Metal (3 tracks): below --min-per-genre 6" in out
+
+
+def test_left_out_genres_and_allow_fewer_in_the_library(engine):
+    with engine.begin() as conn:
+        for genre, n in (("Rock", 8), ("Jazz", 7), ("Pop", 7), ("Metal", 3)):
+            fill_separable(conn, genres_=[genre], per_genre=n, prefix=genre.lower())
+        d = DatasetDefinition(features="gtzan_csv", top=2, min_per_genre=5)
+        assert left_out_genres(conn, d) == [("Pop", 7, "beyond --top 2"), ("Metal", 3, "below --min-per-genre 5")]
+        with pytest.raises(InputError, match=r"only 3 genre\(s\) .* fewer than --top 4 \(left out: Metal \(3 tracks\)"):
+            create_dataset(conn, "four", DatasetDefinition(features="gtzan_csv", top=4, min_per_genre=5))
+        summary = create_dataset(conn, "four", DatasetDefinition(features="gtzan_csv", top=4, min_per_genre=5),
+                                 allow_fewer=True)
+    assert summary.n_tracks == 22 and summary.left_out == [("Metal", 3, "below --min-per-genre 5")]
