@@ -340,7 +340,12 @@ def test_report_of_a_really_trained_model(sqlite_engine, tmp_path):
     doc = _Collector()
     doc.feed(html)
     assert doc.text_by_id["metric-accuracy"] == f"{result.test_metrics['accuracy']:.3f}"
-    assert doc.text_by_id["metric-cv-score"] == f"{result.cv_score:.3f}"
+    # the headline is the (repeated) CV estimate; the single held-out split follows, with its n
+    est = result.extra["estimate"]
+    assert doc.text_by_id["metric-estimate"] == f"{est.mean:.3f} ± {est.sd:.3f}"
+    assert doc.text_by_id["metric-interval"] == f"{est.low:.3f}–{est.high:.3f}"
+    assert html.index('id="metric-estimate"') < html.index('id="metric-accuracy"')
+    assert f"single held-out split, n={result.test_metrics['n']}" in html
     assert len(doc.genre_rows) == len(GENRES)
     assert html.count('class="candidate-row"') == 2  # both grid candidates, with their CV means
     assert len(doc.img_srcs) == 3 and doc.external == []

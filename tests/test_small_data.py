@@ -143,6 +143,11 @@ def test_final_model_is_fitted_on_every_track_and_predict_says_so(cli, engine, t
     assert row["params"]["estimate"]["n_repeats"] == 3 and len(row["params"]["estimate"]["scores"]) == 15
     with engine.begin() as conn, pytest.raises(InputError, match="trained on all 36 tracks"):
         evaluate_model(conn, result.model_id, "fin")
+    from music_classifier.models.report import build_report
+
+    with engine.connect() as conn:
+        html = build_report(conn, result.model_id, out_dir=tmp_path / "report").read_text(encoding="utf-8")
+    assert 'id="metric-estimate"' in html and 'id="final-note"' in html and 'id="metric-accuracy"' not in html
     if engine.dialect.name == "sqlite":
         out = cli("predict", str(result.model_id), "--track", str(ids["Pop"][0]))
         assert out.startswith(f"model {result.model_id} is a final model, fitted on all 36 tracks of fin")

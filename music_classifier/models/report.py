@@ -152,7 +152,7 @@ def shown_params(params: Mapping[str, Any]) -> dict[str, str]:
     the grid-search table is shown separately."""
     shown: dict[str, str] = {}
     for key, value in params.items():
-        if key == "cv_candidates":
+        if key in ("cv_candidates", "estimate"):  # shown as their own table / the headline
             continue
         if isinstance(value, list) and len(value) > 12:
             shown[key] = f"{len(value)} values"
@@ -326,6 +326,8 @@ def report_context(conn: Connection, row: dict[str, Any], *, out_dir: Path, seed
         "model": row,
         "definition": snapshot.get("definition", {}) if isinstance(snapshot, Mapping) else {},
         "metrics": {k: tm.get(k) for k in ("accuracy", "balanced_accuracy", "macro_f1", "n")},
+        "estimate": (row.get("params") or {}).get("estimate"),
+        "basis": (row.get("params") or {}).get("model_basis", "held-out split"),
         "per_genre": [{"genre": g, **per_genre[g]} for g in genre_order],
         "genre_counts": counts,
         "n_members": sum(counts.values()),
