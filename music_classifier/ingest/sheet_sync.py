@@ -630,14 +630,10 @@ def _sync(conn: Connection, parsed: ParsedSheet, *, dry_run: bool, strict: bool,
         raise InputError(f"this sync would remove {len(to_remove)} of {live} live sheet tracks "
                          f"(more than {REMOVAL_LIMIT:.0%}: wrong sheet or worksheet?); nothing was written. "
                          "Pass --allow-removals if that is intended")
-    all_genres = _fetch(conn, select(track_genres.c.track_id, track_genres.c.rank, track_genres.c.genre_id))
-    if not allow_relabel:
-        _stop_mass_relabel(conn, existing, wanted, all_genres, live)
-
-    genre_ids = _resolve_genre_names(conn, wanted, report)
     new_tracks: list[tuple] = []
     changed: list[dict[str, Any]] = []
     revive: list[int] = []
+    kept_live: list[tuple[int, SheetRow]] = []  # (track id, row) of live tracks the sheet keeps
     for key, row in wanted.items():
         current = existing.get(key)
         if current is None:
@@ -646,8 +642,14 @@ def _sync(conn: Connection, parsed: ParsedSheet, *, dry_run: bool, strict: bool,
         tid, artist, title, song, removed_at = current
         if removed_at is not None:
             revive.append(tid)
+        else:
+            kept_live.append((tid, row))
         if artist != row.artist or title != row.title or song != row.song:
             changed.append({"b_id": tid, "artist": row.artist, "title": row.title, "song": row.song})
+    all_genres = _fetch(conn, select(track_genres.c.track_id, track_genres.c.rank, track_genres.c.genre_id))
+    if not allow_relabel:
+        _stop_mass_relabel(conn, kept_live, all_genres, live)
+    genre_ids = _resolve_genre_names(conn, wanted, report)
     report.added, report.revived, report.removed = len(new_tracks), len(revive), len(to_remove)
 
     sheet_ids = {t[0] for t in existing.values()}
@@ -725,24 +727,21 @@ def _sync(conn: Connection, parsed: ParsedSheet, *, dry_run: bool, strict: bool,
     return report
 
 
-def _stop_mass_relabel(conn: Connection, existing: dict[str, tuple], wanted: dict[str, SheetRow],
-                       all_genres: list[tuple], live: int) -> None:
+def _stop_mass_relabel(conn: Connection, kept_live: list[tuple[int, SheetRow]], all_genres: list[tuple],
+                       live: int) -> None:
     """Raise InputError, before anything is written, when more than RELABEL_LIMIT of the live sheet
     tracks would get another coarse genre (rank 0); the message shows a few of the changes. New
     genres are not created to compare: an unknown name simply differs from every stored genre."""
-    live_keys = {t[0]: key for key, t in existing.items() if t[4] is None and key in wanted}
-    coarse = {tid: gid for tid, rank, gid in all_genres if rank == 0 and tid in live_keys}
-    if len(coarse) <= RELABEL_LIMIT * live:
+    if len(kept_live) <= RELABEL_LIMIT * live:
+        return
+    coarse_of = {tid: gid for tid, rank, gid in all_genres if not rank}
+    spelled = _GenreIds(load_alias_map(conn))
+    changes = [(row, gid) for tid, row in kept_live
+               if (gid := coarse_of.get(tid)) is not None and spelled[row.genres[0]] != gid]
+    if len(changes) <= RELABEL_LIMIT * live:
         return
     from music_classifier.db.tables import genres
 
-    mapping = load_alias_map(conn)
-    # A class sheet names a handful of coarse genres: resolve each distinct spelling once.
-    spelled = {name: mapping.get(genre_key(name)) for name in {row.genres[0] for row in wanted.values()}}
-    changes = [(wanted[live_keys[tid]], gid) for tid, gid in coarse.items()
-               if spelled[wanted[live_keys[tid]].genres[0]] != gid]
-    if len(changes) <= RELABEL_LIMIT * live:
-        return
     changes.sort(key=lambda change: change[0].row_number)
     names = dict(_fetch(conn, select(genres.c.id, genres.c.display_name)))
     sample = "; ".join(f"row {row.row_number} {row.song!r}: {names.get(gid, gid)} -> "
@@ -751,6 +750,18 @@ def _stop_mass_relabel(conn: Connection, existing: dict[str, tuple], wanted: dic
     raise InputError(f"this sync would change the coarse genre of {len(changes)} of {live} live sheet tracks "
                      f"(more than {RELABEL_LIMIT:.0%}: swapped genre columns or the wrong sheet?), e.g. {sample}; "
                      "nothing was written. Pass --allow-relabel if that is intended")
+
+
+class _GenreIds(dict):
+    """Sheet spelling -> stored genre id (None for a genre not stored yet), resolved once per spelling."""
+
+    def __init__(self, alias_map: dict[str, int]) -> None:
+        super().__init__()
+        self.alias_map = alias_map
+
+    def __missing__(self, spelling: str) -> int | None:
+        self[spelling] = gid = self.alias_map.get(genre_key(spelling))
+        return gid
 
 
 @dataclass
