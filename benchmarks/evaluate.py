@@ -526,6 +526,20 @@ def small_data_markdown(small: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_clips_section(heading: str, run: Any, markdown: Any, processes: int, out: Path) -> None:
+    """Compute one section on the GTZAN excerpts in a scratch folder and (re)write only that section."""
+    from benchmarks_md import write_section
+
+    if not CLIPS.is_dir():
+        sys.exit(f"GTZAN excerpts not found at {CLIPS}")
+    with tempfile.TemporaryDirectory(prefix="mc_eval_") as tmp:
+        res = run(Path(tmp), processes)
+        res["commands"] = [c.replace(tmp, "$WORK").replace(str(ROOT.parent / "shared"), "../shared")
+                           for c in res["commands"]]
+    write_section(heading, markdown(res), out)
+    print(f"wrote the section {heading!r} of {out}")
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -542,30 +556,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--small-data-only", action="store_true",
                     help="Only (re)write the small-data (repeated CV) section of the 70 GTZAN excerpts.")
     args = ap.parse_args(argv)
-    if args.small_data_only:
-        from benchmarks_md import write_section
-
-        if not CLIPS.is_dir():
-            sys.exit(f"GTZAN excerpts not found at {CLIPS}")
-        with tempfile.TemporaryDirectory(prefix="mc_eval_") as tmp:
-            small = run_small_data(Path(tmp), args.processes)
-            small["commands"] = [c.replace(tmp, "$WORK").replace(str(ROOT.parent / "shared"), "../shared")
-                                 for c in small["commands"]]
-        write_section(SMALL_DATA_HEADING, small_data_markdown(small), args.out)
-        print(f"wrote the small-data section of {args.out}")
-        return
-    if args.audit_only:
-        from benchmarks_md import write_section
-
-        if not CLIPS.is_dir():
-            sys.exit(f"GTZAN excerpts not found at {CLIPS}")
-        with tempfile.TemporaryDirectory(prefix="mc_eval_") as tmp:
-            audit = run_audit_clips(Path(tmp), args.processes)
-            audit["commands"] = [c.replace(tmp, "$WORK").replace(str(ROOT.parent / "shared"), "../shared")
-                                 for c in audit["commands"]]
-        write_section(AUDIT_HEADING, audit_markdown(audit), args.out)
-        print(f"wrote the audit section of {args.out}")
-        return
+    only = {"small_data_only": (SMALL_DATA_HEADING, run_small_data, small_data_markdown),
+            "audit_only": (AUDIT_HEADING, run_audit_clips, audit_markdown)}
+    for flag, (heading, run, markdown) in only.items():
+        if getattr(args, flag):
+            write_clips_section(heading, run, markdown, args.processes, args.out)
+            return
     if not TABLES.is_dir():
         sys.exit(f"real tables not found at {TABLES}")
     with tempfile.TemporaryDirectory(prefix="mc_eval_") as tmp:
