@@ -6,8 +6,9 @@ Layout under `out_dir`:
     sheet.csv                               student, song, coarse_genre, genre1, genre2, genre3
 
 The sheet is deliberately imperfect, like a real class sheet: unequal genre counts (one genre with about half the
-tracks), spelling variants of one genre ("Hip-Hop", "Hip_Hop", "hip hop"), one song proposed by two students, and
-a few bad rows (an empty song, a song without " - ", a blank coarse genre) that the sync must report and skip.
+tracks), spelling variants of one genre ("Hip-Hop", "Hip_Hop", "hip hop"), one song proposed by two students, one
+electronic track filed as Folk (the label audit should find it), and a few bad rows (an empty song, a song
+without " - ", a blank coarse genre) that the sync must report and skip.
 Names are invented from word lists (no real artists) and everything follows from `seed`.
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import csv
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,7 @@ GENRES: dict[str, str] = {
     "folk": "Folk",
 }
 THINNEST_STYLE = "classical"
+MISLABEL_FROM, MISLABEL_TO = "electronic", "folk"  # one planted sheet mistake (see _plant_mislabel)
 # Tracks per genre as a multiple of tracks_per_genre; the thinnest genre gets about half (see _genre_counts).
 _COUNT_FACTORS = {"electronic": 1.25, "metal": 1.0, "jazz": 0.875, "hiphop": 1.0, "folk": 0.75}
 # How students spell the coarse genre: rows cycle through these, so normalisation has work to do.
@@ -96,10 +98,15 @@ class DemoTrack:
     subgenres: tuple[str, ...]
     path: Path
     params: TrackParams
+    sheet_genre: str | None = None  # what the sheet says, when a student mislabelled it (the audio is `genre`)
 
     @property
     def song(self) -> str:
         return f"{self.artist} - {self.title}"
+
+    @property
+    def labelled(self) -> str:
+        return self.sheet_genre or self.genre
 
 
 @dataclass(frozen=True)
@@ -115,6 +122,7 @@ class DemoLibrary:
     sheet_rows: int  # data rows in sheet.csv, bad and duplicate rows included
     bad_rows: int
     duplicate_song: str  # the song proposed by two students
+    mislabelled: tuple[str, ...] = ()  # songs whose sheet genre is not their audio's style (for the label audit)
     sample_rate: int = SR
     formats: dict[str, int] = field(default_factory=dict)  # file extension -> files written
 
@@ -239,6 +247,7 @@ def generate_demo_library(out_dir: Path, *, tracks_per_genre: int = 8, seed: int
             (extras if is_extra else tracks).append(track)
             progress.advance(task)
 
+    tracks, mislabelled = _plant_mislabel(tracks)
     rows, duplicate_song, bad_rows = _sheet_rows(tracks, rng)
     sheet_csv = out_dir / "sheet.csv"
     with sheet_csv.open("w", newline="", encoding="utf-8") as f:
@@ -247,9 +256,28 @@ def generate_demo_library(out_dir: Path, *, tracks_per_genre: int = 8, seed: int
         writer.writerows(rows)
     return DemoLibrary(
         root=out_dir, audio_dir=audio_dir, extra_dir=extra_dir, sheet_csv=sheet_csv, tracks=tuple(tracks),
-        extra_tracks=tuple(extras), counts={GENRES[s]: c for s, c in counts.items()}, thinnest_genre=thinnest,
+        extra_tracks=tuple(extras), counts=_sheet_counts(tracks), thinnest_genre=thinnest,
         sheet_rows=len(rows), bad_rows=bad_rows, duplicate_song=duplicate_song, sample_rate=sr, formats=formats,
+        mislabelled=mislabelled,
     )
+
+
+def _plant_mislabel(tracks: list[DemoTrack]) -> tuple[list[DemoTrack], tuple[str, ...]]:
+    """The last electronic track goes on the sheet as Folk, as a student might file a techno track: the label
+    audit should find it. Only when electronic keeps more tracks than the thinnest genre has."""
+    src, dst = GENRES[MISLABEL_FROM], GENRES[MISLABEL_TO]
+    mine = [k for k, t in enumerate(tracks) if t.genre == src]
+    thinnest = sum(t.genre == GENRES[THINNEST_STYLE] for t in tracks)
+    if len(mine) - 1 <= thinnest + 1:
+        return tracks, ()
+    k = mine[-1]
+    tracks = [*tracks[:k], replace(tracks[k], sheet_genre=dst), *tracks[k + 1:]]
+    return tracks, (tracks[k].song,)
+
+
+def _sheet_counts(tracks: list[DemoTrack]) -> dict[str, int]:
+    """Genre display name -> distinct sheet tracks, by the sheet's label, in GENRES order."""
+    return {g: sum(t.labelled == g for t in tracks) for g in GENRES.values()}
 
 
 def _sheet_rows(tracks: list[DemoTrack], rng: np.random.Generator) -> tuple[list[list[str]], str, int]:
@@ -258,8 +286,8 @@ def _sheet_rows(tracks: list[DemoTrack], rng: np.random.Generator) -> tuple[list
     seen: dict[str, int] = {}
     rows: list[list[str]] = []
     for t in tracks:
-        style = style_of[t.genre]
-        spellings = _SPELLINGS.get(style, (t.genre,))
+        style = style_of[t.labelled]
+        spellings = _SPELLINGS.get(style, (t.labelled,))
         spelling = spellings[seen.get(style, 0) % len(spellings)]
         seen[style] = seen.get(style, 0) + 1
         student = _STUDENTS[int(rng.integers(len(_STUDENTS)))]

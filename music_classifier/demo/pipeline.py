@@ -34,6 +34,7 @@ class DemoResult:
     database_path: Path
     report_path: Path | None = None
     audit_id: int | None = None
+    mislabelled: tuple[str, ...] = ()  # songs the generated sheet files under the wrong genre on purpose
     model_id: int | None = None
     dataset: str = "demo"
     accuracy: float | None = None
@@ -71,6 +72,7 @@ def run_demo(out_dir: Path, *, tracks_per_genre: int = 8, seed: int = 0, process
             log(name, summary)
 
     lib = generate_demo_library(out_dir, tracks_per_genre=tracks_per_genre, seed=seed, show_progress=show_progress)
+    result.mislabelled = lib.mislabelled
     counts = ", ".join(f"{g} {n}" for g, n in lib.counts.items())
     step("generate", f"{len(lib.tracks)} sheet tracks ({counts}) + {len(lib.extra_tracks)} extra "
                      f"{lib.thinnest_genre} files in {lib.root}")
@@ -155,8 +157,11 @@ def _train_and_report(engine, settings, result: DemoResult, lib, *, seed: int, s
         audit = run_audit(conn, result.dataset, kind="rf", seed=seed)
     result.audit_id = audit.audit_id
     suspects = ", ".join(f"{r.artist} - {r.title} ({r.sheet_genre} -> {r.heard_genre})" for r in audit.flagged[:3])
+    planted = [f"{r.artist} - {r.title} ranks #{r.rank}" for r in audit.rows if f"{r.artist} - {r.title}" in
+               lib.mislabelled]
     step("audit", f"audit {audit.audit_id}: {len(audit.flagged)} of {len(audit.rows)} sheet genres disputed by the "
-                  f"audio{': ' + suspects if suspects else ''} (table label_issues, view student_summary)")
+                  f"audio{': ' + suspects if suspects else ''} (table label_issues, view student_summary)"
+                  + (f"; the sheet's planted mislabel {', '.join(planted)}" if planted else ""))
 
     with engine.connect() as conn:
         result.report_path = build_report(conn, trained.model_id, out_dir=result.out_dir / "report",
