@@ -116,6 +116,7 @@ def test_no_traceback_for_any_arguments(cli_env, path):
     (["genres", "alias", "[/]", "Rock"], "[/]"),
     (["dataset", "show", "[/x]"], "[/x]"),
     (["sheet", "sync", "--csv", "[/]x.csv"], "[/]x.csv"),
+    (["sql", "SELECT '[/]' AS \"[bold]\""], "[/]"),  # table cells and headers too
     (["dataset", "create", "Bad[/]", "--features", "librosa", "--top", "2", "--min-per-genre", "1"],
      "must match [a-z][a-z0-9_]{0,40}"),
 ])
