@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba-cache
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +24,6 @@ demo: install
 test: install
 	$(BIN)/ruff check music_classifier tests benchmarks
 	$(BIN)/pytest -q
-
-bench: install
-	$(BIN)/python benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) demo-output .numba-cache .pytest_cache
