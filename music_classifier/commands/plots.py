@@ -112,13 +112,15 @@ def report(
     ctx: typer.Context,
     model: int = typer.Argument(..., help="Model id in the registry (see `music-classifier models list`)."),
     out: Path = typer.Option(..., "--out", metavar="DIR", help="Folder for index.html and its PNGs (created)."),
-    seed: int = typer.Option(0, "--seed", help="Random state of the t-SNE map."),
+    seed: int = typer.Option(0, "--seed", help="Random state of the map and of an audit computed for the report."),
 ) -> None:
     """Write a self-contained HTML report of a registered model to DIR/index.html.
 
-    Dataset composition, metrics, per-genre table, confusion matrix, t-SNE map, feature
-    importances, the most confidently misclassified tracks and library versions, all read from the
-    stored run. Images are embedded, so the one file can be mailed or opened offline.
+    Dataset composition, metrics, per-genre table, confusion matrix, feature importances, the most
+    confidently misclassified tracks (with their nearest tracks) and library versions, all read from
+    the stored run; an interactive map of the tracks, the label audit (the dataset's newest stored
+    one, else computed) and a per-student table, from the dataset's current features. Images and
+    plotly.js are embedded, so the one file (~5 MB) can be mailed or opened offline.
 
     Example: music-classifier report 3 --out reports/model-3
     """
