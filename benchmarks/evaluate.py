@@ -14,6 +14,9 @@ For each table (the GTZAN 30 s feature table, the TidyTuesday Spotify songs tabl
    question asked offline: train on some playlists, test on others). Figures are read from the
    compare ``--json`` files and from the registry rows, never retyped.
 
+And on the 70 GTZAN excerpts: librosa vs musicnn vs both, whole clips and segments, repeated CV, and
+final models on GTZAN clips outside the 70 (:mod:`evaluate_musicnn`; ``--only-musicnn`` runs that alone).
+
 Run:  python benchmarks/evaluate.py                      (full tables; all-model comparison on a
                                                           --compare-sample of the Spotify table)
       python benchmarks/evaluate.py --sample 5000       (a stratified sample of the Spotify table)
@@ -41,6 +44,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "benchmarks") not in sys.path:  # imported by path from the tests: its sibling modules too
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+from evaluate_musicnn import HEADING, run_musicnn, section_lines  # noqa: E402
+
 TABLES = ROOT.parent / "shared" / "data" / "tables"
 GTZAN_CSV = TABLES / "gtzan_features_30_sec.csv"
 SPOTIFY_CSV = TABLES / "spotify_songs.csv"
@@ -553,11 +560,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "EVALUATION.md")
     ap.add_argument("--audit-only", action="store_true",
                     help="Only (re)write the label-audit section of the 70 GTZAN excerpts.")
+    ap.add_argument("--only-musicnn", action="store_true",
+                    help="Only (re)write the librosa/musicnn section of the 70 GTZAN excerpts.")
     ap.add_argument("--small-data-only", action="store_true",
                     help="Only (re)write the small-data (repeated CV) section of the 70 GTZAN excerpts.")
     args = ap.parse_args(argv)
     only = {"small_data_only": (SMALL_DATA_HEADING, run_small_data, small_data_markdown),
-            "audit_only": (AUDIT_HEADING, run_audit_clips, audit_markdown)}
+            "audit_only": (AUDIT_HEADING, run_audit_clips, audit_markdown),
+            "only_musicnn": (HEADING, lambda work, processes: run_musicnn(new_cli(work, "musicnn"), work, processes),
+                             lambda res: "\n".join(section_lines(res)))}
     for flag, (heading, run, markdown) in only.items():
         if getattr(args, flag):
             write_clips_section(heading, run, markdown, args.processes, args.out)
@@ -588,6 +599,8 @@ def main(argv: list[str] | None = None) -> None:
         clips = None if args.no_clips or not CLIPS.is_dir() else section(
             "clips", lambda: run_clips(work, args.processes))
         audit = None if clips is None else section("audit", lambda: run_audit_clips(work, args.processes))
+        musicnn = None if clips is None else section(
+            "musicnn", lambda: run_musicnn(new_cli(work, "musicnn"), work, args.processes))
     seconds = sum(r.get("seconds", 0.0) for r in (gtzan, spotify, clips or {}))
     write_markdown(args.out, gtzan, spotify, clips, argv, seconds)
     if audit is not None:
@@ -595,6 +608,11 @@ def main(argv: list[str] | None = None) -> None:
 
         audit["commands"] = [c.replace(str(ROOT.parent / "shared"), "../shared") for c in audit["commands"]]
         write_section(AUDIT_HEADING, audit_markdown(audit), args.out)
+    if musicnn is not None:
+        from benchmarks_md import write_section
+
+        musicnn["commands"] = [c.replace(str(ROOT.parent / "shared"), "../shared") for c in musicnn["commands"]]
+        write_section(HEADING, "\n".join(section_lines(musicnn)), args.out)
     print(f"wrote {args.out}")
 
 
