@@ -163,6 +163,20 @@ def section_lines(res: dict[str, Any]) -> list[str]:
             p_true = next((v for g, v in pred["probabilities"].items() if g.lower() == genre), 0.0)
             cells.append(f"{pred['genre']} ({p_true:.2f})")
         lines.append(f"| `{path.name}` | {genre} | {note} | " + " | ".join(cells) + " |")
+    verdicts = []
+    for path, genre, _ in UNSEEN:
+        both, alone = unseen.get("librosa+musicnn", {}).get(path.name), unseen.get("librosa", {}).get(path.name)
+        if both is None or alone is None:
+            continue
+        p_both, p_alone = (next((v for g, v in pred["probabilities"].items() if g.lower() == genre), 0.0)
+                           for pred in (both, alone))
+        verdict = "beats" if p_both > p_alone and both["genre"].lower() == genre else "does NOT beat"
+        verdicts.append(f"`{path.name}`: librosa+musicnn P({genre}) {p_both:.2f} ({both['genre']}) vs librosa "
+                        f"{p_alone:.2f} ({alone['genre']}): the combined model {verdict} the librosa-only model")
+    if verdicts:
+        lines += ["", "Target (a final model on the 70 beats the librosa-only model on GTZAN clips it never saw): "
+                  + "; ".join(verdicts) + ". Only `blues.00099` is wholly unseen; `country.00000` contains its "
+                  "training excerpt."]
     lines += ["", "Commands (`$DB` a fresh SQLite file; `$WORK/musicnn_grid.json` holds the grid above):", "",
               "```", *res["commands"], "```", ""]
     return lines
