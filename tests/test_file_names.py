@@ -74,7 +74,12 @@ def test_folder_artists():
 @pytest.mark.parametrize(("rel", "expected"), [
     ("Queen/03 - Innuendo (Official Video).mp3", [("Queen", "Innuendo")]),
     ("Beatles - Abbey Road/07 Here Comes the Sun [HQ].flac", [("Beatles", "Here Comes the Sun")]),
-    ("rock/03 - Queen - Bohemian Rapsody.mp3", [("Queen", "Bohemian Rapsody")]),  # the folder is no artist here
+    ("rock/03 - Queen - Bohemian Rapsody.mp3",  # numbered: the folder may be the artist too (scoring decides)
+     [("Queen", "Bohemian Rapsody"), ("rock", "Queen - Bohemian Rapsody"), ("rock", "Queen")]),
+    ("Leoni Torres/06 - Es Tu Mirada - Remasterizado.flac",
+     [("Es Tu Mirada", "Remasterizado"), ("Leoni Torres", "Es Tu Mirada - Remasterizado"),
+      ("Leoni Torres", "Es Tu Mirada")]),
+    ("rock/Queen - Innuendo.mp3", [("Queen", "Innuendo")]),  # not numbered: the folder is no artist here
     ("Metallica - One - Official Video.mp3", [("Metallica", "One")]),
     ("Daft Punk - Get Lucky ft. Pharrell Williams (Official Audio).mp3", [("Daft Punk", "Get Lucky")]),
     ("10 Years - Wasteland.wav", [("10 Years", "Wasteland"), ("Years", "Wasteland")]),

@@ -142,10 +142,12 @@ def name_guesses(rel: str) -> list[NameGuess]:
     for text in variants:
         for artist, title in split_artist_title(text):
             add(artist, title, "artist - title" if _has_spaced_dash(text) else "underscore")
-    if not any(g.shape == "artist - title" for g in guesses):
-        # "03 - Title" inside "Artist/": the folder names the artist. (Not for "03 - Artist - Title".)
+    numbered = len(variants) > 1  # "03 - ...": an album's track, whose folder usually names the artist
+    if numbered or not any(g.shape == "artist - title" for g in guesses):
+        # "03 - Title" or "03 - Title - Radio Edit" inside "Artist/": the folder names the artist.
+        last = variants[-1]
         for artist in folder_artists(rel):
-            for title in (variants[-1], variants[-1].replace("_", " ")):
+            for title in (last, last.replace("_", " "), _SPACED_DASH.split(last)[0]):
                 add(artist, title, "folder artist")
     return guesses
 
