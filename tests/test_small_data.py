@@ -92,6 +92,7 @@ def test_a_model_that_cannot_fit_is_skipped_with_a_reason_and_the_others_reporte
         res = compare_models(conn, "cls", kinds=["rf", "svm"], grid=grid, seed=0, repeats=3)
     rf, svm = res.scores
     assert res.outer_cv == 2 and len(rf.fold_accuracy) == 6 and rf.skipped is None
+    assert res.splitter == "StratifiedKFold" and res.protocol.startswith("3xStratifiedKFold(2, ")
     assert svm.skipped == ("svm: a genre has only 1 training row in a fold; its probability calibration needs "
                            "at least 2") and svm.fold_accuracy == []
     assert res.skipped == {"svm": svm.skipped} and "one model" in res.reason

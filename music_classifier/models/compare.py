@@ -13,6 +13,7 @@ Segment datasets are scored per track (soft voting) on the outer folds.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,7 +167,7 @@ def compare_models(conn: Connection, dataset: str, *, kinds: list[str] | None = 
     winner, reason = pick_winner(ordered)
     return CompareResult(dataset=dataset, group_by=group_by or "track", outer_cv=n_splits, inner_cv=inner_cv,
                          seed=seed, n_tracks=int(len(np.unique(frame.track_ids))), n_rows=int(len(frame.y)),
-                         splitter=protocol.split("(")[0].split("x")[-1], scores=ordered, winner=winner,
+                         splitter=re.sub(r"^\d+x", "", protocol.split("(")[0]), scores=ordered, winner=winner,
                          reason=reason, n_repeats=n_repeats, protocol=protocol,
                          fold_test_track_ids=[sorted({int(t) for t in frame.track_ids[test]}) for _, test in folds])
 
