@@ -587,7 +587,8 @@ def main(argv: list[str] | None = None) -> None:
             res["seconds"] = time.perf_counter() - t0
             for key in ("commands", "compare_commands"):  # temporary paths -> $WORK in the written commands
                 if key in res:
-                    res[key] = [c.replace(str(work), "$WORK") for c in res[key]]
+                    res[key] = [c.replace(str(work), "$WORK").replace(str(ROOT.parent / "shared"), "../shared")
+                                for c in res[key]]
             if cached:
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 cached.write_text(json.dumps(res, default=_jsonable))
