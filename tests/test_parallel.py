@@ -16,7 +16,14 @@ from music_classifier.db.feature_columns import GTZAN_V1
 from music_classifier.errors import InputError
 from music_classifier.models.compare import compare_models
 from music_classifier.models.datasets import DatasetDefinition, create_dataset
-from music_classifier.models.parallel import FitCounter, available_cores, delayed, resolve_jobs, run_parallel
+from music_classifier.models.parallel import (
+    FitCounter,
+    available_cores,
+    delayed,
+    fit_with_jobs,
+    resolve_jobs,
+    run_parallel,
+)
 from music_classifier.models.train import TrainOptions, train_model
 
 GENRES = ["Rock", "Jazz", "Pop", "Metal", "Blues", "Soul"]
@@ -110,18 +117,32 @@ def test_compare_in_parallel_gives_the_same_numbers(sqlite_engine, tmp_path):
 
 
 @pytest.mark.skipif(available_cores() < 2, reason="needs two cores")
-def test_train_in_parallel_gives_the_same_model(sqlite_engine, tmp_path):
+@pytest.mark.parametrize("kind", ["logreg", "rf"])
+def test_train_in_parallel_gives_the_same_model(sqlite_engine, tmp_path, kind):
+    grid = tmp_path / "grid.json"
+    grid.write_text('{"rf": {"n_estimators": [20, 40]}, "logreg": {"C": [0.1, 1.0]}}')
     with sqlite_engine.begin() as conn:
         _noisy_class(conn)
     out = {}
     for n_jobs in (1, 2):
         ticks: list[tuple[int, int]] = []
         with sqlite_engine.begin() as conn:
-            res = train_model(conn, "noisy", TrainOptions(kind="logreg", cv=3, seed=0, n_jobs=n_jobs),
+            res = train_model(conn, "noisy", TrainOptions(kind=kind, grid=grid, cv=3, seed=0, n_jobs=n_jobs),
                               models_path=tmp_path / f"m{n_jobs}", progress=lambda d, t, acc=ticks: acc.append((d, t)))
         out[n_jobs] = (res.best_params, res.cv_score, res.test_metrics["accuracy"], ticks[-1])
     assert out[1] == out[2]
     assert out[2][3][0] == out[2][3][1] > 3  # the bar reached its total
+
+
+def test_refit_on_every_core_grows_the_same_forest_and_stores_one_job():
+    from music_classifier.models.pipelines import make_pipeline
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 8)), np.repeat(["a", "b", "c"], 20)
+    one = make_pipeline("rf", seed=0).fit(X, y)
+    two = fit_with_jobs(make_pipeline("rf", seed=0), X, y, n_jobs=2)
+    assert np.array_equal(one.predict_proba(X), two.predict_proba(X))
+    assert two.named_steps["clf"].n_jobs == 1  # the stored model does not carry this machine's cores
 
 
 def test_cli_rejects_bad_jobs_in_one_line(tmp_path, monkeypatch):

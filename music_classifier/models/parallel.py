@@ -139,8 +139,30 @@ def run_parallel(n_jobs: int, calls: Any) -> list[Any]:
     return Parallel(n_jobs=n_jobs)(calls)
 
 
+# Classifiers whose own fit/predict spread over cores (joblib threads); others either have no such
+# parameter or, like LogisticRegression since scikit-learn 1.8, warn that it does nothing.
+CORE_AWARE = ("RandomForestClassifier", "ExtraTreesClassifier", "KNeighborsClassifier")
+
+
+def _core_aware(pipeline: Any) -> Any | None:
+    clf = pipeline.steps[-1][1]
+    return clf if type(clf).__name__ in CORE_AWARE else None
+
+
 def predict_with_jobs(pipeline: Any, n_jobs: int) -> None:
     """Let a loaded pipeline's classifier predict on ``n_jobs`` cores where it can (forests, k-NN)."""
-    clf = pipeline.steps[-1][1]
-    if "n_jobs" in clf.get_params(deep=False):
+    clf = _core_aware(pipeline)
+    if clf is not None:
         clf.set_params(n_jobs=n_jobs)
+
+
+def fit_with_jobs(pipeline: Any, X: Any, y: Any, n_jobs: int) -> Any:
+    """Fit ``pipeline`` in this process with its classifier on ``n_jobs`` cores where it can (a forest's
+    trees), then set it back to one job, so the stored model does not depend on this machine."""
+    clf = _core_aware(pipeline)
+    if clf is not None and n_jobs > 1:
+        clf.set_params(n_jobs=n_jobs)
+    pipeline.fit(X, y)
+    if clf is not None:
+        clf.set_params(n_jobs=1)
+    return pipeline

@@ -26,7 +26,7 @@ from music_classifier.models.grids import (
 )
 from music_classifier.models.load_data import DatasetFrame, load_dataset
 from music_classifier.models.metrics import classification_metrics
-from music_classifier.models.parallel import FitCounter, thread_limit
+from music_classifier.models.parallel import FitCounter, fit_with_jobs, thread_limit
 from music_classifier.models.pipelines import classifier_param_names, make_pipeline
 from music_classifier.models.splits import GROUP_BY, check_enough, cv_splitter, holdout_split
 
@@ -147,12 +147,12 @@ def fit_groups(splitter: Any, groups: np.ndarray) -> np.ndarray | None:
 
 
 def build_search(kind: str, grid: Grid, *, seed: int, class_weight: str | None, splitter: Any,
-                 on_fit: Callable[[], None] | None, n_jobs: int) -> Any:
+                 on_fit: Callable[[], None] | None, n_jobs: int, refit: bool = True) -> Any:
     from sklearn.model_selection import GridSearchCV
 
     check_grid_params(grid, classifier_param_names(kind), f"grid for {kind}")
     return GridSearchCV(make_pipeline(kind, seed=seed, class_weight=class_weight), pipeline_grid(grid),
-                        cv=splitter, scoring=CountingScorer(on_fit), refit=True, n_jobs=n_jobs, error_score="raise")
+                        cv=splitter, scoring=CountingScorer(on_fit), refit=refit, n_jobs=n_jobs, error_score="raise")
 
 
 def _check_options(opts: TrainOptions) -> None:
@@ -203,6 +203,8 @@ def train_model(conn: Connection, dataset: str, opts: TrainOptions, *, models_pa
     the held-out split is scored once and reported as such. ``final``: the same search on every
     track, and the refit on every track is the registered (final) model; there is no held-out part.
     """
+    from sklearn.base import clone
+
     from music_classifier.models.adapt import adapt_grid
     from music_classifier.models.cv import summarize
     from music_classifier.models.datasets import member_snapshot
@@ -235,13 +237,16 @@ def train_model(conn: Connection, dataset: str, opts: TrainOptions, *, models_pa
 
     with FitCounter(on_fit, opts.n_jobs) as counter, thread_limit(opts.n_jobs):
         search = build_search(opts.kind, grid, seed=opts.seed, class_weight=opts.class_weight, splitter=splits,
-                              on_fit=counter.tick, n_jobs=opts.n_jobs)
+                              on_fit=counter.tick, n_jobs=opts.n_jobs, refit=False)
         try:
             search.fit(frame.X[train_rows], y_train)
+            # The refit on the whole training part runs here rather than inside GridSearchCV, so that a forest
+            # grows its trees on every core the search had (GridSearchCV's refit would use one).
+            pipeline = fit_with_jobs(clone(search.estimator).set_params(**search.best_params_),
+                                     frame.X[train_rows], y_train, opts.n_jobs)
         except (ValueError, IndexError) as exc:
             raise fit_error(opts.kind, dataset, exc) from None
     on_fit()  # the refit on the whole training part
-    pipeline = search.best_estimator_
     best = int(search.best_index_)
     estimate = summarize([float(search.cv_results_[f"split{i}_test_score"][best]) for i in range(len(splits))],
                          n_splits=n_splits, n_repeats=n_repeats)
