@@ -256,12 +256,14 @@ def _live_counts(conn: Connection, name: str) -> dict[str, int]:
     return {str(g): int(n) for g, n in rows}
 
 
-def get_dataset(conn: Connection, name: str) -> DatasetSummary:
+def get_dataset(conn: Connection, name: str, *, count_live: bool = True) -> DatasetSummary:
+    """The dataset's definition and stored members per genre; with ``count_live`` also the members still in
+    its view (a query over the feature view: readers that load the view anyway skip it)."""
     row = conn.execute(select(datasets).where(datasets.c.name == name)).mappings().first()
     if row is None:
         raise InputError(f"dataset {name!r} not found (see: music-classifier dataset list)")
     counts = _genre_counts(conn, row["id"])
-    live = _live_counts(conn, row["name"])
+    live = _live_counts(conn, row["name"]) if count_live else {}
     return DatasetSummary(id=row["id"], name=row["name"], view=dataset_view_name(row["name"]),
                           definition=_definition(row["definition"]), genre_counts=counts,
                           created_at=row["created_at"], live_counts={g: live.get(g, 0) for g in counts})

@@ -81,7 +81,7 @@ def _to_float(rows: list[Any], names: list[str]) -> np.ndarray:
 def load_dataset(conn: Connection, name: str, *, feature_names: list[str] | None = None,
                  group_by: str | None = None) -> DatasetFrame:
     """All rows of ``dataset_<name>`` ordered by track id (then segment)."""
-    summary = get_dataset(conn, name)
+    summary = get_dataset(conn, name, count_live=False)  # drift is reported by the commands
     segments = bool(summary.definition.get("segments"))
     view = dataset_view_name(name)
     order = "track_id, segment" if segments else "track_id"
