@@ -8,7 +8,6 @@ turn stale, as do the target's when its audio changes.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +17,13 @@ from music_classifier.db.tables import tracks
 from music_classifier.errors import InputError, PathOutsideLibrary
 from music_classifier.ingest.audio_files import ScannedFile, read_scanned_file
 from music_classifier.ingest.audio_scan import mark_features_stale, write_audio_links
-from music_classifier.ingest.library_paths import MAX_AUDIO_PATH, ROOT_HINT, SNDFILE_EXTENSIONS, supported_extensions
+from music_classifier.ingest.library_paths import (
+    MAX_AUDIO_PATH,
+    ROOT_HINT,
+    SNDFILE_EXTENSIONS,
+    as_given,
+    supported_extensions,
+)
 from music_classifier.ingest.library_root import library_root_for
 from music_classifier.ingest.track_matching import load_tracks
 
@@ -37,12 +42,7 @@ class LinkResult:
 
 def library_relative(root: Path, file: Path) -> tuple[Path, str]:
     """(absolute path, path relative to ``root``) of a file given relative to the root, the cwd, or absolute."""
-    candidate = file.expanduser()
-    if not candidate.is_absolute():
-        under_root = root / candidate
-        candidate = under_root if under_root.exists() or not (Path.cwd() / candidate).exists() \
-            else Path.cwd() / candidate
-    lexical = Path(os.path.abspath(candidate))
+    lexical = as_given(root, file)
     if not lexical.exists():
         raise InputError(f"no such file: {file}")
     if not lexical.is_file():

@@ -81,12 +81,7 @@ def resolve_scan_dir(root: Path, directory: Path | None) -> tuple[Path, Path]:
         raise ConfigError(f"library root {root} is not a directory ({ROOT_HINT})")
     if directory is None:
         return root, root
-    candidate = directory.expanduser()
-    if not candidate.is_absolute():
-        under_root = root / candidate
-        candidate = under_root if under_root.exists() or not (Path.cwd() / candidate).exists() \
-            else Path.cwd() / candidate
-    lexical = Path(os.path.abspath(candidate))
+    lexical = as_given(root, directory)
     if not lexical.exists():
         raise InputError(f"directory {directory} does not exist")
     if lexical.is_relative_to(root):
@@ -99,6 +94,17 @@ def resolve_scan_dir(root: Path, directory: Path | None) -> tuple[Path, Path]:
     if not scan_dir.is_dir():
         raise InputError(f"{directory} is not a directory")
     return root, scan_dir
+
+
+def as_given(root: Path, path: Path) -> Path:
+    """A path as the user wrote it, made absolute without resolving links: a relative path is taken
+    relative to the library root, else (when it exists only there) to the working directory."""
+    candidate = path.expanduser()
+    if not candidate.is_absolute():
+        under_root = root / candidate
+        candidate = under_root if under_root.exists() or not (Path.cwd() / candidate).exists() \
+            else Path.cwd() / candidate
+    return Path(os.path.abspath(candidate))
 
 
 def walk_audio_files(
