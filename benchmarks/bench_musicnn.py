@@ -37,7 +37,7 @@ for _var in THREAD_VARS:
     os.environ.setdefault(_var, "1")
 
 import numpy  # noqa: E402, F401 - loaded after the thread variables are set
-from bench_extractor import _proc_status_bytes, pick_clips, write_long_track  # noqa: E402
+from bench_extractor import _proc_status_bytes, pick_clips, timed, write_long_track  # noqa: E402
 from benchmarks_md import write_section  # noqa: E402 - the script's folder is on sys.path
 
 from music_classifier.features.musicnn.extractor import PATCH_BATCH  # noqa: E402
@@ -48,13 +48,6 @@ SECTION = "## musicnn extractor"
 TARGET_RTF = 40
 TARGET_RSS_MB = 700
 TARGET_INSTALL_MB = 150
-
-
-def timed(fn, **kwargs) -> tuple[float, float, object]:
-    """(wall seconds, process CPU seconds, result)."""
-    t, c = time.perf_counter(), time.process_time()
-    out = fn(**kwargs)
-    return time.perf_counter() - t, time.process_time() - c, out
 
 
 def per_track(clips: list[Path]) -> list[dict]:
