@@ -185,7 +185,6 @@ def train(
 
     Example: music-classifier train gtzan --model rf --final --seed 0
     """
-    from music_classifier.models.datasets import dataset_drift
     from music_classifier.models.parallel import resolve_jobs
     from music_classifier.models.train import TrainOptions, train_model
 
@@ -193,10 +192,9 @@ def train(
     opts = TrainOptions(kind=model, grid=grid, cv=cv, repeats=repeats, test_size=test_size, final=final,
                         class_weight=class_weight, group_by=group_by, seed=seed,
                         n_jobs=resolve_jobs(jobs, st.settings.jobs))
-    with st.engine.connect() as conn:
-        _print_drift(dataset_drift(conn, dataset))
     with _progress_bar(f"grid search ({model})") as progress, st.engine.begin() as conn:
-        result = train_model(conn, dataset, opts, models_path=st.settings.models_path, progress=progress)
+        result = train_model(conn, dataset, opts, models_path=st.settings.models_path, progress=progress,
+                             on_drift=_print_drift)
     extra = result.extra
     for note in extra["adaptations"]:
         console.print(f"adapted: {note}", highlight=False, markup=False, soft_wrap=True)
@@ -340,17 +338,14 @@ def compare(
     from rich.table import Table
 
     from music_classifier.models.compare import compare_models
-    from music_classifier.models.datasets import dataset_drift
     from music_classifier.models.parallel import resolve_jobs
 
     st = state(ctx)
     n_jobs = resolve_jobs(jobs, st.settings.jobs)
-    with st.engine.connect() as conn:
-        _print_drift(dataset_drift(conn, dataset))
     with _progress_bar("nested CV") as progress, st.engine.connect() as conn:
         res = compare_models(conn, dataset, kinds=_csv(models), grid=grid, cv=cv, inner_cv=inner_cv,
                              group_by=group_by, seed=seed, class_weight=class_weight, repeats=repeats,
-                             n_jobs=n_jobs, progress=progress)
+                             n_jobs=n_jobs, progress=progress, on_drift=_print_drift)
     console.print(f"dataset {res.dataset}: {res.n_tracks} tracks ({res.n_rows} rows); outer {res.protocol}, "
                   f"grouped by {res.group_by}; inner {res.inner_cv}-fold grid search", highlight=False)
     table = Table("model", "accuracy mean ± SD", "95% interval", "macro F1 mean", "folds")

@@ -30,6 +30,7 @@ from music_classifier.models.parallel import FitCounter, delayed, run_parallel, 
 from music_classifier.models.pipelines import classifier_param_names, make_pipeline
 from music_classifier.models.splits import GROUP_BY, cv_splitter
 from music_classifier.models.train import (
+    OnDrift,
     Progress,
     build_search,
     estimation_splits,
@@ -112,7 +113,9 @@ def pick_winner(scores: list[ModelScores]) -> tuple[str | None, str]:
 def compare_models(conn: Connection, dataset: str, *, kinds: list[str] | None = None,
                    grid: str | Path | None = None, cv: int = 5, inner_cv: int = 3, group_by: str | None = None,
                    seed: int = 0, class_weight: str | None = None, n_jobs: int = 1, repeats: int = 5,
-                   progress: Progress | None = None) -> CompareResult:
+                   progress: Progress | None = None, on_drift: OnDrift | None = None) -> CompareResult:
+    from music_classifier.models.datasets import dataset_drift
+
     kinds = list(kinds or MODEL_KINDS)
     bad = [k for k in kinds if k not in MODEL_KINDS]
     if bad or not kinds:
@@ -128,6 +131,8 @@ def compare_models(conn: Connection, dataset: str, *, kinds: list[str] | None = 
         check_grid_params(g, classifier_param_names(k), f"grid for {k}")
         make_pipeline(k, seed=seed, class_weight=class_weight)  # validates class weight for every model first
     frame = load_dataset(conn, dataset, group_by=group_by)
+    if on_drift is not None:  # before any fit
+        on_drift(dataset_drift(conn, dataset, live_counts=frame.live_counts()))
     folds, protocol, n_splits, n_repeats = estimation_splits(frame.y, frame.groups, cv=cv, repeats=repeats,
                                                              seed=seed)
 

@@ -269,13 +269,19 @@ def get_dataset(conn: Connection, name: str, *, count_live: bool = True) -> Data
                           created_at=row["created_at"], live_counts={g: live.get(g, 0) for g in counts})
 
 
-def dataset_drift(conn: Connection, name: str) -> DatasetDrift:
-    """How many members ``name`` lost since creation, by genre, and which genres fell below the minimum."""
-    d = get_dataset(conn, name)
+def dataset_drift(conn: Connection, name: str, *, live_counts: dict[str, int] | None = None) -> DatasetDrift:
+    """How many members ``name`` lost since creation, by genre, and which genres fell below the minimum.
+
+    ``live_counts`` (distinct tracks per genre in the dataset's view) is counted here unless the caller
+    already read the view (:meth:`.load_data.DatasetFrame.live_counts`): on a large table the view is the
+    expensive part, and training reads it anyway.
+    """
+    d = get_dataset(conn, name, count_live=live_counts is None)
+    live = d.live_counts if live_counts is None else {g: live_counts.get(g, 0) for g in d.genre_counts}
     k = int(d.definition.get("min_per_genre") or 1)
-    return DatasetDrift(name=d.name, stored=d.n_tracks, live=d.n_live, min_per_genre=k,
-                        by_genre={g: (n, d.live_counts.get(g, 0)) for g, n in d.genre_counts.items()},
-                        below_min={g: n for g, n in d.live_counts.items() if n < k})
+    return DatasetDrift(name=d.name, stored=d.n_tracks, live=sum(live.values()), min_per_genre=k,
+                        by_genre={g: (n, live.get(g, 0)) for g, n in d.genre_counts.items()},
+                        below_min={g: n for g, n in live.items() if n < k})
 
 
 def list_datasets(conn: Connection) -> list[DatasetSummary]:

@@ -31,6 +31,7 @@ from music_classifier.models.pipelines import classifier_param_names, make_pipel
 from music_classifier.models.splits import GROUP_BY, check_enough, cv_splitter, holdout_split
 
 Progress = Callable[[int, int], None]  # (fits done, fits in all)
+OnDrift = Callable[[Any], None]  # called with the dataset's DatasetDrift once it is read, before any fit
 PERMUTATION_MAX_ROWS = 2000  # permutation importance on at most this many held-out rows (cost)
 PERMUTATION_REPEATS = 3
 
@@ -195,7 +196,7 @@ def fit_error(kind: str, dataset: str, exc: Exception) -> InputError:
 
 
 def train_model(conn: Connection, dataset: str, opts: TrainOptions, *, models_path: Path,
-                progress: Progress | None = None) -> TrainResult:
+                progress: Progress | None = None, on_drift: OnDrift | None = None) -> TrainResult:
     """Train on ``dataset`` and register the model (row + skops file) in the caller's transaction.
 
     Held-out mode (default): a grouped, stratified held-out split; the grid is searched on the rest
@@ -207,7 +208,7 @@ def train_model(conn: Connection, dataset: str, opts: TrainOptions, *, models_pa
 
     from music_classifier.models.adapt import adapt_grid
     from music_classifier.models.cv import summarize
-    from music_classifier.models.datasets import member_snapshot
+    from music_classifier.models.datasets import dataset_drift, member_snapshot
     from music_classifier.models.registry import library_versions, store_model
 
     _check_options(opts)
@@ -215,6 +216,8 @@ def train_model(conn: Connection, dataset: str, opts: TrainOptions, *, models_pa
     check_grid_params(grid, classifier_param_names(opts.kind), f"grid for {opts.kind}")
     make_pipeline(opts.kind, seed=opts.seed, class_weight=opts.class_weight)  # validates kind/class weight
     frame = load_dataset(conn, dataset, group_by=opts.group_by)
+    if on_drift is not None:
+        on_drift(dataset_drift(conn, dataset, live_counts=frame.live_counts()))
     if len(np.unique(frame.y)) < 2:
         raise InputError(f"dataset {dataset!r} has a single genre; nothing to classify")
     if opts.final:
