@@ -24,6 +24,7 @@ from music_classifier.models.parallel import (
     resolve_jobs,
     run_parallel,
 )
+from music_classifier.models.registry import load_model
 from music_classifier.models.train import TrainOptions, train_model
 
 GENRES = ["Rock", "Jazz", "Pop", "Metal", "Blues", "Soul"]
@@ -129,8 +130,12 @@ def test_train_in_parallel_gives_the_same_model(sqlite_engine, tmp_path, kind):
         with sqlite_engine.begin() as conn:
             res = train_model(conn, "noisy", TrainOptions(kind=kind, grid=grid, cv=3, seed=0, n_jobs=n_jobs),
                               models_path=tmp_path / f"m{n_jobs}", progress=lambda d, t, acc=ticks: acc.append((d, t)))
-        out[n_jobs] = (res.best_params, res.cv_score, res.test_metrics["accuracy"], ticks[-1])
-    assert out[1] == out[2]
+        held_out = [(p["track_id"], p["pred"], p["proba"]) for p in res.test_metrics["predictions"]]  # 6 decimals
+        out[n_jobs] = (res.best_params, res.cv_score, held_out, ticks[-1])
+        with sqlite_engine.connect() as conn:
+            stored, _ = load_model(conn, res.model_id, models_path=tmp_path / f"m{n_jobs}")
+        assert stored.named_steps["clf"].get_params().get("n_jobs") in (None, 1)  # scored on 2 cores, stored with 1
+    assert out[1] == out[2]  # the same held-out predictions and probabilities, however many cores scored them
     assert out[2][3][0] == out[2][3][1] > 3  # the bar reached its total
 
 

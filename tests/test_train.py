@@ -17,7 +17,7 @@ from music_classifier.models.evaluate import evaluate_model
 from music_classifier.models.load_data import load_dataset
 from music_classifier.models.predict import predict_tracks
 from music_classifier.models.splits import cv_splitter, holdout_split
-from music_classifier.models.train import TrainOptions, train_model
+from music_classifier.models.train import TrainOptions, json_safe, train_model
 
 GENRES = ["Rock", "Jazz", "Pop", "Metal"]
 
@@ -262,3 +262,12 @@ def test_svm_balanced_and_whole_vs_segment_mismatch(sqlite_engine, tmp_path):
                                          "rows in a training part)"]
     with sqlite_engine.connect() as conn, pytest.raises(InputError, match="trained on whole-track features"):
         evaluate_model(conn, result.model_id, "segs")
+
+
+def test_json_safe_converts_numpy_values_wherever_they_sit():
+    value = {"ids": [1, 2, 3], "mixed": [1, np.int64(2), (np.float64(0.5), "x")], np.str_("k"): np.array([1, 2]),
+             "plain": ("a", None, True, 1.5)}
+    out = json_safe(value)
+    assert out == {"ids": [1, 2, 3], "mixed": [1, 2, [0.5, "x"]], "k": [1, 2], "plain": ["a", None, True, 1.5]}
+    assert json.loads(json.dumps(out)) == out
+    assert type(out["mixed"][1]) is int and type(out["mixed"][2][0]) is float

@@ -26,7 +26,7 @@ from music_classifier.models.grids import (
 )
 from music_classifier.models.load_data import DatasetFrame, load_dataset
 from music_classifier.models.metrics import classification_metrics
-from music_classifier.models.parallel import FitCounter, fit_with_jobs, thread_limit
+from music_classifier.models.parallel import FitCounter, fit_with_jobs, predict_with_jobs, thread_limit
 from music_classifier.models.pipelines import classifier_param_names, make_pipeline
 from music_classifier.models.splits import GROUP_BY, check_enough, cv_splitter, holdout_split
 
@@ -77,11 +77,16 @@ class CountingScorer:
         return score
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def json_safe(value: Any) -> Any:
     """NumPy scalars/arrays and tuples -> plain JSON types (params read from a search object)."""
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
+        if all(type(v) in _PLAIN for v in value):  # the long lists (track ids, probabilities) need no walk
+            return list(value)
         return [json_safe(v) for v in value]
     if isinstance(value, np.ndarray):
         return json_safe(value.tolist())
@@ -256,7 +261,9 @@ def train_model(conn: Connection, dataset: str, opts: TrainOptions, *, models_pa
 
     metrics: dict[str, Any] | None = None
     if len(test_rows):
+        predict_with_jobs(pipeline, opts.n_jobs)  # the held-out rows are scored on every core too
         metrics, predictions = score_tracks(pipeline, frame, test_rows)
+        predict_with_jobs(pipeline, 1)  # stored with one job, like the refit
         metrics["classes"] = [str(c) for c in pipeline.classes_]
         metrics["predictions"] = predictions
         metrics["level"] = "track (soft vote over segments)" if frame.is_segments else "track"
