@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from music_classifier.ingest.keys import normalise_artist, normalise_title
 
@@ -65,47 +66,48 @@ def fuzzy_score(artist_a: str, title_a: str, artist_b: str, title_b: str) -> flo
                       normalise_artist(artist_b), normalise_title(title_b))
 
 
+def _best_reading_scores(readings: Sequence[Sequence[Reading]], songs: Sequence[tuple[str, str]], *,
+                         title_scorer: Any, artist_scorer: Any, combine: Any) -> list[list[float]]:
+    """``[file][song]``: the best, over a file's readings, of ``combine(title scores, artist scores)``;
+    0 for a file without any reading. Every reading is scored against every song in one cdist each."""
+    import numpy as np
+    from rapidfuzz import process
+
+    if not songs:
+        return [[] for _ in readings]
+    flat = [(i, r) for i, rs in enumerate(readings) for r in rs]
+    scores = np.zeros((len(readings), len(songs)), dtype=np.float32)
+    if flat:
+        titles = process.cdist([r.title_norm for _, r in flat], [s[1] for s in songs], scorer=title_scorer,
+                               dtype=np.float32)
+        artists = process.cdist([r.artist_norm for _, r in flat], [s[0] for s in songs], scorer=artist_scorer,
+                                dtype=np.float32)
+        per_reading = combine(titles, artists)
+        for row, (i, _) in enumerate(flat):
+            np.maximum(scores[i], per_reading[row], out=scores[i])
+    return scores.tolist()
+
+
 def score_matrix(readings: Sequence[Sequence[Reading]], songs: Sequence[tuple[str, str]]) -> list[list[float]]:
-    """Scores of each file (its best reading) against each normalised (artist, title) song.
+    """Scores of each file (its best reading) against each normalised (artist, title) song: the lower of
+    the title's and the artist's similarity, so both must agree.
 
     ``readings[i]`` are file i's readings; the result is ``[file][song]``, 0 for a file without any.
     """
     import numpy as np
-    from rapidfuzz import fuzz, process
+    from rapidfuzz import fuzz
 
-    if not songs:
-        return [[] for _ in readings]
-    flat = [(i, r) for i, rs in enumerate(readings) for r in rs]
-    scores = np.zeros((len(readings), len(songs)), dtype=np.float32)
-    if flat:
-        titles = process.cdist([r.title_norm for _, r in flat], [s[1] for s in songs], scorer=fuzz.ratio,
-                               dtype=np.float32)
-        artists = process.cdist([r.artist_norm for _, r in flat], [s[0] for s in songs],
-                                scorer=fuzz.token_sort_ratio, dtype=np.float32)
-        per_reading = np.minimum(titles, artists)
-        for row, (i, _) in enumerate(flat):
-            np.maximum(scores[i], per_reading[row], out=scores[i])
-    return scores.tolist()
+    return _best_reading_scores(readings, songs, title_scorer=fuzz.ratio, artist_scorer=fuzz.token_sort_ratio,
+                                combine=np.minimum)
 
 
 def closeness_matrix(readings: Sequence[Sequence[Reading]], songs: Sequence[tuple[str, str]]) -> list[list[float]]:
-    """Like ``score_matrix``, with the loose closeness that ranks a report's candidates (never matches)."""
-    import numpy as np
-    from rapidfuzz import fuzz, process
+    """Like ``score_matrix``, with the loose closeness that ranks a report's candidates (never matches):
+    the mean of token-set similarities."""
+    from rapidfuzz import fuzz
 
-    if not songs:
-        return [[] for _ in readings]
-    flat = [(i, r) for i, rs in enumerate(readings) for r in rs]
-    scores = np.zeros((len(readings), len(songs)), dtype=np.float32)
-    if flat:
-        titles = process.cdist([r.title_norm for _, r in flat], [s[1] for s in songs], scorer=fuzz.token_set_ratio,
-                               dtype=np.float32)
-        artists = process.cdist([r.artist_norm for _, r in flat], [s[0] for s in songs],
-                                scorer=fuzz.token_set_ratio, dtype=np.float32)
-        per_reading = (titles + artists) / 2
-        for row, (i, _) in enumerate(flat):
-            np.maximum(scores[i], per_reading[row], out=scores[i])
-    return scores.tolist()
+    return _best_reading_scores(readings, songs, title_scorer=fuzz.token_set_ratio,
+                                artist_scorer=fuzz.token_set_ratio, combine=lambda t, a: (t + a) / 2)
 
 
 def clear_winner(scored: Sequence[tuple[float, str, int]], *, threshold: float = FUZZY_THRESHOLD,
