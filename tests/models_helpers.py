@@ -113,3 +113,36 @@ def fill_segments(conn: Connection, *, genres_: list[str], per_genre: int, n_seg
             add_segments(conn, tid, [separable_values("librosa", gi, rng) for _ in range(n_segments)])
             out.setdefault(genre, []).append(tid)
     return out
+
+
+def evaluate_module():
+    """benchmarks/evaluate.py as a module (the benchmarks folder is not a package)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "evaluate.py"
+    spec = importlib.util.spec_from_file_location("mc_benchmark_evaluate", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def sqlite_cli(engine, models_dir, monkeypatch):
+    """A runner of the CLI on ``engine``'s database: ``run(*args, code=0)`` asserts the exit code and returns
+    the click Result; ``run.url`` is the database URL."""
+    from typer.testing import CliRunner
+
+    from music_classifier.cli import app
+
+    monkeypatch.setenv("MUSIC_CLASSIFIER_MODELS_DIR", str(models_dir))
+    url = engine.url.render_as_string(hide_password=False)
+
+    def run(*args: str, code: int = 0):
+        result = CliRunner().invoke(app, ["--db", url, *args])
+        assert result.exit_code == code, result.output
+        return result
+
+    run.url = url
+    return run

@@ -7,24 +7,12 @@ import subprocess
 import sys
 
 import pytest
-from models_helpers import fill_separable
-from typer.testing import CliRunner
-
-from music_classifier.cli import app
+from models_helpers import fill_separable, sqlite_cli
 
 
 @pytest.fixture
 def cli(sqlite_engine, tmp_path, monkeypatch):
-    monkeypatch.setenv("MUSIC_CLASSIFIER_MODELS_DIR", str(tmp_path / "models"))
-    url = sqlite_engine.url.render_as_string(hide_password=False)
-
-    def run(*args: str, code: int = 0):
-        result = CliRunner().invoke(app, ["--db", url, *args])
-        assert result.exit_code == code, result.output
-        return result
-
-    run.url = url
-    return run
+    return sqlite_cli(sqlite_engine, tmp_path / "models", monkeypatch)
 
 
 @pytest.fixture

@@ -4,26 +4,14 @@ scikit-learn RandomForest's on the same 5 StratifiedKFold(shuffle=True, random_s
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
+from models_helpers import evaluate_module
 
 pytestmark = pytest.mark.shared_data
 
 
-def _evaluate_module():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "evaluate.py"
-    spec = importlib.util.spec_from_file_location("mc_benchmark_evaluate", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_our_random_forest_matches_plain_sklearn_on_the_same_folds(shared_data, tmp_path):
-    ev = _evaluate_module()
+    ev = evaluate_module()
     csv = ev.stratified_sample(shared_data / "tables" / "spotify_songs.csv", 5000, tmp_path / "sample.csv")
     cli = ev.new_cli(tmp_path, "ci", echo=False)
     out = cli.run("spotify", "import-csv", csv)

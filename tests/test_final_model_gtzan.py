@@ -9,27 +9,17 @@ hyper-parameters and random_state fitted on the same 70 rows, so it scores exact
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from models_helpers import evaluate_module
 
 pytestmark = pytest.mark.shared_data
 
 EXCERPT_SECONDS = 17.47  # zenny126's country.00000.wav is the first 17.47 s of mirdata's full clip
-
-
-def _evaluate_module():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "evaluate.py"
-    spec = importlib.util.spec_from_file_location("mc_benchmark_evaluate", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 def _unseen_clips(shared_data: Path, tmp_path: Path) -> list[Path]:
@@ -58,7 +48,7 @@ def test_final_model_equals_plain_random_forest_on_all_70(shared_data, tmp_path)
     from music_classifier.models.load_data import load_dataset
     from music_classifier.models.registry import load_model
 
-    ev = _evaluate_module()
+    ev = evaluate_module()
     cli = ev.new_cli(tmp_path, "final", echo=False)
     cli.library = shared_data / "audio" / "gtzan_subset_zenny126"
     for genre_dir in sorted(p for p in cli.library.iterdir() if p.is_dir()):

@@ -9,11 +9,9 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
-from models_helpers import fill_separable
+from models_helpers import fill_separable, sqlite_cli
 from sqlalchemy import select, update
-from typer.testing import CliRunner
 
-from music_classifier.cli import app
 from music_classifier.db.tables import models, tracks
 from music_classifier.errors import InputError
 from music_classifier.models.compare import compare_models
@@ -34,15 +32,8 @@ GENRES8 = ["Rock", "Jazz", "Pop", "Metal", "Blues", "Disco", "Reggae", "Country"
 
 @pytest.fixture
 def cli(sqlite_engine, tmp_path, monkeypatch):
-    monkeypatch.setenv("MUSIC_CLASSIFIER_MODELS_DIR", str(tmp_path / "models"))
-    url = sqlite_engine.url.render_as_string(hide_password=False)
-
-    def run(*args: str, code: int = 0):
-        result = CliRunner().invoke(app, ["--db", url, *args])
-        assert result.exit_code == code, result.output
-        return result.output
-
-    return run
+    run = sqlite_cli(sqlite_engine, tmp_path / "models", monkeypatch)
+    return lambda *args, code=0: run(*args, code=code).output
 
 
 @pytest.fixture
