@@ -158,17 +158,24 @@ def rank_genres(conn: Connection, definition: DatasetDefinition) -> list[tuple[i
                   key=lambda r: (-r[3], r[1]))
 
 
-def choose_genres(conn: Connection, definition: DatasetDefinition) -> list[tuple[int, str, int]]:
-    """(genre_id, name, candidates) of the chosen genres, most candidates first, ties by name."""
-    qualified = [(gid, name, n) for gid, name, _, n in rank_genres(conn, definition) if n >= definition.min_per_genre]
+Ranked = list[tuple[int, str, str, int]]  # what rank_genres returns
+
+
+def choose_genres(conn: Connection, definition: DatasetDefinition,
+                  ranked: Ranked | None = None) -> list[tuple[int, str, int]]:
+    """(genre_id, name, candidates) of the chosen genres, most candidates first, ties by name.
+    ``ranked``: :func:`rank_genres` already run by the caller (it counts over the feature views)."""
+    ranked = rank_genres(conn, definition) if ranked is None else ranked
+    qualified = [(gid, name, n) for gid, name, _, n in ranked if n >= definition.min_per_genre]
     return qualified[:definition.top]
 
 
-def left_out_genres(conn: Connection, definition: DatasetDefinition) -> list[tuple[str, int, str]]:
+def left_out_genres(conn: Connection, definition: DatasetDefinition,
+                    ranked: Ranked | None = None) -> list[tuple[str, int, str]]:
     """(display name, candidates, why) of each genre with candidates that the definition leaves out."""
     out = []
     qualified = 0
-    for _, _, display, n in rank_genres(conn, definition):
+    for _, _, display, n in rank_genres(conn, definition) if ranked is None else ranked:
         if n < definition.min_per_genre:
             out.append((display, n, f"below --min-per-genre {definition.min_per_genre}"))
         else:
@@ -178,9 +185,10 @@ def left_out_genres(conn: Connection, definition: DatasetDefinition) -> list[tup
     return out
 
 
-def select_members(conn: Connection, definition: DatasetDefinition) -> list[tuple[int, int]]:
+def select_members(conn: Connection, definition: DatasetDefinition,
+                   ranked: Ranked | None = None) -> list[tuple[int, int]]:
     """(track_id, genre_id) of the members, ordered by genre id then track id."""
-    chosen = choose_genres(conn, definition)
+    chosen = choose_genres(conn, definition, ranked)
     if not chosen:
         return []
     order_key = f"(CAST(c.track_id AS BIGINT) * {HASH_MULTIPLIER} + :offset) % {HASH_MODULUS}"
@@ -210,12 +218,13 @@ def create_dataset(conn: Connection, name: str, definition: DatasetDefinition, *
         definition = replace(definition, features=",".join(feature_sets(definition.features)))
     if conn.execute(select(datasets.c.id).where(datasets.c.name == name)).first():
         raise InputError(f"dataset {name!r} already exists (drop it first: music-classifier dataset drop {name})")
-    members = select_members(conn, definition)
+    ranked = rank_genres(conn, definition)  # once: both the members and the left-out genres come from it
+    members = select_members(conn, definition, ranked)
     if not members:
         raise InputError(f"dataset {name!r}: no coarse genre has at least {definition.min_per_genre} live "
                          f"{definition.features}{' segment' if definition.segments else ''} tracks from sources "
                          f"{','.join(definition.sources)}; nothing created")
-    left_out = left_out_genres(conn, definition)
+    left_out = left_out_genres(conn, definition, ranked)
     n_genres = len({g for _, g in members})
     if n_genres < definition.top and not allow_fewer:
         raise InputError(f"dataset {name!r}: only {n_genres} genre(s) have at least {definition.min_per_genre} "
@@ -227,7 +236,8 @@ def create_dataset(conn: Connection, name: str, definition: DatasetDefinition, *
     conn.execute(insert(dataset_members), [{"dataset_id": dataset_id, "track_id": t, "genre_id": g}
                                            for t, g in members])
     conn.execute(text(dataset_view_sql(name, dataset_id, definition.features, definition.segments, view_columns())))
-    summary = get_dataset(conn, name)
+    summary = get_dataset(conn, name, count_live=False)
+    summary.live_counts = dict(summary.genre_counts)  # just selected from the views: every member is live
     summary.left_out = left_out
     return summary
 
