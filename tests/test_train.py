@@ -271,3 +271,18 @@ def test_json_safe_converts_numpy_values_wherever_they_sit():
     assert out == {"ids": [1, 2, 3], "mixed": [1, 2, [0.5, "x"]], "k": [1, 2], "plain": ["a", None, True, 1.5]}
     assert json.loads(json.dumps(out)) == out
     assert type(out["mixed"][1]) is int and type(out["mixed"][2][0]) is float
+
+
+def test_with_features_reorders_columns_by_name_and_refuses_a_missing_one(sqlite_engine):
+    with sqlite_engine.begin() as conn:
+        fill_separable(conn, genres_=["Rock", "Jazz"], per_genre=4, prefix="wf")
+        create_dataset(conn, "wf", DatasetDefinition(features="gtzan_csv", top=2, min_per_genre=4))
+        frame = load_dataset(conn, "wf")
+    names = frame.feature_names[::-1][:3]
+    picked = frame.with_features(names)
+    assert picked.feature_names == names
+    for j, name in enumerate(names):
+        np.testing.assert_array_equal(picked.X[:, j], frame.X[:, frame.feature_names.index(name)])
+    assert picked.track_ids is frame.track_ids and frame.X.shape[1] > 3  # the original frame is unchanged
+    with pytest.raises(InputError, match="dataset 'wf' lacks feature\\(s\\) the model needs: nope"):
+        frame.with_features([*names, "nope"])

@@ -19,7 +19,7 @@ import numpy as np
 from sqlalchemy import Connection
 
 from music_classifier.errors import InputError
-from music_classifier.models.load_data import load_dataset
+from music_classifier.models.load_data import listed, load_dataset
 from music_classifier.models.metrics import classification_metrics
 from music_classifier.models.parallel import predict_with_jobs
 from music_classifier.models.registry import load_model
@@ -47,10 +47,6 @@ def training_track_ids(row: dict[str, Any]) -> set[int]:
     return {int(t) for t, _ in (row.get("dataset_snapshot") or {}).get("members") or []} - held_out
 
 
-def _names(names: list[str]) -> str:
-    return ", ".join(names[:5]) + (f" … ({len(names)} in all)" if len(names) > 5 else "")
-
-
 def check_same_features(model_id: int, row: dict[str, Any], dataset: str, definition: dict[str, Any],
                         names: list[str]) -> None:
     """Refuse a dataset of another feature set or other feature names, naming the difference."""
@@ -64,9 +60,9 @@ def check_same_features(model_id: int, row: dict[str, Any], dataset: str, defini
     if missing or extra:
         parts = []
         if missing:
-            parts.append(f"lacks {_names(missing)}")
+            parts.append(f"lacks {listed(missing)}")
         if extra:
-            parts.append(f"has {_names(extra)} the model was not trained on")
+            parts.append(f"has {listed(extra)} the model was not trained on")
         raise InputError(f"dataset {dataset!r} {' and '.join(parts)} (model {model_id}); feature names must match")
 
 
@@ -76,13 +72,12 @@ def evaluate_model(conn: Connection, model_id: int, dataset: str, *, settings: A
     predict_with_jobs(pipeline, n_jobs)
     model_segments = bool((row["dataset_snapshot"].get("definition") or {}).get("segments"))
     frame = load_dataset(conn, dataset)
-    if frame.is_segments == model_segments:
-        check_same_features(model_id, row, dataset, frame.definition or {}, frame.feature_names)
-        frame = load_dataset(conn, dataset, feature_names=list(row["feature_names"]))
     if frame.is_segments != model_segments:
         kind = "segment" if model_segments else "whole-track"
         raise InputError(f"model {model_id} was trained on {kind} features; dataset {dataset!r} is not "
                          f"(evaluate on a dataset created {'with' if model_segments else 'without'} --segments)")
+    check_same_features(model_id, row, dataset, frame.definition or {}, frame.feature_names)
+    frame = frame.with_features(list(row["feature_names"]))  # the model's column order (the view is read once)
     classes = [str(c) for c in pipeline.classes_]
     data_genres = sorted(set(frame.y.tolist()))
     shared = [g for g in classes if g in set(data_genres)]

@@ -7,7 +7,7 @@ trained on) and get exactly those columns, in that order, or an error naming wha
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -47,6 +47,12 @@ class DatasetFrame:
         genres, counts = np.unique(self.y[first].astype(str), return_counts=True)
         return {str(g): int(n) for g, n in zip(genres, counts, strict=True)}
 
+    def with_features(self, names: list[str]) -> DatasetFrame:
+        """This frame with exactly the ``names`` columns, in that order (a model's features, by name)."""
+        chosen = select_features(self.feature_names, names, f"dataset {self.name!r}")
+        index = {n: i for i, n in enumerate(self.feature_names)}
+        return replace(self, X=self.X[:, [index[n] for n in chosen]], feature_names=chosen)
+
     def groups_for(self, group_by: str | None) -> np.ndarray:
         """Group labels: by track (default), artist (case-insensitive) or playlist."""
         if group_by in (None, "track"):
@@ -58,13 +64,17 @@ class DatasetFrame:
         raise InputError(f"--group-by {group_by!r}: choose track, artist or playlist")
 
 
+def listed(names: list[str]) -> str:
+    """The first five names, and how many there are when there are more (for one-line errors)."""
+    return ", ".join(names[:5]) + (f" … ({len(names)} in all)" if len(names) > 5 else "")
+
+
 def select_features(available: list[str], wanted: list[str] | None, where: str) -> list[str]:
     if wanted is None:
         return list(available)
     missing = [f for f in wanted if f not in set(available)]
     if missing:
-        shown = ", ".join(missing[:5]) + (f" … ({len(missing)} in all)" if len(missing) > 5 else "")
-        raise InputError(f"{where} lacks feature(s) the model needs: {shown}")
+        raise InputError(f"{where} lacks feature(s) the model needs: {listed(missing)}")
     return list(wanted)
 
 
