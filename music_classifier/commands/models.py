@@ -105,7 +105,7 @@ def dataset_list(ctx: typer.Context) -> None:
     """
     from rich.table import Table
 
-    from music_classifier.models.datasets import list_datasets
+    from music_classifier.models.datasets import list_datasets, summary_drift
 
     with state(ctx).engine.connect() as conn:
         rows = list_datasets(conn)
@@ -117,12 +117,10 @@ def dataset_list(ctx: typer.Context) -> None:
                       f"top {df['top']}, min {df['min_per_genre']}, max {df.get('max_per_genre')}, "
                       f"sources {','.join(df['sources'])}, seed {df['seed']}")
     console.print(table if rows else "no datasets (create one: music-classifier dataset create …)")
-    for d in rows:
-        lost = [f"{g} {n} -> {d.live_counts.get(g, 0)}" for g, n in d.genre_counts.items()
-                if d.live_counts.get(g, 0) != n]
-        if lost:
-            console.print(f"warning: dataset {d.name} lost {d.n_tracks - d.n_live} member(s) since it was created "
-                          f"({', '.join(lost)})", highlight=False, markup=False, soft_wrap=True)
+    for drift in (summary_drift(d) for d in rows):
+        if drift.lost:
+            console.print(f"warning: dataset {drift.name} lost {drift.lost} member(s) since it was created "
+                          f"({drift.by_genre_text()})", highlight=False, markup=False, soft_wrap=True)
 
 
 @dataset_app.command("show")

@@ -279,6 +279,15 @@ def get_dataset(conn: Connection, name: str, *, count_live: bool = True) -> Data
                           created_at=row["created_at"], live_counts={g: live.get(g, 0) for g in counts})
 
 
+def summary_drift(d: DatasetSummary, live_counts: dict[str, int] | None = None) -> DatasetDrift:
+    """``d``'s members lost since creation, by genre, from its own live counts or from ``live_counts``."""
+    live = d.live_counts if live_counts is None else {g: live_counts.get(g, 0) for g in d.genre_counts}
+    k = int(d.definition.get("min_per_genre") or 1)
+    return DatasetDrift(name=d.name, stored=d.n_tracks, live=sum(live.values()), min_per_genre=k,
+                        by_genre={g: (n, live.get(g, 0)) for g, n in d.genre_counts.items()},
+                        below_min={g: n for g, n in live.items() if n < k})
+
+
 def dataset_drift(conn: Connection, name: str, *, live_counts: dict[str, int] | None = None) -> DatasetDrift:
     """How many members ``name`` lost since creation, by genre, and which genres fell below the minimum.
 
@@ -286,12 +295,7 @@ def dataset_drift(conn: Connection, name: str, *, live_counts: dict[str, int] | 
     already read the view (:meth:`.load_data.DatasetFrame.live_counts`): on a large table the view is the
     expensive part, and training reads it anyway.
     """
-    d = get_dataset(conn, name, count_live=live_counts is None)
-    live = d.live_counts if live_counts is None else {g: live_counts.get(g, 0) for g in d.genre_counts}
-    k = int(d.definition.get("min_per_genre") or 1)
-    return DatasetDrift(name=d.name, stored=d.n_tracks, live=sum(live.values()), min_per_genre=k,
-                        by_genre={g: (n, live.get(g, 0)) for g, n in d.genre_counts.items()},
-                        below_min={g: n for g, n in live.items() if n < k})
+    return summary_drift(get_dataset(conn, name, count_live=live_counts is None), live_counts)
 
 
 def list_datasets(conn: Connection) -> list[DatasetSummary]:
