@@ -70,17 +70,19 @@ def _genre_table(title: str, count_columns: tuple[str, ...], rows: list[tuple[st
 def alias(
     ctx: typer.Context,
     source: str = typer.Argument(..., metavar="FROM", help="The spelling to map, e.g. Indi_Rock."),
-    target: str = typer.Argument(..., metavar="TO", help="The genre it means, e.g. 'Indie Rock' (created if new)."),
+    target: str = typer.Argument(..., metavar="TO", help="The genre it means, e.g. 'Indie Rock' (it must exist)."),
+    new_genre: bool = typer.Option(False, "--new-genre", help="Create TO when no genre of that name exists yet."),
 ) -> None:
-    """Make FROM a spelling of genre TO, for every track source; tracks filed under FROM move to TO.
+    """Make FROM a spelling of genre TO, for every track source. When FROM is a genre, it is merged into TO:
+    its tracks and dataset members move to TO, dataset views are rebuilt, models keep their recorded genres.
 
     Example: music-classifier genres alias Indi_Rock "Indie Rock"
     """
     from music_classifier.ingest.genres import add_alias
 
-    with state(ctx).engine.begin() as conn:
-        alias_key, display = add_alias(conn, source, target)
-    console.print(f"genre alias: {source!r} (key {alias_key!r}) -> {display!r}", markup=False, highlight=False)
+    with state(ctx).engine.begin() as conn:  # one transaction: a refusal or a failure writes nothing
+        result = add_alias(conn, source, target, new_genre=new_genre)
+    console.print(result.describe(source), markup=False, highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,12 +9,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, insert, select
 
 from music_classifier.db.tables import MAX_GENRE, genre_aliases, genres
 from music_classifier.errors import InputError
 from music_classifier.ingest.keys import genre_key
+
+if TYPE_CHECKING:
+    from music_classifier.ingest.genre_merge import GenreMerge
 
 _ALLOWED = re.compile(r"^[0-9A-Za-z\u00C0-\u024F &'\-_/.+]+$")
 
@@ -78,34 +82,62 @@ def resolve_genres(conn: Connection, names: Iterable[str], *, create: bool = Tru
     return GenreResolution(ids=ids, applied=applied, created=created)
 
 
-def add_alias(conn: Connection, alias: str, target: str) -> tuple[str, str]:
-    """Make ``alias`` a spelling of ``target`` (created if new). Returns (alias key, target display name).
+@dataclass(frozen=True)
+class AliasResult:
+    """What ``genres alias FROM TO`` did."""
 
-    Tracks already filed under the alias's own genre are moved to the target, and that genre,
-    now empty, is removed, so an alias added after a sync takes effect without a re-sync.
+    alias_key: str  # FROM, normalised
+    target: str  # TO's display name
+    created: bool  # TO was a new genre (``new_genre``)
+    merge: GenreMerge | None  # FROM was a genre of its own, merged into TO
+
+    def describe(self, spelling: str) -> str:
+        """One line: the alias, and what the merge moved."""
+        line = (f"genre alias: {spelling!r} (key {self.alias_key!r}) -> {self.target!r}"
+                + (" (new genre)" if self.created else ""))
+        return line + (f"; {self.merge.describe()}" if self.merge is not None else "")
+
+
+def add_alias(conn: Connection, alias: str, target: str, *, new_genre: bool = False) -> AliasResult:
+    """Make ``alias`` a spelling of genre ``target``.
+
+    ``target`` (a genre or a spelling of one) must exist, unless ``new_genre``: otherwise InputError,
+    naming the existing genre it is probably a typo of (:func:`near_miss`), as ``sheet sync`` does.
+    When ``alias`` is a genre of its own, it is merged into the target
+    (:func:`~music_classifier.ingest.genre_merge.merge_genre`: tracks, aliases and dataset members
+    move, dataset views are rebuilt, the model registry is left as it was) and then removed, so an
+    alias added after a sync takes effect without a re-sync. A spelling not yet seen becomes an
+    alias for future sources. Checks come before writes; the caller owns the transaction.
     """
-    from sqlalchemy import delete, update
+    from sqlalchemy import update
 
-    from music_classifier.db.tables import track_genres
+    from music_classifier.ingest.genre_merge import merge_genre
 
     alias_key = genre_key(validate_genre_name(alias))
-    target_res = resolve_genres(conn, [target])
-    target_id = target_res.ids[target]
-    if alias_key == conn.execute(select(genres.c.name).where(genres.c.id == target_id)).scalar_one():
+    target_name = validate_genre_name(target)
+    target_id = load_alias_map(conn).get(genre_key(target_name))
+    created = target_id is None
+    if created and not new_genre:
+        miss = near_miss(conn, target_name)
+        hint = f" (did you mean {miss.existing!r}?)" if miss is not None else ""
+        raise InputError(f"no genre {target_name!r}{hint}; use --new-genre to create it")
+    if alias_key == genre_key(target_name) or (
+            not created and alias_key == conn.execute(select(genres.c.name).where(genres.c.id == target_id))
+            .scalar_one()):
         raise InputError(f"alias {alias!r} is the target genre itself")
+    if created:
+        target_id = resolve_genres(conn, [target_name]).ids[target_name]
     existing_genre = conn.execute(select(genres.c.id).where(genres.c.name == alias_key)).scalar()
+    merge = None
     if existing_genre is not None and existing_genre != target_id:
-        conn.execute(update(track_genres).where(track_genres.c.genre_id == existing_genre).values(genre_id=target_id))
-        conn.execute(update(genre_aliases).where(genre_aliases.c.genre_id == existing_genre)
-                     .values(genre_id=target_id))
-        conn.execute(delete(genres).where(genres.c.id == existing_genre))
+        merge = merge_genre(conn, existing_genre, target_id)
     current = conn.execute(select(genre_aliases.c.id).where(genre_aliases.c.alias == alias_key)).scalar()
     if current is None:
         conn.execute(insert(genre_aliases).values(alias=alias_key, genre_id=target_id))
     else:
         conn.execute(update(genre_aliases).where(genre_aliases.c.id == current).values(genre_id=target_id))
     display = conn.execute(select(genres.c.display_name).where(genres.c.id == target_id)).scalar_one()
-    return alias_key, display
+    return AliasResult(alias_key=alias_key, target=display, created=created, merge=merge)
 
 
 # --------------------------------------------------------------------------- near-miss spellings
