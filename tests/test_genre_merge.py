@@ -88,9 +88,9 @@ def test_alias_merges_a_genre_that_datasets_models_and_proposals_reference(class
     line = result.describe("Reggae")
     assert "\n" not in line
     assert line.startswith("genre alias: 'Reggae' (key 'reggae') -> 'Jazz'; merged genre 'Reggae' into 'Jazz': "
-                           "6 tracks, 3 proposals, 2 datasets (reggae_blues: 6 Reggae member(s) now Jazz, 2 genre(s), "
-                           "view rebuilt; three: Reggae joined Jazz, capped at --max-per-genre 8: 4 member(s) left "
-                           "out, 2 genre(s), view rebuilt); 1 model trained on them keeps the genres recorded")
+                           "6 tracks, 3 proposals, 2 datasets (reggae_blues: 6 Reggae members now Jazz; three: Reggae "
+                           "joined Jazz (now 2 genres), capped at --max-per-genre 8: 4 members left out; views "
+                           "rebuilt); 1 model trained on them keeps the genres recorded when it was trained")
 
     with classroom.connect() as conn:
         jazz = genre_id(conn, "Jazz")

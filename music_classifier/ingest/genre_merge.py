@@ -35,10 +35,13 @@ class DatasetMerge:
     genres_after: int  # classes of the dataset after the merge
 
     def describe(self, source: str, target: str) -> str:
-        what = f"{source} joined {target}" if self.joined else f"{self.moved} {source} member(s) now {target}"
+        if self.joined:
+            what = f"{source} joined {target} (now {_count(self.genres_after, 'genre')})"
+        else:
+            what = f"{_count(self.moved, source + ' member')} now {target}"
         if self.left_out:
-            what += f", capped at --max-per-genre {self.cap}: {self.left_out} member(s) left out"
-        return f"{self.name}: {what}, {self.genres_after} genre(s), view rebuilt"
+            what += f", capped at --max-per-genre {self.cap}: {_count(self.left_out, 'member')} left out"
+        return f"{self.name}: {what}"
 
 
 @dataclass(frozen=True)
@@ -56,14 +59,16 @@ class GenreMerge:
         """One line: what moved."""
         parts = [_count(self.tracks, "track"), _count(self.proposals, "proposal")]
         if self.datasets:
-            parts.append(f"{_count(len(self.datasets), 'dataset')} "
-                         f"({'; '.join(d.describe(self.source, self.target) for d in self.datasets)})")
+            each = "; ".join(d.describe(self.source, self.target) for d in self.datasets)
+            parts.append(f"{_count(len(self.datasets), 'dataset')} ({each}; "
+                         f"{'view' if len(self.datasets) == 1 else 'views'} rebuilt)")
         else:
             parts.append("no dataset")
         line = f"merged genre {self.source!r} into {self.target!r}: {', '.join(parts)}"
         if self.models:
+            one = self.models == 1
             line += (f"; {_count(self.models, 'model')} trained on {'it' if len(self.datasets) == 1 else 'them'} "
-                     f"keep{'s' if self.models == 1 else ''} the genres recorded when trained")
+                     f"keep{'s' if one else ''} the genres recorded when {'it was' if one else 'they were'} trained")
         return line
 
 
