@@ -3,6 +3,8 @@ one-line refusal naming the dataset, on SQLite and PostgreSQL; and a TO that doe
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from models_helpers import add_track, fill_separable, genre_id
 from sqlalchemy import func, insert, select, text
@@ -25,6 +27,7 @@ from music_classifier.models.datasets import (
     HASH_MULTIPLIER,
     DatasetDefinition,
     create_dataset,
+    drop_dataset,
     get_dataset,
     member_snapshot,
     seed_offset,
@@ -54,6 +57,15 @@ def _register_model(conn, dataset: str) -> int:
         dataset_id=d.id, dataset_name=d.name, kind="logreg", params={}, feature_names=["x"], versions={},
         dataset_snapshot={"definition": d.definition, "members": member_snapshot(conn, d.id)},
     ).returning(models.c.id)).scalar_one()
+
+
+def _pair(engine) -> None:
+    """A dataset whose only genres are Reggae and Jazz."""
+    with engine.begin() as conn:
+        create_dataset(conn, "pair", DatasetDefinition(features="gtzan_csv", top=3, min_per_genre=6,
+                                                       sources=["csv"]))
+        conn.execute(text("DELETE FROM dataset_members WHERE dataset_id = (SELECT id FROM datasets "
+                          "WHERE name = 'pair') AND genre_id = :blues"), {"blues": genre_id(conn, "Blues")})
 
 
 @pytest.fixture
@@ -115,11 +127,7 @@ def test_alias_merges_a_genre_that_datasets_models_and_proposals_reference(class
 
 
 def test_a_dataset_left_with_one_genre_is_refused_by_name_and_nothing_is_written(classroom):
-    with classroom.begin() as conn:
-        create_dataset(conn, "pair", DatasetDefinition(features="gtzan_csv", top=3, min_per_genre=6,
-                                                       sources=["csv"]))
-        conn.execute(text("DELETE FROM dataset_members WHERE dataset_id = (SELECT id FROM datasets "
-                          "WHERE name = 'pair') AND genre_id = :blues"), {"blues": genre_id(conn, "Blues")})
+    _pair(classroom)
     before = _state(classroom)
     with pytest.raises(InputError) as refused:
         with classroom.begin() as conn:
@@ -174,17 +182,29 @@ def _invoke(engine, *args: str):
                                     *args], terminal_width=80)
 
 
-def test_cli_says_what_moved_or_why_not_in_one_line(classroom):
+def test_cli_says_what_moved_or_why_not_in_one_line_as_the_readme_shows(classroom):
+    shown = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
     before = _state(classroom)
     typo = _invoke(classroom, "Nonexistent", "Jazzz")
-    assert typo.exit_code == 1
-    assert typo.stdout == ""
-    assert typo.stderr.splitlines() == [
-        "error: no genre 'Jazzz' (did you mean 'Jazz'?); use --new-genre to create it"]
+    assert (typo.exit_code, typo.stdout) == (1, "")
+    assert typo.stderr.splitlines() == ["error: no genre 'Jazzz' (did you mean 'Jazz'?); use --new-genre to create it"]
     assert _state(classroom) == before
+
+    _pair(classroom)
+    before = _state(classroom)
+    refused = _invoke(classroom, "Reggae", "Jazz")
+    assert (refused.exit_code, refused.stdout) == (1, "")
+    assert refused.stderr.splitlines() == [
+        "error: dataset 'pair' has only the genres 'Reggae' and 'Jazz': merging them would leave it one genre; drop "
+        "it first (music-classifier dataset drop pair) and create it again after the merge; nothing was changed"]
+    assert _state(classroom) == before
+    with classroom.begin() as conn:
+        drop_dataset(conn, "pair")
 
     merged = _invoke(classroom, "Reggae", "Jazz")
     assert merged.exit_code == 0, merged.output
-    assert "Traceback" not in merged.output
+    assert merged.stderr == ""
     lines = merged.stdout.splitlines()
     assert len(lines) == 1 and "merged genre 'Reggae' into 'Jazz': 6 tracks, 3 proposals, 2 datasets" in lines[0]
+    for line in (*typo.stderr.splitlines(), *refused.stderr.splitlines(), lines[0]):
+        assert line in shown, f"README does not show: {line}"
