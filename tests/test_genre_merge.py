@@ -3,10 +3,11 @@ one-line refusal naming the dataset, on SQLite and PostgreSQL; and a TO that doe
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
-from models_helpers import add_track, fill_separable, genre_id
+from models_helpers import add_track, fill_separable, genre_id, sqlite_cli
 from sqlalchemy import func, insert, select, text
 from typer.testing import CliRunner
 
@@ -208,3 +209,24 @@ def test_cli_says_what_moved_or_why_not_in_one_line_as_the_readme_shows(classroo
     assert len(lines) == 1 and "merged genre 'Reggae' into 'Jazz': 6 tracks, 3 proposals, 2 datasets" in lines[0]
     for line in (*typo.stderr.splitlines(), *refused.stderr.splitlines(), lines[0]):
         assert line in shown, f"README does not show: {line}"
+
+
+def test_a_trained_model_keeps_its_genres_and_still_evaluates_after_the_merge(sqlite_engine, tmp_path, monkeypatch):
+    """Through `train`: the registry row is the one training writes; evaluate on the merged dataset still runs."""
+    cli = sqlite_cli(sqlite_engine, tmp_path / "models", monkeypatch)
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"rf": {"n_estimators": [10]}}))
+    with sqlite_engine.begin() as conn:
+        fill_separable(conn, genres_=["Rock", "Jazz", "Reggae"], per_genre=8)
+    cli("dataset", "create", "pl", "--features", "gtzan_csv", "--top", "3", "--min-per-genre", "5", "--source", "csv")
+    cli("train", "pl", "--grid", str(grid), "--cv", "2")
+    with sqlite_engine.connect() as conn:
+        snapshot = conn.execute(select(models.c.dataset_snapshot)).scalar_one()
+
+    out = cli("genres", "alias", "Reggae", "Jazz").stdout
+    assert "pl: Reggae joined Jazz (now 2 genres); view rebuilt); 1 model trained on it keeps" in out
+    with sqlite_engine.connect() as conn:
+        assert conn.execute(select(models.c.dataset_snapshot)).scalar_one() == snapshot
+    assert "Reggae" in cli("models", "show", "1").stdout
+    evaluated = cli("evaluate", "1", "--on", "pl").stdout
+    assert "genres dropped (the model's, absent from the dataset): Reggae" in evaluated
