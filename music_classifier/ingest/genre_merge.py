@@ -151,7 +151,7 @@ def _merge_dataset(conn: Connection, plan: _DatasetPlan, source_id: int, target_
     left_out: list[int] = []
     merged = [t for t, g in plan.members if g in (source_id, target_id)]
     if joined and cap is not None and len(merged) > int(cap):
-        # The order select_members samples a genre in, so the class keeps the tracks `dataset create` would pick.
+        # The order select_members samples a genre in: the joined class is capped as `dataset create` caps one.
         offset = seed_offset(int(plan.definition.get("seed") or 0))
         merged.sort(key=lambda t: ((t * HASH_MULTIPLIER + offset) % HASH_MODULUS, t))
         left_out = merged[int(cap):]
