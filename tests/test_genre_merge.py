@@ -4,11 +4,13 @@ one-line refusal naming the dataset, on SQLite and PostgreSQL; and a TO that doe
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
 from models_helpers import add_track, fill_separable, genre_id, sqlite_cli
 from sqlalchemy import func, insert, select, text
+from test_genre_spelling import SHEET, _sync
 from typer.testing import CliRunner
 
 from music_classifier.db.tables import (
@@ -230,3 +232,24 @@ def test_a_trained_model_keeps_its_genres_and_still_evaluates_after_the_merge(sq
     assert "Reggae" in cli("models", "show", "1").stdout
     evaluated = cli("evaluate", "1", "--on", "pl").stdout
     assert "genres dropped (the model's, absent from the dataset): Reggae" in evaluated
+
+
+def test_the_fix_a_typo_report_prints_works_as_printed(engine, tmp_path):
+    """`genres alias` now refuses a TO that is not stored, so a near miss of a spelling that is only commoner in the
+    same sheet (Bleus next to two Blues rows, first sync) prints its fix with --new-genre while nothing is written
+    (--strict, --dry-run), and without it once the sync has created Blues."""
+    from music_classifier.cli import app
+
+    refused = _sync(engine, tmp_path, SHEET, "--strict")
+    assert refused.exit_code == 1
+    assert "run: music-classifier genres alias Bleus Blues --new-genre (and 1 more" in refused.stderr
+    preview = _sync(engine, tmp_path, SHEET, "--dry-run")
+    assert "run: music-classifier genres alias Bleus Blues --new-genre" in preview.stderr
+
+    synced = _sync(engine, tmp_path, SHEET)
+    fixes = [line.split("run: ")[1] for line in synced.stderr.splitlines() if line.startswith("warning:")]
+    assert fixes == ["music-classifier genres alias Bleus Blues", "music-classifier genres alias Metall Metal"]
+    url = engine.url.render_as_string(hide_password=False)
+    for fix in fixes:
+        result = CliRunner().invoke(app, ["--db", url, *shlex.split(fix)[1:]])
+        assert result.exit_code == 0, result.output

@@ -159,13 +159,23 @@ class NearMiss:
     spelling: str  # as given, e.g. "Bleus"
     existing: str  # display name of the genre it is close to, e.g. "Blues"
     distance: int  # edits between the two normalised keys (a swap of neighbours counts as one)
+    # ``existing`` is a commoner spelling of the same batch, not (yet) a stored genre: the alias must create it.
+    existing_is_new: bool = False
 
     @property
     def fix_command(self) -> str:
-        """The command that files this spelling under the existing genre."""
+        """The command that files this spelling under the existing genre (``--new-genre`` when it is not stored:
+        ``genres alias`` refuses a target that does not exist)."""
         import shlex
 
-        return f"music-classifier genres alias {shlex.quote(self.spelling)} {shlex.quote(self.existing)}"
+        return (f"music-classifier genres alias {shlex.quote(self.spelling)} {shlex.quote(self.existing)}"
+                + (" --new-genre" if self.existing_is_new else ""))
+
+    def as_stored(self, conn: Connection) -> NearMiss:
+        """This near miss with ``existing_is_new`` as the database has it now (a sync may have created it since)."""
+        from dataclasses import replace
+
+        return replace(self, existing_is_new=genre_key(self.existing) not in load_alias_map(conn))
 
 
 def max_genre_edits(key: str) -> int:
@@ -221,16 +231,19 @@ def near_misses(conn: Connection, spellings: Iterable[str] | dict[str, int]) -> 
     new_keys = list(new)
     new_displays = [display_name(new[k][0]) for k in new_keys]
     new_counts = [new[k][1] for k in new_keys]
-    found_for: dict[str, tuple[str, int]] = {}
+    found_for: dict[str, tuple[str, int, bool]] = {}
     for key, (_, count) in new.items():
         if key in DISTINCT_GENRES:
             continue
         # A well-known genre counts as the right spelling even when its typo is commoner in the batch.
-        found = _closest(key, known_keys, known_displays) or _closest(
-            key, new_keys, new_displays,
-            usable=lambda i, c=count: new_counts[i] > c or new_keys[i] in DISTINCT_GENRES)
+        found = _closest(key, known_keys, known_displays)
         if found is not None:
-            found_for[key] = found
+            found_for[key] = (*found, False)
+            continue
+        found = _closest(key, new_keys, new_displays,
+                         usable=lambda i, c=count: new_counts[i] > c or new_keys[i] in DISTINCT_GENRES)
+        if found is not None:
+            found_for[key] = (*found, True)
     return {spelling: NearMiss(spelling, *found_for[key]) for spelling, key in key_of.items() if key in found_for}
 
 

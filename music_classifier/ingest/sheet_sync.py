@@ -578,6 +578,8 @@ def sync_sheet(conn: Connection, parsed: ParsedSheet, *, dry_run: bool = False, 
     with _sqlite_page_cache(conn, len(parsed.rows)):
         report = _sync(conn, parsed, dry_run=dry_run, strict=strict, allow_removals=allow_removals,
                        allow_relabel=allow_relabel)
+    if not dry_run:  # the fixes are printed after the sync: a genre it created needs no --new-genre
+        report.genre_near_misses = [GenreNearMiss(n.miss.as_stored(conn), n.rows) for n in report.genre_near_misses]
     if plan is not None:
         report.file_problems = list(plan.problems)
     # Also without a file column: rows that stopped naming a file give their tracks back to the scan.
