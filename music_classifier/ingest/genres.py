@@ -15,6 +15,7 @@ from sqlalchemy import Connection, insert, select
 
 from music_classifier.db.tables import MAX_GENRE, genre_aliases, genres
 from music_classifier.errors import InputError
+from music_classifier.ingest.genre_index import NearKeyIndex
 from music_classifier.ingest.keys import genre_key
 
 if TYPE_CHECKING:
@@ -183,24 +184,21 @@ def max_genre_edits(key: str) -> int:
     return 1 if len(key) < 8 else 2
 
 
-def _closest(key: str, keys: list[str], displays: list[str], *, usable: Callable[[int], bool] | None = None,
-             ) -> tuple[str, int] | None:
+def _closest(key: str, index: NearKeyIndex, displays: list[str], *,
+             usable: Callable[[int], bool] | None = None) -> tuple[str, int] | None:
     """The display name of the key nearest to ``key`` within :func:`max_genre_edits`, and the distance.
 
-    One C-level pass of rapidfuzz over ``keys`` (a 10,000-genre sheet stays fast); ``usable`` filters
-    candidates by index."""
-    from rapidfuzz import process
-    from rapidfuzz.distance import OSA
-
+    ``index`` finds the keys within reach without a pass over all of them (a 60,000-genre sheet stays
+    linear); ``usable`` filters candidates by index."""
     best: tuple[int, str] | None = None
-    for other, distance, index in process.extract(key, keys, scorer=OSA.distance,
-                                                  score_cutoff=max_genre_edits(key), limit=None):
-        if other == key or (usable is not None and not usable(index)):
+    for position, distance in index.within(key, max_genre_edits(key)):
+        other = index.keys[position]
+        if other == key or (usable is not None and not usable(position)):
             continue
         if min(len(key), len(other)) < _SHORT_KEY and other[:1] != key[:1]:
             continue
-        if best is None or (int(distance), displays[index]) < best:
-            best = (int(distance), displays[index])
+        if best is None or (distance, displays[position]) < best:
+            best = (distance, displays[position])
     return None if best is None else (best[1], best[0])
 
 
@@ -231,16 +229,17 @@ def near_misses(conn: Connection, spellings: Iterable[str] | dict[str, int]) -> 
     new_keys = list(new)
     new_displays = [display_name(new[k][0]) for k in new_keys]
     new_counts = [new[k][1] for k in new_keys]
+    known_index, new_index = NearKeyIndex(known_keys), NearKeyIndex(new_keys)
     found_for: dict[str, tuple[str, int, bool]] = {}
     for key, (_, count) in new.items():
         if key in DISTINCT_GENRES:
             continue
         # A well-known genre counts as the right spelling even when its typo is commoner in the batch.
-        found = _closest(key, known_keys, known_displays)
+        found = _closest(key, known_index, known_displays)
         if found is not None:
             found_for[key] = (*found, False)
             continue
-        found = _closest(key, new_keys, new_displays,
+        found = _closest(key, new_index, new_displays,
                          usable=lambda i, c=count: new_counts[i] > c or new_keys[i] in DISTINCT_GENRES)
         if found is not None:
             found_for[key] = (*found, True)
