@@ -12,9 +12,10 @@ from music_classifier.db.tables import tracks
 from music_classifier.models.datasets import DatasetDefinition, create_dataset
 from music_classifier.models.load_data import load_dataset
 from music_classifier.models.oof import out_of_fold, repeated_splits
+from music_classifier.models.registry import get_model_row
 from music_classifier.models.same_audio import join_groups
 from music_classifier.models.splits import holdout_split
-from music_classifier.models.train import estimation_splits
+from music_classifier.models.train import TrainOptions, estimation_splits, train_model
 
 GENRES = ["Rock", "Jazz", "Pop"]
 SHA = "ab" * 32
@@ -69,6 +70,21 @@ def test_same_audio_and_same_song_stay_on_one_side_of_every_split(engine, twins,
     for a, b in twins.values():
         assert frame.groups[frame.track_ids == a][0] == frame.groups[frame.track_ids == b][0]
     assert frame.joined == 3
+
+
+def test_train_keeps_twins_on_one_side_of_its_held_out_split_and_says_so(engine, twins, tmp_path):
+    grid = tmp_path / "grid.json"
+    grid.write_text('{"C": [1.0]}')
+    notes = []
+    for seed in range(6):
+        with engine.begin() as conn:
+            result = train_model(conn, "tw", TrainOptions(kind="logreg", grid=grid, test_size=0.34, cv=2, repeats=2,
+                                                          seed=seed, n_jobs=1), models_path=tmp_path / "models")
+            trained = set(get_model_row(conn, result.model_id)["params"]["train_track_ids"])
+        for name, (a, b) in twins.items():
+            assert (a in trained) == (b in trained), f"{name} pair split by seed {seed}"
+        notes.append(result.extra["adaptations"])
+    assert all(any(n.startswith("3 split group(s) joined") for n in seed_notes) for seed_notes in notes)
 
 
 def test_audit_out_of_fold_runs_on_joined_groups(engine, twins):

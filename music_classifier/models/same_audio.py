@@ -56,3 +56,9 @@ def join_groups(groups: np.ndarray, links: Sequence[Sequence[Any]]) -> tuple[np.
     if not absorbed:
         return groups, 0
     return np.array([root(label) for label in labels], dtype=groups.dtype), absorbed
+
+
+def joined_note(absorbed: int) -> str:
+    """The note training prints (``adapted: ...``) when groups were joined across twin tracks."""
+    return (f"{absorbed} split group(s) joined to another: their tracks have the same audio (sha256) or the same "
+            "artist and title, and stay on one side of every split")
