@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from audio_helpers import add_track, write_audio
 from sqlalchemy import func, select
@@ -119,3 +120,36 @@ def test_cli_says_copy_of_and_that_add_unmatched_skipped_it(engine, library, mid
     data = json.loads(_cli(engine, library, "--json").output)
     assert data["counts"]["copies"] == 1
     assert [(c["path"], c["original"], c["track_id"]) for c in data["copies"]] == [(COPY, ORIGINAL, midnight)]
+
+
+def test_two_tracks_already_holding_one_recording_are_reported_and_grouped_in_datasets(engine, library):
+    """Two sheet rows whose files are byte-identical (one saved under the other's name): both stay linked, the
+    scan says they share audio, and a dataset of them never splits them."""
+    from models_helpers import add_features, separable_values
+
+    from music_classifier.models.datasets import DatasetDefinition, create_dataset
+    from music_classifier.models.load_data import load_dataset
+
+    rng = np.random.default_rng(0)
+    with engine.begin() as conn:
+        ids = {g: [add_track(conn, f"Band {g} {j}", f"Song {j}", genre=g) for j in range(3)]
+               for g in ("Jazz", "Rock")}
+    for gi, g in enumerate(ids):
+        for j in range(3):
+            write_audio(library / g / f"Band {g} {j} - Song {j}.wav", seed=10 * gi + j)
+    shutil.copyfile(library / "Jazz" / "Band Jazz 0 - Song 0.wav", library / "Rock" / "Band Rock 2 - Song 2.wav")
+    with engine.begin() as conn:
+        report = scan_library(conn, root=library)
+        assert len(report.matched) == 6 and report.copies == []
+        twins = (ids["Jazz"][0], ids["Rock"][2])
+        assert [s.track_ids for s in report.shared_audio] == [twins]
+        for gi, tids in enumerate(ids.values()):
+            for t in tids:
+                add_features(conn, t, "gtzan_csv", separable_values("gtzan_csv", gi, rng))
+        create_dataset(conn, "class", DatasetDefinition(features="gtzan_csv", top=2, min_per_genre=2))
+        frame = load_dataset(conn, "class")
+    group = {int(t): g for t, g in zip(frame.track_ids, frame.groups, strict=True)}
+    assert group[twins[0]] == group[twins[1]] and len(set(group.values())) == 5
+
+    result = _cli(engine, library)
+    assert f"same audio on tracks #{twins[0]}, #{twins[1]}" in result.output

@@ -157,6 +157,7 @@ def _print_report(report) -> None:  # noqa: ANN001 - ScanReport, imported lazily
          [f"#{c.track_id} {_song(c.artist, c.title)} ({c.score:.0f})" for c in u.candidates], u.fix)
         for u in report.unmatched])
     _copies(report)
+    _shared_audio(report)
     _misses("skipped files", [(s.path, s.reason, None, "") for s in report.skipped])
     _misses("live tracks without audio", [
         (f"#{t.track_id} {_song(t.artist, t.title)}", t.reason,
@@ -177,6 +178,14 @@ def _copies(report) -> None:  # noqa: ANN001 - ScanReport, imported lazily
         lines.append(f"not registered as new tracks: {n} cop{'y' if n == 1 else 'ies'} of known audio "
                      f"({', '.join(report.copies_not_added)})")
     console.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
+
+
+def _shared_audio(report) -> None:  # noqa: ANN001 - ScanReport, imported lazily
+    """Tracks that already hold the same audio (registered before the scan knew copies)."""
+    if report.shared_audio:
+        lines = [f"\ntracks with the same audio ({len(report.shared_audio)}):"]
+        lines += [f"  {s.text()}" for s in report.shared_audio]
+        console.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
 
 
 def _song(artist: str | None, title: str | None) -> str:

@@ -54,6 +54,28 @@ class AudioCopy:
         return f"copy of #{self.track_id} {song}: {self.path}"
 
 
+@dataclass(frozen=True)
+class SharedAudio:
+    """Tracks whose files, matched in this scan, have the same content (registered before copies were known)."""
+
+    track_ids: tuple[int, ...]
+    paths: tuple[str, ...]  # each track's file, in track order
+
+    def text(self) -> str:
+        tracks_ = ", ".join(f"#{t}" for t in self.track_ids)
+        return f"same audio on tracks {tracks_} ({'; '.join(self.paths)}): every split keeps them on one side"
+
+
+def shared_audio(pairs: list[tuple[ScannedFile, StoredTrack]]) -> list[SharedAudio]:
+    """Sets of matched files with one content but different tracks, by lowest track id."""
+    by_sha: dict[str, dict[int, str]] = {}
+    for f, t in pairs:
+        by_sha.setdefault(f.sha256, {})[t.id] = f.rel
+    found = [SharedAudio(tuple(sorted(held)), tuple(held[t] for t in sorted(held)))
+             for held in by_sha.values() if len(held) > 1]
+    return sorted(found, key=lambda s: s.track_ids)
+
+
 def looks_like_a_copy(path: str) -> bool:
     """Whether the file's name ends the way a second copy's does ("x (1).wav", "x - Copy.wav")."""
     return bool(_COPY_SUFFIX.search(PurePosixPath(path).stem))

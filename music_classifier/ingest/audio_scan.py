@@ -27,7 +27,7 @@ from sqlalchemy import Connection, bindparam, func, select, update
 
 from music_classifier.db.tables import FEATURE_ONLY_SOURCES, extractions, genres, tracks
 from music_classifier.errors import ConfigError, InputError, PathOutsideLibrary
-from music_classifier.ingest.audio_copies import copies_of_added, find_copies
+from music_classifier.ingest.audio_copies import copies_of_added, find_copies, shared_audio
 from music_classifier.ingest.audio_files import (
     HASH_CHUNK,
     AudioFileInfo,
@@ -158,6 +158,7 @@ def scan_library(
     write = write_audio_links(conn, root, pairs)
     report.updated, report.unchanged, report.marked_stale = write.updated, write.unchanged, write.marked_stale
     report.copies = find_copies(matcher, readable, pairs, reasons)  # never registered: out of `reasons`
+    report.shared_audio = shared_audio(pairs)
 
     addable = [f for f in readable if reasons.get(f.rel) in (NO_MATCH, NO_READING)]
     if genre_id is not None or genre_from_folder:

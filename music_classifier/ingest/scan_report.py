@@ -14,7 +14,7 @@ from music_classifier.ingest.library_paths import SkippedFile
 from music_classifier.ingest.track_matching import Candidate, MatchedFile
 
 if TYPE_CHECKING:  # audio_copies imports this module (link_command)
-    from music_classifier.ingest.audio_copies import AudioCopy
+    from music_classifier.ingest.audio_copies import AudioCopy, SharedAudio
 
 CLI = "music-classifier"
 
@@ -58,6 +58,7 @@ class ScanReport:
     without_audio: list[TrackWithoutAudio] = field(default_factory=list)
     copies: list[AudioCopy] = field(default_factory=list)  # same sha256 as a track's audio or another file's
     copies_not_added: list[str] = field(default_factory=list)  # copies --add-unmatched/--genre-from-folder skipped
+    shared_audio: list[SharedAudio] = field(default_factory=list)  # tracks already holding one content
 
     def to_dict(self) -> dict:
         """JSON-ready: paths as strings, every list in full."""
