@@ -143,6 +143,7 @@ def _print_report(report) -> None:  # noqa: ANN001 - ScanReport, imported lazily
         ("new tracks added", len(report.added)),
         *((f"  genre {g}", n) for g, n in report.added_per_genre.items()),
         ("unmatched files", len(report.unmatched)),
+        ("copies of known audio", len(report.copies)),
         ("skipped files", len(report.skipped)),
         ("live tracks without audio", len(report.without_audio)),
     ]
@@ -155,11 +156,36 @@ def _print_report(report) -> None:  # noqa: ANN001 - ScanReport, imported lazily
         (u.path + (f"  (read as: {_song(u.artist, u.title)})" if u.artist or u.title else ""), u.reason,
          [f"#{c.track_id} {_song(c.artist, c.title)} ({c.score:.0f})" for c in u.candidates], u.fix)
         for u in report.unmatched])
+    _copies(report)
+    _shared_audio(report)
     _misses("skipped files", [(s.path, s.reason, None, "") for s in report.skipped])
     _misses("live tracks without audio", [
         (f"#{t.track_id} {_song(t.artist, t.title)}", t.reason,
          [f"{c.path} ({c.score:.0f})" for c in t.candidates], t.fix)
         for t in report.without_audio])
+
+
+def _copies(report) -> None:  # noqa: ANN001 - ScanReport, imported lazily
+    """Files with the same content as a track's audio (or another file's): listed, never registered."""
+    if not report.copies:
+        return
+    lines = [f"\ncopies of known audio (same sha256; {len(report.copies)}):"]
+    for c in report.copies:
+        lines.append(f"  {c.text()}")
+        lines.append(f"    fix: {c.fix}")
+    if report.copies_not_added:
+        n = len(report.copies_not_added)
+        lines.append(f"not registered as new tracks: {n} cop{'y' if n == 1 else 'ies'} of known audio "
+                     f"({', '.join(report.copies_not_added)})")
+    console.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
+
+
+def _shared_audio(report) -> None:  # noqa: ANN001 - ScanReport, imported lazily
+    """Tracks that already hold the same audio (registered before the scan knew copies)."""
+    if report.shared_audio:
+        lines = [f"\ntracks with the same audio ({len(report.shared_audio)}):"]
+        lines += [f"  {s.text()}" for s in report.shared_audio]
+        console.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
 
 
 def _song(artist: str | None, title: str | None) -> str:

@@ -27,6 +27,7 @@ from sqlalchemy import Connection, bindparam, func, select, update
 
 from music_classifier.db.tables import FEATURE_ONLY_SOURCES, extractions, genres, tracks
 from music_classifier.errors import ConfigError, InputError, PathOutsideLibrary
+from music_classifier.ingest.audio_copies import copies_of_added, find_copies, shared_audio
 from music_classifier.ingest.audio_files import (
     HASH_CHUNK,
     AudioFileInfo,
@@ -156,11 +157,16 @@ def scan_library(
     pairs, reasons = _match(matcher, readable, report)
     write = write_audio_links(conn, root, pairs)
     report.updated, report.unchanged, report.marked_stale = write.updated, write.unchanged, write.marked_stale
+    report.copies = find_copies(matcher, readable, pairs, reasons)  # never registered: out of `reasons`
+    report.shared_audio = shared_audio(pairs)
 
     addable = [f for f in readable if reasons.get(f.rel) in (NO_MATCH, NO_READING)]
+    if genre_id is not None or genre_from_folder:
+        report.copies_not_added = [c.path for c in report.copies]
     if addable and (genre_id is not None or genre_from_folder):
         addable = _hold_back_near_tracks(matcher, addable, reasons)
         _register_files(conn, addable, genre_id, directory, all_tracks, reasons, report)
+        report.copies = copies_of_added(conn, report.copies, report.added)
     _report_misses(matcher, readable, reasons, report)
     return report
 

@@ -8,9 +8,13 @@ from __future__ import annotations
 import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from music_classifier.ingest.library_paths import SkippedFile
 from music_classifier.ingest.track_matching import Candidate, MatchedFile
+
+if TYPE_CHECKING:  # audio_copies imports this module (link_command)
+    from music_classifier.ingest.audio_copies import AudioCopy, SharedAudio
 
 CLI = "music-classifier"
 
@@ -52,6 +56,9 @@ class ScanReport:
     unmatched: list[UnmatchedFile] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
     without_audio: list[TrackWithoutAudio] = field(default_factory=list)
+    copies: list[AudioCopy] = field(default_factory=list)  # same sha256 as a track's audio or another file's
+    copies_not_added: list[str] = field(default_factory=list)  # copies --add-unmatched/--genre-from-folder skipped
+    shared_audio: list[SharedAudio] = field(default_factory=list)  # tracks already holding one content
 
     def to_dict(self) -> dict:
         """JSON-ready: paths as strings, every list in full."""
@@ -61,6 +68,7 @@ class ScanReport:
             "files_seen": self.files_seen, "matched": len(self.matched), "added": len(self.added),
             "unmatched": len(self.unmatched), "skipped": len(self.skipped), "without_audio": len(self.without_audio),
             "updated": self.updated, "unchanged": self.unchanged, "marked_stale": self.marked_stale,
+            "copies": len(self.copies),
         }
         return data
 

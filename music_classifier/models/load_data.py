@@ -13,9 +13,11 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, bindparam, text
 
+from music_classifier.db.tables import FEATURE_ONLY_SOURCES
 from music_classifier.db.views import column_prefix, dataset_view_name
 from music_classifier.errors import InputError
 from music_classifier.models.datasets import feature_view_names, get_dataset, view_columns
+from music_classifier.models.same_audio import join_groups, song_key
 
 META_COLUMNS = ("track_id", "genre", "artist", "title", "source", "segment", "start_s")
 
@@ -27,7 +29,7 @@ class DatasetFrame:
     X: np.ndarray  # float64, shape (n_rows, n_features); NaN where a feature is missing
     y: np.ndarray  # genre display names (str)
     track_ids: np.ndarray  # int
-    groups: np.ndarray  # the grouping asked for (track ids by default)
+    groups: np.ndarray  # the grouping asked for (track ids by default), joined across shared audio/song
     feature_names: list[str]
     artists: np.ndarray
     titles: np.ndarray
@@ -36,6 +38,7 @@ class DatasetFrame:
     name: str = ""
     dataset_id: int | None = None
     definition: dict[str, Any] | None = None
+    joined: int = 0  # groups absorbed because their tracks share audio or song (:mod:`.same_audio`)
 
     @property
     def is_segments(self) -> bool:
@@ -78,15 +81,22 @@ def select_features(available: list[str], wanted: list[str] | None, where: str) 
     return list(wanted)
 
 
-def _playlists(conn: Connection, track_ids: list[int]) -> dict[int, str]:
+def _track_facts(conn: Connection, track_ids: list[int]) -> tuple[dict[int, str], dict[int, str]]:
+    """({track id: playlist id}, {track id: audio sha256}) of the tracks that have them."""
     if not track_ids:
-        return {}
-    stmt = text("SELECT id, playlist_id FROM tracks WHERE id IN :ids").bindparams(bindparam("ids", expanding=True))
-    out: dict[int, str] = {}
+        return {}, {}
+    stmt = text("SELECT id, playlist_id, file_sha256 FROM tracks WHERE id IN :ids").bindparams(
+        bindparam("ids", expanding=True))
+    playlists: dict[int, str] = {}
+    shas: dict[int, str] = {}
     for start in range(0, len(track_ids), 5000):  # bounded IN lists
         chunk = track_ids[start:start + 5000]
-        out.update({int(t): p for t, p in conn.execute(stmt, {"ids": chunk}) if p})
-    return out
+        for t, p, sha in conn.execute(stmt, {"ids": chunk}):
+            if p:
+                playlists[int(t)] = p
+            if sha:
+                shas[int(t)] = sha
+    return playlists, shas
 
 
 def _columns(result: Any) -> tuple[dict[str, tuple[Any, ...]], int]:
@@ -119,7 +129,7 @@ def load_dataset(conn: Connection, name: str, *, feature_names: list[str] | None
     if not n_rows:
         raise InputError(f"dataset {name!r} has no rows with features (were its tracks' features removed?)")
     track_ids = np.array(columns["track_id"], dtype=np.int64)
-    playlist_of = _playlists(conn, sorted(set(track_ids.tolist())))
+    playlist_of, sha_of = _track_facts(conn, sorted(set(track_ids.tolist())))
     frame = DatasetFrame(
         X=_to_float(columns, names, n_rows),
         y=np.array([str(g) for g in columns["genre"]], dtype=object),
@@ -132,7 +142,18 @@ def load_dataset(conn: Connection, name: str, *, feature_names: list[str] | None
         segments=np.array(columns["segment"], dtype=np.int64) if segments else None,
         name=name, dataset_id=summary.id, definition=summary.definition,
     )
-    frame.groups = frame.groups_for(group_by)
+    # Tracks with the same audio or the same song never straddle a split, whatever the grouping. Not by
+    # song for tables imported with their features (GTZAN, Spotify 30k): their rows are the published
+    # unit, have no audio to copy, and thousands of joined rows would make StratifiedGroupKFold's
+    # per-group loop take ~20 s a split on 30k rows.
+    tids = track_ids.tolist()
+    song_of: dict[int, str | None] = {}
+    for t, artist, title, source in zip(tids, frame.artists.tolist(), frame.titles.tolist(), columns["source"],
+                                        strict=True):
+        if t not in song_of:  # segment rows repeat their track: normalise each track once
+            song_of[t] = None if source in FEATURE_ONLY_SOURCES else song_key(artist, title)
+    frame.groups, frame.joined = join_groups(frame.groups_for(group_by),
+                                             [[sha_of.get(t) for t in tids], [song_of[t] for t in tids]])
     return frame
 
 

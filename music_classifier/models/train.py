@@ -28,6 +28,7 @@ from music_classifier.models.load_data import DatasetFrame, load_dataset
 from music_classifier.models.metrics import classification_metrics
 from music_classifier.models.parallel import FitCounter, fit_with_jobs, predict_with_jobs, thread_limit
 from music_classifier.models.pipelines import classifier_param_names, make_pipeline
+from music_classifier.models.same_audio import joined_note
 from music_classifier.models.splits import GROUP_BY, check_enough, cv_splitter, holdout_split
 
 Progress = Callable[[int, int], None]  # (fits done, fits in all)
@@ -234,6 +235,8 @@ def train_model(conn: Connection, dataset: str, opts: TrainOptions, *, models_pa
     splits, protocol, n_splits, n_repeats = estimation_splits(y_train, g_train, cv=opts.cv, repeats=opts.repeats,
                                                               seed=opts.seed)
     grid, adaptations = adapt_grid(opts.kind, grid, [y_train[a] for a, _ in splits] + [y_train])
+    if frame.joined:
+        adaptations = [*adaptations, joined_note(frame.joined)]
 
     total = n_candidates(grid) * len(splits) + 1
     done = [0]
