@@ -120,6 +120,36 @@ def test_train_headline_is_the_repeated_cv_estimate(cli, sqlite_engine, tmp_path
     assert "(n=16)" in " ".join(lines[held:held + 2])  # its n beside it
 
 
+def test_27_separable_tracks_never_claim_certainty(cli, engine, tmp_path):
+    """Issue 16.5: 27 perfectly separable tracks printed '1.000 ± 0.000 (1.000-1.000)'."""
+    from scipy.stats import binomtest
+
+    grid = tmp_path / "rf.json"
+    grid.write_text(json.dumps({"n_estimators": [20]}))
+    with engine.begin() as conn:
+        _class_set(conn, name="c27", genres=GENRES8[:3], per_genre=9)
+        result = train_model(conn, "c27", TrainOptions(grid=grid, final=True, repeats=5),
+                             models_path=tmp_path / "models")
+        res = compare_models(conn, "c27", kinds=["rf"], grid=grid, repeats=2)
+    est = result.extra["estimate"]
+    wilson = binomtest(27, 27).proportion_ci(confidence_level=0.95, method="wilson").low
+    assert est.scores == [1.0] * len(est.scores) and est.n == 27  # separable: every fold perfect
+    assert est.lower_bound < 1.0 and est.lower_bound == pytest.approx(wilson) and est.low == pytest.approx(wilson)
+    cmp = res.scores[0].summary
+    assert cmp.n == 27 and cmp.lower_bound == pytest.approx(wilson)
+    with engine.connect() as conn:
+        stored = get_model_row(conn, result.model_id)["params"]["estimate"]
+    assert stored["lower_bound"] == pytest.approx(wilson) and stored["n"] == 27
+    if engine.dialect.name == "sqlite":
+        out = cli("train", "c27", "--grid", str(grid), "--final")
+        assert "1.000-1.000" not in out and f"95% lower bound {wilson:.3f} (n=27, Wilson" in out
+        cli("compare", "c27", "--models", "rf", "--grid", str(grid), "--repeats", "2", "--json", str(tmp_path / "c.json"))
+        shown = json.loads((tmp_path / "c.json").read_text())["scores"][0]
+        assert shown["lower_bound"] == pytest.approx(wilson)
+        assert (shown["n"], shown["method"]) == (27, "Wilson")
+        assert f"95% lower bound {wilson:.3f} (n=27" in cli("models", "show", str(result.model_id))
+
+
 def test_final_model_is_fitted_on_every_track_and_predict_says_so(cli, engine, tmp_path):
     grid = tmp_path / "rf.json"
     grid.write_text(json.dumps({"n_estimators": [20]}))

@@ -346,13 +346,16 @@ def compare(
                              n_jobs=n_jobs, progress=progress, on_drift=_print_drift)
     console.print(f"dataset {res.dataset}: {res.n_tracks} tracks ({res.n_rows} rows); outer {res.protocol}, "
                   f"grouped by {res.group_by}; inner {res.inner_cv}-fold grid search", highlight=False)
-    table = Table("model", "accuracy mean ± SD", "95% interval", "macro F1 mean", "folds")
+    table = Table("model", "accuracy mean ± SD", "95% interval", "95% lower bound", "macro F1 mean", "folds")
     for s in res.scores:
         summary = s.summary
         if summary is None:
-            table.add_row(s.kind, "skipped", "-", "-", "-")
+            table.add_row(s.kind, "skipped", "-", "-", "-", "-")
             continue
-        table.add_row(s.kind, f"{summary.mean:.3f} ± {summary.sd:.3f}", f"{summary.low:.3f}-{summary.high:.3f}",
+        wilson = " (Wilson)" if summary.method == "Wilson" else ""
+        table.add_row(s.kind, f"{summary.mean:.3f} ± {summary.sd:.3f}",
+                      f"{summary.low:.3f}-{summary.high:.3f}{wilson}",
+                      f"{summary.lower_bound:.3f} (n={summary.n}, {summary.lower_bound_method})",
                       f"{s.macro_f1_mean:.3f}", str(len(s.fold_accuracy)))
     console.print(table)
     for s in res.scores:
