@@ -143,7 +143,8 @@ def test_27_separable_tracks_never_claim_certainty(cli, engine, tmp_path):
     if engine.dialect.name == "sqlite":
         out = cli("train", "c27", "--grid", str(grid), "--final")
         assert "1.000-1.000" not in out and f"95% lower bound {wilson:.3f} (n=27, Wilson" in out
-        cli("compare", "c27", "--models", "rf", "--grid", str(grid), "--repeats", "2", "--json", str(tmp_path / "c.json"))
+        cli("compare", "c27", "--models", "rf", "--grid", str(grid), "--repeats", "2",
+            "--json", str(tmp_path / "c.json"))
         shown = json.loads((tmp_path / "c.json").read_text())["scores"][0]
         assert shown["lower_bound"] == pytest.approx(wilson)
         assert (shown["n"], shown["method"]) == (27, "Wilson")
