@@ -184,6 +184,31 @@ def test_final_model_is_fitted_on_every_track_and_predict_says_so(cli, engine, t
         assert f"model {result.model_id} is a final model" in cli("models", "show", str(result.model_id))
 
 
+def test_predict_on_a_training_track_says_the_model_was_fitted_on_it(cli, sqlite_engine, tmp_path):
+    """Issue 16.7e: `predict 1 --track 5` on a training track did not say the model had seen it."""
+    from music_classifier.models.predict import predict_tracks
+
+    grid = tmp_path / "rf.json"
+    grid.write_text(json.dumps({"n_estimators": [20]}))
+    with sqlite_engine.begin() as conn:
+        _class_set(conn, genres=GENRES8[:4], per_genre=8)
+        result = train_model(conn, "cls", TrainOptions(grid=grid, repeats=2), models_path=tmp_path / "models")
+        row = get_model_row(conn, result.model_id)
+    trained, held = row["params"]["train_track_ids"][0], row["params"]["test_track_ids"][0]
+    with sqlite_engine.begin() as conn:
+        preds = predict_tracks(conn, result.model_id, [trained, held], settings=_Settings(tmp_path / "models"))
+    assert {p.track_id: p.in_training for p in preds} == {trained: True, held: False}
+    out = cli("predict", str(result.model_id), "--track", str(trained), "--track", str(held))
+    lines = {int(line.split(":")[0].split()[1]): line for line in out.splitlines() if line.startswith("track ")}
+    assert f"model {result.model_id} was fitted on this track" in lines[trained]
+    assert "fitted on this track" not in lines[held]
+
+
+class _Settings:
+    def __init__(self, models_path):
+        self.models_path = models_path
+
+
 def test_evaluate_leaves_out_the_models_training_tracks(cli, engine, tmp_path):
     grid = tmp_path / "rf.json"
     grid.write_text(json.dumps({"n_estimators": [20]}))

@@ -404,7 +404,8 @@ def predict(
     for p in preds:
         what = f"track {p.track_id}" if p.track_id is not None else p.file_path
         probs = ", ".join(f"{g} {v:.2f}" for g, v in list(p.probabilities.items())[:5])
-        console.print(styled(f"{what}: ", bold(p.genre), f" ({probs})"))
+        fitted = f"; model {model_id} was fitted on this track, so this is no test of it" if p.in_training else ""
+        console.print(styled(f"{what}: ", bold(p.genre), f" ({probs}){fitted}"), soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
