@@ -172,6 +172,9 @@ def test_final_model_is_fitted_on_every_track_and_predict_says_so(cli, engine, t
     with engine.connect() as conn:
         html = build_report(conn, result.model_id, out_dir=tmp_path / "report").read_text(encoding="utf-8")
     assert 'id="metric-estimate"' in html and 'id="final-note"' in html and 'id="metric-accuracy"' not in html
+    # issue 16.7f: no empty "Per genre (test set)" table; it says why there is none
+    assert 'id="per-genre-note"' in html and 'class="genre-row"' not in html and 'id="per-genre"' not in html
+    assert "a final model is fitted on every track of the dataset" in html
     if engine.dialect.name == "sqlite":
         out = cli("predict", str(result.model_id), "--track", str(ids["Pop"][0]))
         assert out.startswith(f"model {result.model_id} is a final model, fitted on all 36 tracks of fin")
