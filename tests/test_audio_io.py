@@ -146,3 +146,53 @@ def test_audioread_fallback_decodes_the_same_window(tmp_path):
         assert abs(len(got) - len(expected)) <= 1
         n = min(len(got), len(expected))
         np.testing.assert_allclose(got[:n], expected[:n], atol=1e-4)
+
+
+def test_text_named_mp3_is_said_to_exist_but_not_be_audio(tmp_path):
+    """Issue 16.7b: libsndfile called an existing text file 'File does not exist or is not a regular file'."""
+    from music_classifier.features.audio_io import probe_audio
+
+    text = tmp_path / "notes.mp3"
+    text.write_text("hello, this is not audio\n" * 20)
+    for read in (load_audio, probe_audio):
+        with pytest.raises(FeatureError) as info:
+            read(text)
+        message = str(info.value)
+        assert "it exists but is not decodable audio" in message, read.__name__
+        assert "does not exist" not in message and "possibly a pipe" not in message
+
+
+def _damaged_mp3(tmp_path):
+    path = tmp_path / "damaged.mp3"
+    sf.write(path, _tone(5.0, SR, 1) * 0.3, SR, format="MP3")
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 400] = np.random.default_rng(0).integers(0, 256, 400, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_mpg123_notes_become_one_line_naming_the_file(tmp_path, capfd, caplog):
+    """Issue 16.7a: libmpg123 writes 'Note: Illegal Audio-MPEG-Header …' to fd 2, several lines, no file name."""
+    import logging
+
+    path = _damaged_mp3(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="music_classifier.features.audio_io"):
+        y, _ = load_audio(path)
+    err = capfd.readouterr().err
+    assert y.size > 4 * SR  # the rest of the file is decoded
+    assert "Illegal Audio-MPEG-Header" not in err and "Trying to resync" not in err
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and lines[0].startswith(f"{path}: the MP3 decoder skipped damaged data")
+    assert "Illegal Audio-MPEG-Header" in lines[0] and "\n" not in lines[0]
+
+
+def test_other_stderr_output_during_a_decode_is_passed_through(tmp_path, capfd):
+    import os
+
+    from music_classifier.features.decoder_notes import captured_decoder_notes
+
+    with captured_decoder_notes() as notes:
+        os.write(2, b"progress 3/40\nNote: Trying to resync...\n")
+    assert notes == ["Note: Trying to resync..."]
+    assert capfd.readouterr().err == "progress 3/40\n"

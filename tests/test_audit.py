@@ -169,7 +169,8 @@ def test_audit_command_prints_table_and_csv_with_formulas_neutralised(sqlite_eng
     assert res.exit_code == 0, res.output
     assert "3 of 48 tracks flagged" in res.output
     assert "Metal -> Rock" in res.output  # the flipped Rock song 1, sheet genre -> heard genre
-    assert "│ 3* " in res.output and "│ 4* " not in res.output and "│ 4 " in res.output
+    assert "│ 3* " in res.output and "│ 4* " not in res.output
+    assert "45 tracks heard as their sheet genre are not listed" in res.output  # not shown as disputes
     # The table fits an 80-column terminal (long cells wrap inside their column).
     assert max(len(line) for line in res.output.splitlines()) <= 80
 
@@ -185,6 +186,20 @@ def test_audit_command_prints_table_and_csv_with_formulas_neutralised(sqlite_eng
     assert float(rows[0]["score"]) >= float(rows[-1]["score"])
     with sqlite_engine.connect() as conn:
         assert conn.execute(select(label_audits.c.id)).all() != []
+
+
+def test_audit_with_nothing_flagged_says_so_and_lists_no_undisputed_rows(sqlite_engine):
+    """Issue 16.7c: a clean audit listed 20 rows like 'Rock -> Rock 0.02' under 'Most disputed labels first'."""
+    from music_classifier.cli import app
+
+    with sqlite_engine.begin() as conn:
+        seed_class(conn)
+        assert run_audit(conn, "class", n_splits=4, n_repeats=1, store=False).disputed == []
+    res = CliRunner().invoke(app, ["--db", str(sqlite_engine.url), "audit", "class", "--repeats", "1", "--cv", "4"])
+    assert res.exit_code == 0, res.output
+    assert "0 of 48 tracks flagged" in res.output and "nothing flagged" in res.output
+    assert "Most disputed labels first" not in res.output
+    assert not any(f"{g} -> {g}" in res.output for g in GENRES)
 
 
 @pytest.mark.parametrize("args, message", [

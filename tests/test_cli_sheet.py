@@ -158,6 +158,25 @@ def test_xlsx_with_empty_header_cell(engine, tmp_path):
                           "songs.xlsx", "column C has an empty header cell")
 
 
+def test_xlsx_whose_first_tab_is_instructions_names_worksheet_and_the_tabs(engine, tmp_path):
+    """Issue 16.7d: 'missing column … (found: Put your songs in the Songs tab)' said nothing of --worksheet."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.title = "Instructions"
+    wb.active.append(["Put your songs in the Songs tab"])
+    songs = wb.create_sheet("Songs")
+    songs.append(["student", "song", "coarse_genre"])
+    songs.append(["Alice", "Radiohead - Creep", "Rock"])
+    wb.save(tmp_path / "class.xlsx")
+    assert_one_line_error(run(engine, "--xlsx", tmp_path / "class.xlsx"),
+                          "found: Put your songs in the Songs tab", "read worksheet 'Instructions'",
+                          "worksheets: Instructions, Songs", "--worksheet NAME")
+    result = run(engine, "--xlsx", tmp_path / "class.xlsx", "--worksheet", "Songs")
+    assert result.exit_code == 0, result.output
+    assert count(engine, tracks) == 1
+
+
 def test_sheet_url_without_access(engine, tmp_path):
     url = f"https://docs.google.com/spreadsheets/d/{KEY}/edit#gid=0"
     with FakeGoogle() as fake:

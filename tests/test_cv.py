@@ -57,3 +57,22 @@ def test_summary_interval_is_corrected_and_usable_by_grid_search():
     X = rng.normal(size=(len(y), 3)) + (y == "a")[:, None] * 3
     search = GridSearchCV(LogisticRegression(), {"C": [1.0]}, cv=small_data_cv(y, random_state=0)).fit(X, y)
     assert len([k for k in search.cv_results_ if k.startswith("split") and k.endswith("_test_score")]) == 25
+
+
+def test_all_equal_folds_report_the_wilson_interval_and_a_lower_bound_below_one():
+    """Issue 16.5: every fold at 1.0 gave '1.000 ± 0.000 (1.000-1.000)'; the t interval has zero width."""
+    from scipy.stats import binomtest
+
+    s = summarize([1.0] * 15, n_splits=3, n_repeats=5, n=27, fold_sizes=[9] * 15)
+    wilson = binomtest(27, 27).proportion_ci(confidence_level=0.95, method="wilson")
+    assert s.method == "Wilson" and s.low == pytest.approx(wilson.low) and s.high == pytest.approx(wilson.high)
+    assert s.lower_bound < 1.0 and s.lower_bound == pytest.approx(wilson.low) and s.lower_bound_method == "Wilson"
+    assert "95% lower bound 0.875 (n=27, Wilson" in s.text() and "1.000-1.000" not in s.text()
+    # with a spread, the t interval stays and the lower bound is the smaller of the two
+    spread = summarize([0.8, 0.9, 1.0, 0.9, 0.9], n_splits=5, n_repeats=1, n=20, fold_sizes=[4] * 5)
+    pooled = binomtest(18, 20).proportion_ci(confidence_level=0.95, method="wilson")
+    assert spread.method == "corrected t" and spread.pooled == pytest.approx(0.9)
+    assert spread.wilson_low == pytest.approx(pooled.low)
+    assert spread.lower_bound == pytest.approx(min(spread.low, pooled.low))
+    # the pooled accuracy weights folds by their test size
+    assert summarize([1.0, 0.5], n_splits=2, n_repeats=1, n=4, fold_sizes=[3, 1]).pooled == pytest.approx(0.875)

@@ -163,3 +163,11 @@ def test_docs_queries_give_the_same_answers_on_both_databases(demo_run, demo_on_
         on_postgres = run_query(demo_on_postgres, query)
         assert on_sqlite.columns == on_postgres.columns, index
         assert norm(on_sqlite) == norm(on_postgres), f"query {index + 1} differs"
+
+
+def test_readme_counts_the_try_next_queries_the_demo_prints():
+    """Issue 16.7g: the README said three queries, `make demo` printed four."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    said = re.search(r"and (\w+) SQL queries to try next", readme.replace("\n", " "))
+    words = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
+    assert said is not None and words[said.group(1)] == len(TRY_NEXT)

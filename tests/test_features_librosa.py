@@ -280,3 +280,18 @@ def test_importing_the_extractor_is_light():
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_short_clip_prints_no_librosa_n_fft_warning():
+    """Issue 16.7a: a 1.2 s clip made librosa warn 'n_fft=1024 is too large for input signal' twice per file."""
+    import warnings
+
+    from music_classifier.features.librosa_extractor import extract_librosa_features
+
+    sr = 22050
+    y = (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(1.2 * sr)) / sr)).astype(np.float32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        values = extract_librosa_features(y=y, sr=sr)
+    assert not [str(w.message) for w in caught if "is too large" in str(w.message)]
+    assert all(np.isfinite(v) for v in values.values())

@@ -120,6 +120,37 @@ def test_train_headline_is_the_repeated_cv_estimate(cli, sqlite_engine, tmp_path
     assert "(n=16)" in " ".join(lines[held:held + 2])  # its n beside it
 
 
+def test_27_separable_tracks_never_claim_certainty(cli, engine, tmp_path):
+    """Issue 16.5: 27 perfectly separable tracks printed '1.000 ± 0.000 (1.000-1.000)'."""
+    from scipy.stats import binomtest
+
+    grid = tmp_path / "rf.json"
+    grid.write_text(json.dumps({"n_estimators": [20]}))
+    with engine.begin() as conn:
+        _class_set(conn, name="c27", genres=GENRES8[:3], per_genre=9)
+        result = train_model(conn, "c27", TrainOptions(grid=grid, final=True, repeats=5),
+                             models_path=tmp_path / "models")
+        res = compare_models(conn, "c27", kinds=["rf"], grid=grid, repeats=2)
+    est = result.extra["estimate"]
+    wilson = binomtest(27, 27).proportion_ci(confidence_level=0.95, method="wilson").low
+    assert est.scores == [1.0] * len(est.scores) and est.n == 27  # separable: every fold perfect
+    assert est.lower_bound < 1.0 and est.lower_bound == pytest.approx(wilson) and est.low == pytest.approx(wilson)
+    cmp = res.scores[0].summary
+    assert cmp.n == 27 and cmp.lower_bound == pytest.approx(wilson)
+    with engine.connect() as conn:
+        stored = get_model_row(conn, result.model_id)["params"]["estimate"]
+    assert stored["lower_bound"] == pytest.approx(wilson) and stored["n"] == 27
+    if engine.dialect.name == "sqlite":
+        out = cli("train", "c27", "--grid", str(grid), "--final")
+        assert "1.000-1.000" not in out and f"95% lower bound {wilson:.3f} (n=27, Wilson" in out
+        cli("compare", "c27", "--models", "rf", "--grid", str(grid), "--repeats", "2",
+            "--json", str(tmp_path / "c.json"))
+        shown = json.loads((tmp_path / "c.json").read_text())["scores"][0]
+        assert shown["lower_bound"] == pytest.approx(wilson)
+        assert (shown["n"], shown["method"]) == (27, "Wilson")
+        assert f"95% lower bound {wilson:.3f} (n=27" in cli("models", "show", str(result.model_id))
+
+
 def test_final_model_is_fitted_on_every_track_and_predict_says_so(cli, engine, tmp_path):
     grid = tmp_path / "rf.json"
     grid.write_text(json.dumps({"n_estimators": [20]}))
@@ -141,6 +172,9 @@ def test_final_model_is_fitted_on_every_track_and_predict_says_so(cli, engine, t
     with engine.connect() as conn:
         html = build_report(conn, result.model_id, out_dir=tmp_path / "report").read_text(encoding="utf-8")
     assert 'id="metric-estimate"' in html and 'id="final-note"' in html and 'id="metric-accuracy"' not in html
+    # issue 16.7f: no empty "Per genre (test set)" table; it says why there is none
+    assert 'id="per-genre-note"' in html and 'class="genre-row"' not in html and 'id="per-genre"' not in html
+    assert "a final model is fitted on every track of the dataset" in html
     if engine.dialect.name == "sqlite":
         out = cli("predict", str(result.model_id), "--track", str(ids["Pop"][0]))
         assert out.startswith(f"model {result.model_id} is a final model, fitted on all 36 tracks of fin")
@@ -151,6 +185,31 @@ def test_final_model_is_fitted_on_every_track_and_predict_says_so(cli, engine, t
         assert "held-out-split" not in out and "final model" in out
         assert "final" in cli("models", "list")
         assert f"model {result.model_id} is a final model" in cli("models", "show", str(result.model_id))
+
+
+def test_predict_on_a_training_track_says_the_model_was_fitted_on_it(cli, sqlite_engine, tmp_path):
+    """Issue 16.7e: `predict 1 --track 5` on a training track did not say the model had seen it."""
+    from music_classifier.models.predict import predict_tracks
+
+    grid = tmp_path / "rf.json"
+    grid.write_text(json.dumps({"n_estimators": [20]}))
+    with sqlite_engine.begin() as conn:
+        _class_set(conn, genres=GENRES8[:4], per_genre=8)
+        result = train_model(conn, "cls", TrainOptions(grid=grid, repeats=2), models_path=tmp_path / "models")
+        row = get_model_row(conn, result.model_id)
+    trained, held = row["params"]["train_track_ids"][0], row["params"]["test_track_ids"][0]
+    with sqlite_engine.begin() as conn:
+        preds = predict_tracks(conn, result.model_id, [trained, held], settings=_Settings(tmp_path / "models"))
+    assert {p.track_id: p.in_training for p in preds} == {trained: True, held: False}
+    out = cli("predict", str(result.model_id), "--track", str(trained), "--track", str(held))
+    lines = {int(line.split(":")[0].split()[1]): line for line in out.splitlines() if line.startswith("track ")}
+    assert f"model {result.model_id} was fitted on this track" in lines[trained]
+    assert "fitted on this track" not in lines[held]
+
+
+class _Settings:
+    def __init__(self, models_path):
+        self.models_path = models_path
 
 
 def test_evaluate_leaves_out_the_models_training_tracks(cli, engine, tmp_path):

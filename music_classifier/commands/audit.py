@@ -50,13 +50,24 @@ def audit(
                   f"{result.n_splits}-fold, out-of-fold accuracy {result.accuracy:.3f}\n"
                   f"{len(result.flagged)} of {len(result.rows)} tracks flagged", highlight=False, markup=False,
                   soft_wrap=True)
+    disputed = result.disputed
+    if not result.flagged:
+        console.print("nothing flagged: confident learning disputes none of the sheet genres", highlight=False)
+    if not disputed:
+        console.print("every track is heard as its sheet genre out of fold: no dispute to list (--csv lists every "
+                      "track with its score)", highlight=False, soft_wrap=True)
+        return
+    title = "Most disputed labels first" if result.flagged else "Not flagged, but heard as another genre out of fold"
     table = Table("#", "track", "artist - title", "student", "sheet -> heard", "score",
-                  title="Most disputed labels first", caption="* flagged by confident learning; "
-                  "score = 1 - P(sheet genre), out of fold")
-    for r in result.rows[:top]:
+                  title=title, caption="* flagged by confident learning; score = 1 - P(sheet genre), out of fold")
+    for r in disputed[:top]:
         table.add_row(f"{r.rank}{'*' if r.flagged else ''}", str(r.track_id), _text(f"{r.artist} - {r.title}"),
                       _text(r.student or "-"), _text(f"{r.sheet_genre} -> {r.heard_genre}"), f"{r.dispute_score:.2f}")
     console.print(table)
+    agreed = len(result.rows) - len(disputed)
+    if agreed:
+        console.print(f"{agreed} tracks heard as their sheet genre are not listed (--csv lists every track)",
+                      highlight=False)
 
 
 def similar(

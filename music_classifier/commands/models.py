@@ -346,13 +346,16 @@ def compare(
                              n_jobs=n_jobs, progress=progress, on_drift=_print_drift)
     console.print(f"dataset {res.dataset}: {res.n_tracks} tracks ({res.n_rows} rows); outer {res.protocol}, "
                   f"grouped by {res.group_by}; inner {res.inner_cv}-fold grid search", highlight=False)
-    table = Table("model", "accuracy mean ± SD", "95% interval", "macro F1 mean", "folds")
+    table = Table("model", "accuracy mean ± SD", "95% interval", "95% lower bound", "macro F1 mean", "folds")
     for s in res.scores:
         summary = s.summary
         if summary is None:
-            table.add_row(s.kind, "skipped", "-", "-", "-")
+            table.add_row(s.kind, "skipped", "-", "-", "-", "-")
             continue
-        table.add_row(s.kind, f"{summary.mean:.3f} ± {summary.sd:.3f}", f"{summary.low:.3f}-{summary.high:.3f}",
+        wilson = " (Wilson)" if summary.method == "Wilson" else ""
+        table.add_row(s.kind, f"{summary.mean:.3f} ± {summary.sd:.3f}",
+                      f"{summary.low:.3f}-{summary.high:.3f}{wilson}",
+                      f"{summary.lower_bound:.3f} (n={summary.n}, {summary.lower_bound_method})",
                       f"{s.macro_f1_mean:.3f}", str(len(s.fold_accuracy)))
     console.print(table)
     for s in res.scores:
@@ -401,7 +404,8 @@ def predict(
     for p in preds:
         what = f"track {p.track_id}" if p.track_id is not None else p.file_path
         probs = ", ".join(f"{g} {v:.2f}" for g, v in list(p.probabilities.items())[:5])
-        console.print(styled(f"{what}: ", bold(p.genre), f" ({probs})"))
+        fitted = f"; model {model_id} was fitted on this track, so this is no test of it" if p.in_training else ""
+        console.print(styled(f"{what}: ", bold(p.genre), f" ({probs}){fitted}"), soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from music_classifier.features.decoder_notes import captured_decoder_notes, summarise_notes
 from music_classifier.features.errors import FeatureError
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,8 @@ MAX_ANALYSED_S = 600.0
 #: Peak amplitude below which decoded audio counts as silence (-80 dBFS).
 SILENCE_PEAK = 1e-4
 _BLOCK_FRAMES = 1 << 16
+#: What a file that exists but that no decoder reads is called in every message.
+NOT_AUDIO = "not a readable audio file: it exists but is not decodable audio"
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,19 @@ class AudioInfo:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+#: libsndfile's words for a file it has no reader for (it says this of regular files that hold no audio).
+_SNDFILE_NOT_REGULAR = "File does not exist or is not a regular file (possibly a pipe?)"
+
+
+def _sndfile_reason(exc: BaseException) -> str:
+    """libsndfile's refusal as one line; for an existing file whose contents it does not recognise it
+    says "File does not exist or is not a regular file (possibly a pipe?)", which misleads: say what it means."""
+    reason = _first_line(exc)
+    if _SNDFILE_NOT_REGULAR in reason:
+        return "libsndfile: contents not recognised as audio"
+    return reason
 
 
 def _check_file(path: Path) -> None:
@@ -72,25 +88,27 @@ def probe_audio(path: str | Path) -> AudioInfo:
     _check_file(path)
     import soundfile
 
-    try:
-        info = soundfile.info(str(path))
-    except Exception as exc:  # libsndfile refuses: maybe a format only mutagen can read
-        sf_reason = _first_line(exc)
-    else:
-        if info.frames <= 0 or info.samplerate <= 0:
-            raise FeatureError(f"{path}: contains no audio samples (0 frames)")
-        return AudioInfo(info.frames / info.samplerate, int(info.samplerate), int(info.channels))
+    # The decoder's notes while reading a header are dropped: the decode that follows reports them once.
+    with captured_decoder_notes():
+        try:
+            info = soundfile.info(str(path))
+        except Exception as exc:  # libsndfile refuses: maybe a format only mutagen can read
+            sf_reason = _sndfile_reason(exc)
+        else:
+            if info.frames <= 0 or info.samplerate <= 0:
+                raise FeatureError(f"{path}: contains no audio samples (0 frames)")
+            return AudioInfo(info.frames / info.samplerate, int(info.samplerate), int(info.channels))
     import mutagen
 
     try:
         tagged = mutagen.File(str(path))
     except Exception as exc:  # mutagen raises many unrelated types for garbage
-        raise FeatureError(f"{path}: not a readable audio file ({sf_reason}; {_first_line(exc)})") from exc
+        raise FeatureError(f"{path}: {NOT_AUDIO} ({sf_reason}; mutagen: {_first_line(exc)})") from exc
     stream = getattr(tagged, "info", None)
     length = float(getattr(stream, "length", 0) or 0)
     rate = int(getattr(stream, "sample_rate", 0) or 0)
     if stream is None or length <= 0 or rate <= 0:
-        raise FeatureError(f"{path}: not a readable audio file ({sf_reason})")
+        raise FeatureError(f"{path}: {NOT_AUDIO} ({sf_reason})")
     return AudioInfo(length, rate, int(getattr(stream, "channels", 0) or 0))
 
 
@@ -236,19 +254,24 @@ def load_audio(
     _check_file(path)
     if max_duration_s <= 0:
         raise FeatureError(f"{path}: max_duration_s must be positive, got {max_duration_s}")
-    try:
-        y = _read_soundfile(path, sr, offset_s, duration_s, max_duration_s)
-    except FeatureError:
-        raise
-    except Exception as sf_exc:  # libsndfile cannot read it: try audioread before giving up
+    with captured_decoder_notes() as notes:
         try:
-            y = _read_audioread(path, sr, offset_s, duration_s, max_duration_s)
+            y = _read_soundfile(path, sr, offset_s, duration_s, max_duration_s)
         except FeatureError:
             raise
-        except Exception as ar_exc:  # any decoder failure means "not readable audio"
-            raise FeatureError(
-                f"{path}: not a readable audio file ({_first_line(sf_exc)}; audioread: {_first_line(ar_exc)})"
-            ) from ar_exc
+        except Exception as sf_exc:  # libsndfile cannot read it: try audioread before giving up
+            try:
+                y = _read_audioread(path, sr, offset_s, duration_s, max_duration_s)
+            except FeatureError:
+                raise
+            except Exception as ar_exc:  # any decoder failure means "not readable audio"
+                raise FeatureError(
+                    f"{path}: {NOT_AUDIO} ({_sndfile_reason(sf_exc)}; audioread: {_first_line(ar_exc)})"
+                ) from ar_exc
+    # A file that failed says so in its error; one that decoded with the decoder's notes gets one line.
+    note = summarise_notes(path, notes)
+    if note:
+        log.warning(note)
     if y.size == 0:
         raise FeatureError(f"{path}: contains no audio samples")
     if not np.all(np.isfinite(y)):

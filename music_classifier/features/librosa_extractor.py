@@ -374,7 +374,13 @@ def chroma_cqt(y: np.ndarray, *, sr: int, tuning: float) -> np.ndarray:
         sl = slice(-n_filters, None) if i == 0 else slice(-n_filters * (i + 1), -n_filters * i)
         basis, n_fft = _cqt_octave_filters(sr_oct, freqs[sl], alpha[sl], dtype, i)
         basis[:] *= np.sqrt(sr_top / sr_oct)  # vqt's rescaling, the same operation
-        responses.append(cqt_response(y_oct, n_fft, hop, basis, "constant", dtype=dtype))
+        with warnings.catch_warnings():
+            # On a clip of a second or two the lowest octaves, downsampled, are shorter than their filter
+            # frame: librosa's STFT pads them (what chroma_cqt itself computes) and warns "n_fft=1024 is
+            # too large for input signal of length=…" once per octave and clip, on stderr of every worker.
+            # Nothing is wrong and nothing can be done about it per file, so it is not shown.
+            warnings.filterwarnings("ignore", message=r"n_fft=\d+ is too large", category=UserWarning)
+            responses.append(cqt_response(y_oct, n_fft, hop, basis, "constant", dtype=dtype))
         if hop % 2 == 0:
             hop //= 2
             sr_oct /= 2.0

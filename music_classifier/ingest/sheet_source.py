@@ -15,7 +15,7 @@ import json
 import re
 import time
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +41,16 @@ class SheetTable:
     rows: list[list[str]]
     first_row_number: int
     origin: str
+    worksheet: str | None = None  # the worksheet read, when the source has several (XLSX, Google Sheets)
+    worksheets: list[str] = field(default_factory=list)  # every worksheet of the source, in tab order
+
+    def worksheet_hint(self) -> str:
+        """"; read worksheet 'Instructions' (worksheets: Instructions, Songs): choose the one with the songs
+        with --worksheet NAME", or "" for a one-worksheet source: for a header that is not the songs'."""
+        if len(self.worksheets) < 2:
+            return ""
+        return (f"; read worksheet {self.worksheet!r} (worksheets: {', '.join(self.worksheets)}): choose the one "
+                "with the songs with --worksheet NAME")
 
 
 # --------------------------------------------------------------------------- building a table
@@ -222,13 +232,16 @@ def read_xlsx(path: str | Path, *, worksheet: str | None = None) -> SheetTable:
             else:
                 raise InputError(f"{origin}: no worksheet {worksheet!r} (worksheets: {', '.join(workbook.sheetnames)})")
             cells = [[_cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]  # parses the sheet
+            sheetnames = list(workbook.sheetnames)
         finally:
             workbook.close()
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError, IndexError, ParseError) as exc:
         raise InputError(f"{origin}: {_xlsx_problem(exc)}; export the sheet again as .xlsx or use --csv") from None
     if worksheet is not None:
         origin = f"{origin} [{worksheet}]"
-    return build_table(cells, origin)
+    table = build_table(cells, origin)
+    table.worksheet, table.worksheets = ws.title, list(sheetnames)
+    return table
 
 
 # --------------------------------------------------------------------------- Google Sheets

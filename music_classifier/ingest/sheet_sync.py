@@ -156,7 +156,7 @@ def _header_map(table: SheetTable) -> dict[str, int]:
     if missing:
         have = ", ".join(table.headers) or "none"
         raise InputError(f"{table.origin}: missing column {' and '.join(repr(m) for m in missing)} "
-                         f"(found: {have})")
+                         f"(found: {have}){table.worksheet_hint()}")
     return found
 
 

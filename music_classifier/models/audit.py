@@ -64,6 +64,12 @@ class AuditResult:
     def flagged(self) -> list[AuditRow]:
         return [r for r in self.rows if r.flagged]
 
+    @property
+    def disputed(self) -> list[AuditRow]:
+        """Rows the audio disputes, in rank order: flagged, or heard as another genre out of fold. A track
+        heard as its sheet genre and not flagged is no dispute, whatever its rank."""
+        return [r for r in self.rows if r.flagged or r.heard_genre != r.sheet_genre]
+
 
 def students_of(conn: Connection, track_ids: Sequence[int]) -> dict[int, list[str]]:
     """Track id -> names of the students who proposed it (sorted)."""

@@ -52,16 +52,19 @@ class ModelScores:
     adaptations: list[str] = field(default_factory=list)
     n_splits: int = 0
     n_repeats: int = 1
+    n_tracks: int = 0  # tracks the outer folds test (for the binomial lower bound)
+    fold_sizes: list[int] = field(default_factory=list)  # test tracks of each outer fold
 
     @property
     def summary(self) -> Any:
-        """mean, SD and 95% interval (:class:`.cv.CvSummary`), or None for a skipped model."""
+        """mean, SD, 95% interval and lower bound (:class:`.cv.CvSummary`), or None for a skipped model."""
         from music_classifier.models.cv import summarize
 
         if self.skipped or not self.fold_accuracy:
             return None
+        sizes = self.fold_sizes if len(self.fold_sizes) == len(self.fold_accuracy) else None
         return summarize(self.fold_accuracy, n_splits=self.n_splits or len(self.fold_accuracy),
-                         n_repeats=self.n_repeats)
+                         n_repeats=self.n_repeats, n=self.n_tracks or None, fold_sizes=sizes)
 
     @property
     def mean(self) -> float:
@@ -155,7 +158,10 @@ def compare_models(conn: Connection, dataset: str, *, kinds: list[str] | None = 
             fit_fold(frame, folds[fold][0], folds[fold][1], kind, grids[kind], dataset=dataset, inner_cv=inner_cv,
                      seed=seed, class_weight=class_weight, on_fit=counter.tick)
             for fold, kind in tasks))
-    scores = {k: ModelScores(k, [], [], n_splits=n_splits, n_repeats=n_repeats) for k in kinds}
+    n_tracks = int(len(np.unique(frame.track_ids)))
+    sizes = [len(np.unique(frame.track_ids[test])) for _, test in folds]
+    scores = {k: ModelScores(k, [], [], n_splits=n_splits, n_repeats=n_repeats, n_tracks=n_tracks,
+                             fold_sizes=list(sizes)) for k in kinds}
     for (_, kind), outcome in zip(tasks, results, strict=True):
         result = scores[kind]
         if result.skipped:

@@ -24,6 +24,7 @@ class Prediction:
     probabilities: dict[str, float]  # genre -> probability, most likely first
     track_id: int | None = None
     file_path: str | None = None
+    in_training: bool = False  # the model was fitted on this track: its answer is no test of the model
 
 
 def _store(conn: Connection, model_id: int, preds: list[Prediction]) -> None:
@@ -49,10 +50,11 @@ def predict_tracks(conn: Connection, model_id: int, track_ids: list[int], *, set
                          "(extract them first, or the track id does not exist)")
     classes = [str(c) for c in pipeline.classes_]
     uniq, proba = track_probabilities(pipeline, X, tids)
+    fitted_on = {int(t) for t in (row.get("params") or {}).get("train_track_ids") or []}
     preds = []
     for t, p in zip(uniq.tolist(), proba, strict=True):
         genre, probs = _make(classes, p)
-        preds.append(Prediction(genre=genre, probabilities=probs, track_id=int(t)))
+        preds.append(Prediction(genre=genre, probabilities=probs, track_id=int(t), in_training=int(t) in fitted_on))
     _store(conn, int(model_id), preds)
     return preds
 

@@ -30,6 +30,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from music_classifier.db.tables import models
 from music_classifier.errors import InputError
+from music_classifier.models.cv import estimate_text
 
 # Plain data and numpy's array/dtype/scalar types: what any fitted pipeline's attributes are made of.
 DATA_TYPES = frozenset({
@@ -155,8 +156,7 @@ def describe_basis(row: dict[str, Any]) -> str:
     params = row.get("params") or {}
     n_train = params.get("n_train_tracks")
     est = params.get("estimate") or {}
-    estimate = (f"; estimated accuracy {est['mean']:.3f} ± {est['sd']:.3f} (95% interval {est['low']:.3f}-"
-                f"{est['high']:.3f}, {est['n_repeats']}x{est['n_folds']}-fold CV)" if est else "")
+    estimate = f"; estimated accuracy {estimate_text(est)}" if est else ""
     if model_basis(row) == "final":
         return f"model {row['id']} is a final model, fitted on all {n_train} tracks of {row['dataset_name']}{estimate}"
     if n_train is None:

@@ -274,6 +274,17 @@ def _figure(out_dir: Path, name: str, draw) -> dict[str, str]:  # noqa: ANN001 -
     return {"file": path.name, "uri": _data_uri(path)}
 
 
+def per_genre_absent_note(row: Mapping[str, Any]) -> str:
+    """Why a report has no per-genre test table (instead of an empty one)."""
+    params = row.get("params") or {}
+    if params.get("model_basis") == "final":
+        return ("No per-genre test scores: a final model is fitted on every track of the dataset, so no track is "
+                "left to test it on. Its accuracy is the cross-validated estimate above (per-genre scores are "
+                "not kept from the CV folds); for per-genre figures, train a held-out-split model (without "
+                "--final).")
+    return "No per-genre test scores are stored with this model."
+
+
 def report_context(conn: Connection, row: dict[str, Any], *, out_dir: Path, seed: int = 0) -> dict[str, Any]:
     """Everything the template shows for the registry `row` (see :func:`model_row`); draws the PNGs into
     `out_dir`."""
@@ -321,6 +332,8 @@ def report_context(conn: Connection, row: dict[str, Any], *, out_dir: Path, seed
     _add_top_tags(conn, mistakes)
     per_genre = tm.get("per_genre") or {}
     genre_order = [g for g in labels if g in per_genre] + [g for g in per_genre if g not in labels]
+    if not per_genre:
+        notes["per_genre"] = per_genre_absent_note(row)
     snapshot = row.get("dataset_snapshot") or {}
     return {
         "model": row,

@@ -260,7 +260,8 @@ def train_model(conn: Connection, dataset: str, opts: TrainOptions, *, models_pa
     on_fit()  # the refit on the whole training part
     best = int(search.best_index_)
     estimate = summarize([float(search.cv_results_[f"split{i}_test_score"][best]) for i in range(len(splits))],
-                         n_splits=n_splits, n_repeats=n_repeats)
+                         n_splits=n_splits, n_repeats=n_repeats, n=len(np.unique(frame.track_ids[train_rows])),
+                         fold_sizes=[len(test) for _, test in splits])
 
     metrics: dict[str, Any] | None = None
     if len(test_rows):
