@@ -63,7 +63,7 @@ def test_no_root_is_adopted_once_paths_are_stored(engine, tmp_path, no_configure
     result = _cli(engine, "scan", str(tmp_path / "elsewhere"))
     assert result.exit_code == 1
     assert "is outside the library root" in result.output
-    assert "--library DIR or MUSIC_CLASSIFIER_LIBRARY" in result.output
+    assert "or pass --move-root to make it the root" in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert snapshot(engine) == before
 
