@@ -119,7 +119,11 @@ def scan_root(conn: Connection, configured: Path | None, directory: Path | None,
         if directory is None and move_root:
             raise ConfigError("--move-root needs the new root: audio scan DIR --move-root (or --library DIR)")
         # DIR as written from the working directory: no root to take it relative to yet.
-        wanted, origin = _existing_dir(Path.cwd() / directory.expanduser() if directory else Path.cwd()), "adopted"
+        candidate = Path.cwd() / directory.expanduser() if directory else Path.cwd()
+        if not candidate.is_dir():
+            raise InputError(f"directory {directory} does not exist" if not candidate.exists()
+                             else f"{directory} is not a directory")
+        wanted, origin = candidate.resolve(), "adopted"
     else:
         return LibraryRoot(stored, "stored")
     whole = configured is None
