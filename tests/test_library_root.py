@@ -306,3 +306,24 @@ def test_cli_sheet_with_file_cells_and_no_root_is_one_line(engine, tmp_path, no_
                             env={"GOOGLE_APPLICATION_CREDENTIALS": None})
     assert ok.exit_code == 0, ok.output
     assert _paths(engine) == {"Innuendo": "rock/Queen - Innuendo.wav"}
+
+
+def test_a_file_cell_or_link_through_a_symlink_out_of_the_root_is_refused(engine, tmp_path, no_configured_root):
+    """The root alone says which files are the library: no path through a link that leads out of it is stored."""
+    from music_classifier.ingest.audio_link import link_file
+    from music_classifier.ingest.sheet_files import plan_sheet_files
+
+    parent, _ = _class_folder(tmp_path)  # class/downloads links to ../elsewhere
+    with engine.begin() as conn:
+        track = add_track(conn, "Queen", "Innuendo")
+    plan = plan_sheet_files([(2, "k", "downloads/Queen - Innuendo.wav"), (3, "j", "music/rock/Queen - Innuendo.wav")],
+                            parent)
+    assert [str(p) for p in plan.problems] == [
+        f"row 2: file 'downloads/Queen - Innuendo.wav' is a symlink that leads outside the library root "
+        f"{parent.resolve()}"]
+    assert [f.file.rel for f in plan.files] == ["music/rock/Queen - Innuendo.wav"]
+    before = snapshot(engine)
+    with pytest.raises(PathOutsideLibrary, match="is a symlink that leads outside the library root"):
+        with engine.begin() as conn:
+            link_file(conn, root=parent, file=parent / "downloads" / "Queen - Innuendo.wav", track_id=track)
+    assert snapshot(engine) == before
