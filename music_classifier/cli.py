@@ -60,7 +60,9 @@ def root(
         None, "--db", metavar="URL", help="Database URL (default: DATABASE_URL, else ./music_classifier.db)."
     ),
     library: Path | None = typer.Option(
-        None, "--library", metavar="DIR", help="Audio library root (default: MUSIC_CLASSIFIER_LIBRARY, else .)."
+        None, "--library", metavar="DIR",
+        help="Audio library root, set once: its first use is remembered by the database (default: "
+             "MUSIC_CLASSIFIER_LIBRARY, else the remembered root)."
     ),
     version: bool = typer.Option(
         False, "--version", is_eager=True, callback=_print_version, help="Print the version and exit."

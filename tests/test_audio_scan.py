@@ -201,39 +201,45 @@ def test_second_copy_of_a_song_is_reported_not_linked(engine, library, seeded):
     assert reasons["zz/copy.flac"] == f"same song as rock/track01.flac (track #{ids['yesterday']})"
 
 
-def test_symlinks_inside_the_library_are_followed_wherever_they_point(engine, library, seeded, tmp_path):
-    """A link placed in the library is the user's: followed, stored under its own path, each file once."""
+def test_symlinks_are_followed_inside_the_root_and_not_out_of_it(engine, library, seeded, tmp_path):
+    """A link that stays in the library is followed, each file once; one that leads out is reported, not walked."""
     ids, _ = seeded
     outside = tmp_path / "outside"
     elsewhere = write_audio(outside / "Miles Davis - So What.wav", seed=8)
     (library / "jazz").mkdir()
     (library / "jazz" / "Miles Davis - So What.wav").symlink_to(elsewhere)
-    (library / "linked_dir").symlink_to(outside, target_is_directory=True)  # the same file a second way
+    (library / "linked_dir").symlink_to(outside, target_is_directory=True)
     (library / "inside_dir_link").symlink_to(library / "rock", target_is_directory=True)
     (library / "rock" / "loop").symlink_to(library, target_is_directory=True)
     (library / "misc" / "broken.wav").symlink_to(tmp_path / "gone.wav")
+    (library / "misc" / "Yesterday again.flac").symlink_to(library / "rock" / "track01.flac")
 
     with engine.begin() as conn:
         report = scan_library(conn, root=library)
     reasons = {s.path: s.reason for s in report.skipped}
     assert reasons == {
-        "linked_dir/Miles Davis - So What.wav": "same file as jazz/Miles Davis - So What.wav (a symlink)",
+        "jazz/Miles Davis - So What.wav": "symlink leads outside the library root (not followed)",
+        "linked_dir": "symlink leads outside the library root (not followed)",
         "inside_dir_link": "symlinked directory already scanned under its real path",
         "rock/loop": "symlinked directory already scanned under its real path",
         "misc/broken.wav": "broken symlink",
+        "misc/Yesterday again.flac": "same file as rock/track01.flac (a symlink)",
     }
-    assert audio_row(engine, ids["so what"]).audio_path == "jazz/Miles Davis - So What.wav"
-    assert audio_row(engine, ids["so what"]).file_sha256 == sha(elsewhere)
-    assert report.files_seen == 6  # the five real files and the linked one, each once
+    assert audio_row(engine, ids["so what"]).audio_path is None
+    assert report.files_seen == 5  # the five real files, each once
 
 
-def test_scanning_a_symlinked_folder_inside_the_root(engine, library, tmp_path):
+def test_a_symlinked_folder_is_scanned_when_it_stays_inside_the_root(engine, library, tmp_path):
+    write_audio(library / "store" / "Miles Davis - So What.wav", seed=8)
+    (library / "jazz").symlink_to(library / "store", target_is_directory=True)
     outside = tmp_path / "downloads"
-    write_audio(outside / "Miles Davis - So What.wav", seed=8)
-    (library / "jazz").symlink_to(outside, target_is_directory=True)
+    outside.mkdir()
+    (library / "downloads").symlink_to(outside, target_is_directory=True)
     with engine.begin() as conn:
         track = add_track(conn, "Miles Davis", "So What")
         report = scan_library(conn, root=library, subdir=Path("jazz"))  # relative: against the root
+        with pytest.raises(PathOutsideLibrary, match="is a symlink that leads outside the library root"):
+            scan_library(conn, root=library, subdir=Path("downloads"))
     assert [(m.path, m.track_id) for m in report.matched] == [("jazz/Miles Davis - So What.wav", track)]
 
 
@@ -241,7 +247,7 @@ def test_directory_outside_the_root_is_refused(engine, library, tmp_path):
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     with engine.begin() as conn:
-        with pytest.raises(PathOutsideLibrary, match="outside the library root .*--library DIR"):
+        with pytest.raises(PathOutsideLibrary, match="outside the library root .*or pass --move-root"):
             scan_library(conn, root=library, subdir=outside)
         with pytest.raises(PathOutsideLibrary):
             scan_library(conn, root=library, subdir=library / ".." / "elsewhere")

@@ -45,8 +45,8 @@ def scan(
     ctx: typer.Context,
     directory: Path | None = typer.Argument(
         None, metavar="[DIR]",
-        help="Directory inside the library root to scan, relative to the root (default: the whole root). With no "
-             "root configured and no audio paths stored yet, DIR becomes the root."),
+        help="Directory inside the library root to scan, relative to the root (default: the whole root). The "
+             "first scan, with no root set, makes DIR (default: the working directory) the root."),
     add_unmatched: bool = typer.Option(
         False, "--add-unmatched", help="Register files that match no track as new tracks (needs --genre)."),
     genre: str | None = typer.Option(
@@ -58,6 +58,10 @@ def scan(
         False, "--new-genre",
         help="Create a genre (--genre G, or a folder's) even though it looks like a typo of a known one (Jaz/Jazz)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON (for scripts) instead of tables."),
+    move_root: bool = typer.Option(
+        False, "--move-root",
+        help="Make DIR (or --library DIR) the library root in place of the stored one, rewriting the stored audio "
+             "paths to stay relative to it; without it a scan of another root is refused."),
 ) -> None:
     """Link audio files (mp3, flac, ogg, wav; m4a with ffmpeg) to tracks by tags, file name or fuzzy match.
 
@@ -82,7 +86,8 @@ def scan(
     with st.engine.begin() as conn, _RichHashProgress() as progress:
         report = scan_library(conn, root=st.settings.library, subdir=directory,
                               add_unmatched_genre=genre if add_unmatched else None,
-                              genre_from_folder=genre_from_folder, new_genre=new_genre, progress=progress)
+                              genre_from_folder=genre_from_folder, new_genre=new_genre, progress=progress,
+                              move_root=move_root)
     if as_json:
         import json
 

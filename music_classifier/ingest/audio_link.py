@@ -22,9 +22,10 @@ from music_classifier.ingest.library_paths import (
     ROOT_HINT,
     SNDFILE_EXTENSIONS,
     as_given,
+    inside_root,
     supported_extensions,
 )
-from music_classifier.ingest.library_root import library_root_for
+from music_classifier.ingest.library_root import root_for_files
 from music_classifier.ingest.track_matching import load_tracks
 
 
@@ -47,19 +48,21 @@ def library_relative(root: Path, file: Path) -> tuple[Path, str]:
         raise InputError(f"no such file: {file}")
     if not lexical.is_file():
         raise InputError(f"{file} is not a file")
-    for path in (lexical, lexical.resolve()):
-        if path.is_relative_to(root):
-            return path, path.relative_to(root).as_posix()
-    raise PathOutsideLibrary(f"{file} is outside the library root {root}: move it inside, or {ROOT_HINT}")
+    if not inside_root(root, lexical):  # a symlink out of the root is not followed (library_paths)
+        what = "a symlink that leads outside" if lexical.is_relative_to(root) else "outside"
+        raise PathOutsideLibrary(f"{file} is {what} the library root {root}: move it inside the root")
+    path = lexical if lexical.is_relative_to(root) else lexical.resolve()
+    return path, path.relative_to(root).as_posix()
 
 
 def link_file(conn: Connection, *, root: Path | None, file: Path, track_id: int) -> LinkResult:
-    """Link ``file`` to track ``track_id``. ``root``: the configured library root (None: stored/default).
+    """Link ``file`` to track ``track_id``. ``root``: the configured library root (None: the stored one;
+    ``library_root.root_for_files`` sets it on first use and refuses another).
 
     Refuses (InputError, one line, nothing written) a missing or unreadable file, one outside the root,
     an unknown or removed track.
     """
-    library = library_root_for(conn, root).path
+    library = root_for_files(conn, root, "audio link stores a path relative to the library root").path
     try:
         library = library.resolve(strict=True)
     except (FileNotFoundError, RuntimeError):

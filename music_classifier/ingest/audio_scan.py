@@ -114,6 +114,7 @@ def scan_library(
     genre_from_folder: bool = False,
     new_genre: bool = False,
     progress: ScanProgress | None = None,
+    move_root: bool = False,
 ) -> ScanReport:
     """Scan ``subdir`` (default: the whole library root) and link its audio files to tracks.
 
@@ -125,11 +126,13 @@ def scan_library(
     ``Jazz``, ``Bleus/`` for ``Blues``; :func:`~music_classifier.ingest.genres.near_misses`) is refused
     unless ``new_genre``: InputError naming it and its fix, before anything is read or written.
     Raises PathOutsideLibrary when ``subdir`` is outside the root; unreadable files are reported.
+    A root other than the stored one is refused (RootMismatch) unless ``move_root``: it then becomes
+    the root and the stored paths are rewritten (``library_root.scan_root``).
     """
     if add_unmatched_genre is not None and genre_from_folder:
         raise ConfigError("--genre-from-folder and --genre G exclude each other: the genre comes from one of them")
-    chosen = scan_root(conn, root, subdir)
-    root, directory = resolve_scan_dir(chosen.path, subdir)
+    chosen = scan_root(conn, root, subdir, move_root=move_root)
+    root, directory = resolve_scan_dir(chosen.path, None if chosen.directory_is_root else subdir)
     report = ScanReport(root=root, directory=directory, root_origin=chosen.origin, root_note=chosen.describe())
     genre_id: int | None = None
     if add_unmatched_genre is not None:

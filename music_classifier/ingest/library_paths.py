@@ -1,16 +1,14 @@
 """Where the audio library's files are: the library root, scan directories, and walking them.
 
-The root: ``--library`` / ``MUSIC_CLASSIFIER_LIBRARY`` when given; else the root stored in the
-database (``service_state`` key ``library_root``, written when a scan adopted one); else, when no track
-has a stored path yet, ``audio scan DIR`` adopts DIR as the root and says so; else the working
-directory (the documented default). Once paths are stored, nothing is guessed: a directory outside
-the root is refused with how to set it.
+The root: set once and remembered by the database (``library_root`` has the rules); a directory
+outside it is refused with how to move it.
 
-Symlinks: a link inside the library is followed wherever it points -- a file link is read through
-the link, a directory link is walked (each real directory once, so loops end). The stored path is
-always the link's own path inside the root, so ``ln -s ~/Downloads/gtzan library/gtzan`` works as a
-user expects. A *stored* path is never trusted that way: ``resolve_in_library`` refuses absolute
-paths, ``..`` parts and backslashes (a path from a sheet or the database cannot point outside).
+Symlinks: a link inside the library is followed only while it leads to a place inside the root --
+a file link is read through the link, a directory link is walked (each real directory once, so
+loops end), and the stored path is the link's own path. A link that leads outside the root is not
+followed (reported as skipped): a scan, a sheet's ``file`` cell or ``audio link`` never reaches a
+file the root does not hold, so the root alone says which files the library is. A *stored* path is
+never trusted either: ``resolve_in_library`` refuses absolute paths, ``..`` parts and backslashes.
 A file reached twice (a link to a file that is also in the library) is read once, under its own path.
 
 Formats: mp3, flac, ogg and wav are decoded by libsndfile (soundfile), which the feature
@@ -64,6 +62,12 @@ def resolve_in_library(root: Path, relative: str) -> Path:
 
 
 ROOT_HINT = "set the root with --library DIR or MUSIC_CLASSIFIER_LIBRARY"
+OUTSIDE_LINK = "symlink leads outside the library root (not followed)"
+
+
+def inside_root(root: Path, path: Path) -> bool:
+    """Whether ``path``, every symlink followed, is inside ``root`` (resolved)."""
+    return Path(os.path.realpath(path)).is_relative_to(root)
 
 
 def resolve_scan_dir(root: Path, directory: Path | None) -> tuple[Path, Path]:
@@ -84,13 +88,11 @@ def resolve_scan_dir(root: Path, directory: Path | None) -> tuple[Path, Path]:
     lexical = as_given(root, directory)
     if not lexical.exists():
         raise InputError(f"directory {directory} does not exist")
-    if lexical.is_relative_to(root):
-        scan_dir = lexical
-    elif lexical.resolve().is_relative_to(root):
-        scan_dir = lexical.resolve()
-    else:
-        raise PathOutsideLibrary(f"directory {directory} is outside the library root {root}: scan a folder "
-                                 f"inside it, or {ROOT_HINT}")
+    if not inside_root(root, lexical):
+        what = "a symlink that leads outside" if lexical.is_relative_to(root) else "outside"
+        raise PathOutsideLibrary(f"directory {directory} is {what} the library root {root}: scan a folder inside "
+                                 "it, or pass --move-root to make it the root (stored paths are rewritten)")
+    scan_dir = lexical if lexical.is_relative_to(root) else lexical.resolve()
     if not scan_dir.is_dir():
         raise InputError(f"{directory} is not a directory")
     return root, scan_dir
@@ -113,9 +115,10 @@ def walk_audio_files(
     """Audio files under ``directory`` (sorted by path), plus what was skipped and why.
 
     Hidden entries (".name", e.g. macOS "._x.mp3" resource forks) are ignored silently, as are
-    files of other types (cover.jpg). Symlinks are followed (module docstring).
+    files of other types (cover.jpg). Symlinks are followed while they stay inside the root (module docstring).
     """
     exts = frozenset(extensions)
+    real_root = Path(os.path.realpath(root))
     files: list[ScannedFile] = []
     skipped: list[SkippedFile] = []
     seen_dirs = {os.path.realpath(directory)}
@@ -144,6 +147,9 @@ def walk_audio_files(
             rel = _rel_or_abs(root, path)
             if entry.is_symlink() and not path.exists():
                 skipped.append(SkippedFile(rel, "broken symlink"))
+                continue
+            if entry.is_symlink() and not inside_root(real_root, path):
+                skipped.append(SkippedFile(rel, OUTSIDE_LINK))
                 continue
             if entry.is_dir():  # follows symlinks
                 if entry.is_symlink():

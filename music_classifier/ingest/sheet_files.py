@@ -32,6 +32,7 @@ from music_classifier.ingest.library_paths import (
     MAX_AUDIO_PATH,
     ROOT_HINT,
     SNDFILE_EXTENSIONS,
+    inside_root,
     supported_extensions,
     walk_audio_files,
 )
@@ -160,9 +161,9 @@ class _Finder:
         given = Path(text).expanduser()
         candidate = given if given.is_absolute() else self.root / given
         lexical = Path(os.path.abspath(candidate))
-        inside = lexical.is_relative_to(self.root) or lexical.resolve().is_relative_to(self.root)
-        if not inside:
-            raise InputError(f"file {cell.strip()!r} is outside the library root {self.root}")
+        if not inside_root(self.root, lexical):  # a symlink out of the root is not followed (library_paths)
+            what = "a symlink that leads outside" if lexical.is_relative_to(self.root) else "outside"
+            raise InputError(f"file {cell.strip()!r} is {what} the library root {self.root}")
         if not lexical.is_file():
             raise InputError(f"file {cell.strip()!r} not found under the library root {self.root}")
         base = lexical if lexical.is_relative_to(self.root) else lexical.resolve()

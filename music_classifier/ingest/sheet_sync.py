@@ -564,14 +564,17 @@ def sync_sheet(conn: Connection, parsed: ParsedSheet, *, dry_run: bool = False, 
     would change coarse genre and not ``allow_relabel``. With ``dry_run`` nothing is written.
 
     Rows naming their audio file (:mod:`~music_classifier.ingest.sheet_files`) get it as their track's
-    pinned audio; ``library_root`` is the configured root (None: the stored one, else the working
-    directory). Unusable file cells are reported per row (``--strict`` refuses them); ``progress``
-    sees the files being hashed."""
+    pinned audio; ``library_root`` is the configured root (None: the stored one; with neither, such a
+    sheet is refused with how to set it; a configured one sets it on first use, see
+    ``library_root.root_for_files``). Unusable file cells are reported per row (``--strict`` refuses
+    them); ``progress`` sees the files being hashed."""
     plan = None
     if parsed.file_cells:
-        from music_classifier.ingest.library_root import library_root_for
+        from music_classifier.ingest.library_root import root_for_files
 
-        plan = plan_sheet_files(parsed.file_cells, library_root_for(conn, library_root).path, progress=progress)
+        # The stored root, or --library setting it: never the working directory (library_root).
+        root = root_for_files(conn, library_root, "the sheet names audio files", record=not dry_run)
+        plan = plan_sheet_files(parsed.file_cells, root.path, progress=progress)
         if strict and plan.problems:
             raise InputError(f"--strict: {len(plan.problems)} file cell(s) unusable, first {plan.problems[0]}; "
                              "nothing was written")
