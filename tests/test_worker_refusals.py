@@ -3,6 +3,7 @@ sent anywhere (real Redis, a real `music-classifier worker --burst`, a listening
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -74,9 +75,9 @@ def test_jobs_with_webhooks_dependencies_or_foreign_fields_are_refused_without_a
         "repeat": queue.enqueue(librosa_track, 10**9, job_id=f"{prefix}-repeat"),
     }
     # What an attacker with Redis access writes straight into the job hashes.
+    raw_hook = json.dumps([{"url": f"{url}/dep", "job_status": "failed", "method": "GET"}])
     rq_env.redis.hset(jobs["dependency"].key, mapping={"dependency_ids": '["someone-elses-job"]',
-                                                       "webhooks": '[{"url": "%s/dep", "job_status": "failed", '
-                                                                   '"method": "GET"}]' % url})
+                                                       "webhooks": raw_hook})
     rq_env.redis.hset(jobs["field"].key, "x_future_rq_field", "1")
     rq_env.redis.hset(jobs["repeat"].key, mapping={"repeats_left": "3", "repeat_intervals": "[0]"})
 
