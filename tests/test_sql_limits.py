@@ -120,3 +120,10 @@ def test_huge_results_stop_with_one_line_and_bounded_memory(db):
     assert code == 0, err
     # One row at a time: 30 MB, or on PostgreSQL 100 MB in libpq's buffer and again as a Python str.
     assert peak < one_row_mib < unbounded_mib, peak
+
+
+def test_an_empty_result_keeps_its_columns(db):
+    result = run_readonly_query(_url(db), "SELECT artist, title AS song FROM tracks WHERE artist = 'nobody'")
+    assert (result.columns, result.rows, result.cut) == (["artist", "song"], [], None)
+    out = _invoke(db, "sql", "--csv", "SELECT artist, title AS song FROM tracks WHERE artist = 'nobody'")
+    assert out.exit_code == 0 and out.stdout == "artist,song\n"

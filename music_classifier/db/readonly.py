@@ -268,8 +268,8 @@ def _postgres_query(url: URL, sql: str, statement_timeout_ms: int, limits: Resul
         # stream() sends the text as ONE statement of the extended protocol (the server rejects a
         # second command; no client-side splitting or parsing) and reads it in single-row mode.
         rows = _postgres_rows(cur.stream(sql))
-        first = next(rows, None)  # the columns are known once the first row (or the empty result) is in
-        columns = [d.name for d in cur.description or ()]
+        first = next(rows, None)  # the columns are known once the first row is in
+        columns = [d.name for d in cur.description or ()] if first is not None else _postgres_columns(conn, sql)
         yield QueryStream(columns, _chain_first(first, rows), limits)
     finally:
         if rows is not None:
@@ -294,6 +294,22 @@ def _postgres_refusal(exc: Exception) -> InputError:
         return InputError(f"query refused: {_first_line(exc)} (the read-only role reads only what "
                           "`music-classifier db grant-readonly` granted)")
     return InputError(f"query refused: {_first_line(exc)}")
+
+
+def _postgres_columns(conn: Any, sql: str) -> list[str]:
+    """The column names of ``sql`` without running it (a Describe of the prepared statement): stream()
+    drops the final, empty result that carried them."""
+    from psycopg import pq
+
+    name = b"music_classifier_describe"
+    pgconn = conn.pgconn
+    if pgconn.prepare(name, sql.encode()).status != pq.ExecStatus.COMMAND_OK:
+        return []
+    try:
+        described = pgconn.describe_prepared(name)
+        return [(described.fname(i) or b"").decode() for i in range(described.nfields)]
+    finally:
+        pgconn.exec_(b"DEALLOCATE " + name)
 
 
 def _chain_first(first: tuple[Any, ...] | None, rest: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
