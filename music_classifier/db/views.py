@@ -17,8 +17,12 @@ from typing import Any
 
 from sqlalchemy import Connection, inspect, text
 
-VIEW_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+#: PostgreSQL's limit on an identifier (NAMEDATALEN - 1 bytes); it silently truncates a longer one.
+#: Our names are ASCII, so characters are bytes.
+MAX_IDENTIFIER_BYTES = 63
+VIEW_NAME = re.compile(rf"^[a-z][a-z0-9_]{{0,{MAX_IDENTIFIER_BYTES - 1}}}$")
 DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+DATASET_VIEW_PREFIX = "dataset_"
 
 
 def _q(name: str) -> str:
@@ -143,9 +147,12 @@ def column_prefix(view: str, n_sources: int) -> str:
 
 
 def dataset_view_name(name: str) -> str:
-    if not DATASET_NAME.match(name):
+    """``dataset_<name>``; ValueError unless ``name`` matches :data:`DATASET_NAME` and the view name
+    fits the identifier limit (every name the pattern allows does: 8 + 41 bytes)."""
+    view = f"{DATASET_VIEW_PREFIX}{name}"
+    if not DATASET_NAME.match(name) or len(view.encode()) > MAX_IDENTIFIER_BYTES:
         raise ValueError(f"dataset name {name!r} must match [a-z][a-z0-9_]{{0,40}}")
-    return f"dataset_{name}"
+    return view
 
 
 def dataset_view_sql(name: str, dataset_id: int, features: str, segments: bool,

@@ -58,6 +58,9 @@ CQT_BINS_PER_OCTAVE = 36  # librosa.feature.chroma_cqt default; its tuning estim
 MIN_DURATION_S = 1.0
 #: A signal whose peak amplitude stays below this (-80 dBFS) is silence, not music.
 SILENCE_PEAK = 1e-4
+#: Full scale is 1; a float file may exceed it a little (overs), never by 60 dB. Above this the float32
+#: spectra overflow (finite samples of 1e30 square to inf and every feature turns NaN).
+MAX_PEAK = 1e3
 #: Frames per call of the frame-local spectral features: bounds their temporaries.
 _BLOCK_FRAMES = 2048
 
@@ -92,8 +95,12 @@ def validate_signal(y: Any, sr: Any) -> np.ndarray:
         raise FeatureError("audio contains NaN or infinite samples")
     if y.size < MIN_DURATION_S * sr:
         raise FeatureError(f"audio is too short: {y.size / sr:.3f} s < {MIN_DURATION_S} s")
-    if float(np.max(np.abs(y))) < SILENCE_PEAK:
+    peak = float(np.max(np.abs(y)))
+    if peak < SILENCE_PEAK:
         raise FeatureError(f"audio is silent (peak amplitude below {SILENCE_PEAK:g}, i.e. -80 dBFS)")
+    if peak > MAX_PEAK:
+        raise FeatureError(f"audio amplitude {peak:.3g} is beyond {MAX_PEAK:g} (full scale is 1, i.e. more than "
+                           "+60 dBFS): not a recording the extractors can analyse")
     return y
 
 

@@ -3,10 +3,12 @@
 RQ resolves a job's function by importing the dotted path stored in Redis, so anyone able to
 write to Redis could make a plain RQ worker run ``os.system``. :class:`TaskWorker` checks every
 job before forking (and again inside the work horse): a function outside
-:data:`~music_classifier.jobs.tasks.ALLOWED_FUNCTIONS`, an object-method call, or a
-success/failure/stopped callback (also imported by dotted path) gets the job failed with
-"refused: …" — nothing named by the job is imported. Still, Redis must sit on a private network
-behind a password or ACL (see the README).
+:data:`~music_classifier.jobs.tasks.ALLOWED_FUNCTIONS`, an object-method call, a
+success/failure/stopped callback (also imported by dotted path), webhooks (RQ would POST the job,
+traceback included, to any URL and wait out its timeout), dependencies, or any job field the
+project never sets gets the job failed with "refused: …" — nothing named by the job is imported
+and no request leaves the worker. Still, Redis must sit on a private network behind a password or
+ACL (see the README).
 """
 
 from __future__ import annotations
@@ -45,7 +47,38 @@ def refusal_reason(job: Job) -> str | None:
     callbacks = [job._success_callback_name, job._failure_callback_name, job._stopped_callback_name]
     if any(callbacks):
         return "job callbacks are not allowed"
+    if job.webhooks:
+        return "job webhooks are not allowed"
+    if job._dependency_ids:
+        return "job dependencies are not allowed"
+    try:
+        foreign = foreign_fields(job)
+    except Exception as exc:  # noqa: BLE001 - a job whose fields cannot be read is not run
+        return f"unreadable job fields ({type(exc).__name__})"
+    if foreign:
+        return f"job fields the project never sets: {', '.join(foreign)}"
     return None
+
+
+#: The fields of a job's Redis hash that RQ writes for the project's jobs, from enqueue (with a timeout,
+#: result TTL, retry policy and description) through scheduling, retries and the end. Anything else
+#: set (webhooks, dependencies, repeats, rate limits, meta, TTLs, groups, fields of a later RQ) means
+#: someone else wrote the job, and some of those fields make RQ act (send requests, enqueue other jobs).
+PROJECT_JOB_FIELDS = frozenset({
+    "created_at", "data", "description", "enqueued_at", "started_at", "ended_at", "last_heartbeat", "origin",
+    "status", "timeout", "result_ttl", "retries_left", "retry_intervals", "number_of_retries", "worker_name",
+    "exc_info", "result",
+    # always written by RQ, empty unless set (refused above when set)
+    "success_callback_name", "failure_callback_name", "stopped_callback_name", "group_id",
+})
+
+
+def foreign_fields(job: Job) -> list[str]:
+    """The non-empty fields of ``job``'s hash in Redis outside :data:`PROJECT_JOB_FIELDS`, sorted."""
+    raw = job.connection.hgetall(job.key)
+    names = (k.decode(errors="replace") if isinstance(k, bytes) else str(k)
+             for k, v in raw.items() if v not in (b"", ""))
+    return sorted(name for name in names if name not in PROJECT_JOB_FIELDS)
 
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -147,9 +180,13 @@ class TaskWorker(Worker):
     def _refuse(self, job: Job, queue: Queue, reason: str, execution: Execution | None) -> None:
         self.log.error("Worker %s: refused job %s: %s", self.name, job.id, reason)
         job.retries_left = None  # never retried
-        # Skip RQ's failure callback: it would import the dotted path the job names.
+        # Skip RQ's failure callback: it would import the dotted path the job names. Nor send the
+        # job's webhooks (to a URL the job chose), repeat it or touch a rate-limit slot it names.
         job._failure_callback_name = None
         job._failure_callback = None
+        job.webhooks = []
+        job.repeats_left = None
+        job.rate_limit_key = None
         job.started_at = job.started_at or now()
         job.ended_at = now()
         self.handle_job_failure(job, queue=queue, started_job_registry=queue.started_job_registry,

@@ -28,8 +28,10 @@ from music_classifier.db.feature_columns import FEATURE_VIEWS_LATEST, SEGMENT_VI
 from music_classifier.db.tables import TRACK_SOURCES, dataset_members, datasets, genres, models
 from music_classifier.db.views import (
     DATASET_NAME,
+    DATASET_VIEW_PREFIX,
     FEATURE_SET_ALIASES,
     FEATURE_SET_VIEWS,
+    MAX_IDENTIFIER_BYTES,
     SEGMENT_SET_VIEWS,
     dataset_view_name,
     dataset_view_sql,
@@ -123,9 +125,15 @@ def seed_offset(seed: int) -> int:
 
 
 def validate_name(name: str) -> str:
+    """``name``, or InputError (one line) unless it matches the pattern and its view name
+    (``dataset_<name>``) fits PostgreSQL's identifier limit."""
     if not DATASET_NAME.match(name or ""):
         raise InputError(f"dataset name {name!r}: must match [a-z][a-z0-9_]{{0,40}} "
                          "(lower-case letter, then letters, digits, underscores)")
+    view = f"{DATASET_VIEW_PREFIX}{name}"
+    if len(view.encode()) > MAX_IDENTIFIER_BYTES:
+        raise InputError(f"dataset name {name!r}: its view {view!r} would be longer than the database's "
+                         f"{MAX_IDENTIFIER_BYTES}-byte limit for a name")
     return name
 
 

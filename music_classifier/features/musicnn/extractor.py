@@ -296,5 +296,7 @@ def top_tags(*, y: np.ndarray, sr: int, k: int = 10) -> list[tuple[str, float]]:
         raise MusicnnError(f"k must be an integer from 1 to {len(MUSICNN_TAGS)}, got {k!r}")
     taggram, _ = patch_outputs(y=y, sr=sr)
     means = taggram.mean(axis=0, dtype=np.float64)
+    if not np.all(np.isfinite(means)):  # as extract_musicnn_features refuses them: never print NaN scores
+        raise MusicnnError("musicnn tag scores are not finite")
     order = np.argsort(-means, kind="stable")[:k]
     return [(MUSICNN_TAGS[i], float(means[i])) for i in order]
