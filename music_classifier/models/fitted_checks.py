@@ -266,9 +266,9 @@ def _check_hgb(hgb: Any, where: str) -> None:
     if getattr(hgb, "is_categorical_", None) is not None or getattr(hgb, "_preprocessor", None) is not None:
         raise _refuse(where, "categorical features or a preprocessor, which the project never fits")
     _array(hgb, "_baseline_prediction", where, shape=(1, per_iter), kind="f", finite=True)
-    if _classes(_instance(hgb, "_label_encoder", where, "sklearn.preprocessing._label.LabelEncoder"),
-                f"{where}._label_encoder") != n_classes:
-        raise _refuse(where, "_label_encoder has another number of classes")
+    encoder = _instance(hgb, "_label_encoder", where, "sklearn.preprocessing._label.LabelEncoder")
+    if _classes(encoder, f"{where}._label_encoder") != n_classes or not np.array_equal(encoder.classes_, hgb.classes_):
+        raise _refuse(where, "_label_encoder holds other classes than classes_")
     mapper = _instance(hgb, "_bin_mapper", where,
                        "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper")
     n_bins = _array(mapper, "n_bins_non_missing_", f"{where}._bin_mapper", shape=(n,), kind="u")
@@ -454,11 +454,12 @@ _PLAIN = (str, bytes, bool, int, float, complex, type(None), np.generic, np.dtyp
 
 
 def _children(obj: Any) -> Iterator[tuple[str, Any]]:
+    if _name(obj) in ("sklearn.neighbors._kd_tree.KDTree", "sklearn.neighbors._ball_tree.BallTree"):
+        # Python subclasses of a Cython class: the distance lives in the C part, not in __dict__
+        yield ".dist_metric", obj.__getstate__()[11]
     if hasattr(obj, "__dict__"):
         yield from ((f".{k}", v) for k, v in vars(obj).items())
-    elif _name(obj) in ("sklearn.neighbors._kd_tree.KDTree", "sklearn.neighbors._ball_tree.BallTree"):
-        yield ".dist_metric", obj.__getstate__()[11]
-    # Tree, distances, Cython losses, Generator: no Python attributes left to walk
+    # Tree, distances, Cython losses, Generator: no Python attributes to walk
 
 
 def check_fitted_model(model: Any, where: str = "model") -> None:

@@ -265,7 +265,8 @@ def load_model(conn: Connection, model_id: int, *, settings: Any = None,
     try:
         pipeline = sio.load(path, trusted=types)
     except Exception as exc:  # noqa: BLE001 - allow-listed classes refusing their own state (sklearn's checks)
-        raise InputError(f"model {model_id}: {path} does not load ({type(exc).__name__}: {' '.join(str(exc).split())}); "
+        reason = " ".join(str(exc).split())  # one line, whatever the library's message
+        raise InputError(f"model {model_id}: {path} does not load ({type(exc).__name__}: {reason}); "
                          "refusing to use it") from None
     try:
         check_fitted_model(pipeline)
