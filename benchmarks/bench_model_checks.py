@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         "",
         f"Machine: {platform.machine()}, 2 cores shared with other jobs; Python {platform.python_version()}. "
         "The checks are vectorised numpy over each tree's node array; the booster's 1,000 predictors (100 "
-        "iterations x 10 genres) cost the most, per tree more than its load.",
+        "iterations x 10 genres) cost the most.",
     ]
     print("\n".join(lines))
     if args.write:
