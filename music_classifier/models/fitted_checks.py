@@ -101,7 +101,7 @@ def _check_pipeline(pipe: Any, where: str) -> None:
             isinstance(s, tuple) and len(s) == 2 and isinstance(s[0], str) for s in steps):
         raise _refuse(where, "steps is not a list of (name, step) pairs")
     # impute and scale keep every column (keep_empty_features=True), so every step reads the same width
-    widths = {name: _n_features(step, f"{where}.{name}") for name, step in steps}
+    widths = {name: _n_features(step, f"{where}.steps[{name!r}]") for name, step in steps}  # repr: file text
     if len(set(widths.values())) != 1:
         raise _refuse(where, f"its steps disagree on the number of features ({widths})")
 
