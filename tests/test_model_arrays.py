@@ -233,20 +233,20 @@ def test_corrupted_array_is_refused_in_one_line(sqlite_engine, tmp_path, variant
 
 
 @pytest.mark.parametrize("command", ["predict", "evaluate"])
-def test_cli_refuses_a_model_with_an_out_of_range_tree_child(sqlite_engine, tmp_path, monkeypatch, command):
-    """The probe through the CLI, in a new process: one line and exit 1, not SIGSEGV (exit 139)."""
+def test_cli_refuses_a_model_with_an_out_of_range_tree_child(engine, tmp_path, monkeypatch, command):
+    """The probe through the CLI, in a new process, on both databases: one line and exit 1, not SIGSEGV (exit 139)."""
     models_dir = tmp_path / "models"
-    cli = sqlite_cli(sqlite_engine, models_dir, monkeypatch)
+    cli = sqlite_cli(engine, models_dir, monkeypatch)  # any engine's URL, not only SQLite's
     grid = tmp_path / "grid.json"
     grid.write_text(json.dumps({"rf": {"n_estimators": [5]}}))
-    with sqlite_engine.begin() as conn:
+    with engine.begin() as conn:
         ids = fill_separable(conn, genres_=["Rock", "Jazz", "Pop"], per_genre=10, prefix="pl")
     cli("dataset", "create", "pl", "--features", "gtzan_csv", "--top", "3", "--min-per-genre", "5")
     cli("train", "pl", "--grid", str(grid), "--cv", "3", "--seed", "2")
-    with sqlite_engine.connect() as conn:
+    with engine.connect() as conn:
         path = Path(get_model_row(conn, 1)["file_path"])
     corrupt(path, "sklearn.tree._tree.Tree", "nodes", _first_split("left_child", 10**6))
-    rehash(sqlite_engine, 1, path)
+    rehash(engine, 1, path)
     args = ["predict", "1", "--track", str(ids["Pop"][0])] if command == "predict" else ["evaluate", "1", "--on", "pl"]
     env = {**os.environ, "MUSIC_CLASSIFIER_MODELS_DIR": str(models_dir)}
     proc = subprocess.run([sys.executable, "-m", "music_classifier.cli", "--db", cli.url, *args],
