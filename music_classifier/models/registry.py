@@ -12,7 +12,11 @@ catches accidents. A model is therefore loaded only after
    loaded by a loader that constructs that class; function, method and generic reduce nodes are
    refused whatever they name;
 4. skops' own ``get_untrusted_types`` reports nothing outside that list, which is then exactly what
-   ``skops.io.load`` is told to trust.
+   ``skops.io.load`` is told to trust;
+5. after loading and before any use, every object's arrays pass its class's check
+   (:mod:`~music_classifier.models.fitted_checks`): tree children, split features, neighbour-tree
+   indices and libsvm counts index compiled code's buffers unchecked, so a bad one would read out of
+   bounds (a segfault), not raise.
 
 Anything else is refused with one line naming what was found. MODEL is always a registry id, never
 a path. store_model runs the same check, so a model the loader would refuse is never registered.
@@ -31,6 +35,7 @@ from sqlalchemy import Connection, insert, select, update
 from music_classifier.db.tables import models
 from music_classifier.errors import InputError
 from music_classifier.models.cv import estimate_text
+from music_classifier.models.fitted_checks import ModelArraysError, check_fitted_model
 
 # Plain data and numpy's array/dtype/scalar types: what any fitted pipeline's attributes are made of.
 DATA_TYPES = frozenset({
@@ -84,6 +89,10 @@ def store_model(conn: Connection, pipeline: Any, row: dict[str, Any], *, models_
     try:
         sio.dump(pipeline, tmp)
         audit_model_file(tmp, action="store")  # never register a model the loader would refuse
+        try:
+            check_fitted_model(pipeline)
+        except ModelArraysError as exc:
+            raise ModelArraysError(f"{exc}; refusing to store it") from None
         digest = file_sha256(tmp)
         final = final.with_name(f"model-{model_id}-{digest[:12]}.skops")
         os.replace(tmp, final)
@@ -253,4 +262,14 @@ def load_model(conn: Connection, model_id: int, *, settings: Any = None,
         types = audit_model_file(path)
     except InputError as exc:
         raise InputError(f"model {model_id}: {exc}") from None
-    return sio.load(path, trusted=types), row
+    try:
+        pipeline = sio.load(path, trusted=types)
+    except Exception as exc:  # noqa: BLE001 - allow-listed classes refusing their own state (sklearn's checks)
+        reason = " ".join(str(exc).split())  # one line, whatever the library's message
+        raise InputError(f"model {model_id}: {path} does not load ({type(exc).__name__}: {reason}); "
+                         "refusing to use it") from None
+    try:
+        check_fitted_model(pipeline)
+    except ModelArraysError as exc:
+        raise ModelArraysError(f"model {model_id}: {path}: {exc}; refusing to use it") from None
+    return pipeline, row
