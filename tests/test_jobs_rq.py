@@ -291,6 +291,33 @@ def test_spotify_429_under_rq_is_re_enqueued_after_retry_after_and_then_complete
         fake.stop()
 
 
+def test_a_worker_exits_at_once_when_its_pubsub_thread_read_the_unsubscribe_reply_first(rq_env):
+    """At exit RQ sends UNSUBSCRIBE, then stops the pubsub thread (redis-py 8 waits for it). On a busy CPU the
+    thread often reads the reply first and then waits out its whole poll for a new subscription: `worker --burst`
+    lingered 60 s after "done, quitting". That order is forced here, by waiting for the reply to be read."""
+    import threading
+
+    from music_classifier.jobs.worker import TaskWorker
+
+    worker = TaskWorker([rq_env.queue], connection=rq_env.redis, serializer=rq_env.queue.serializer)
+    worker.subscribe()
+    pubsub = worker.pubsub
+    send_unsubscribe = pubsub.unsubscribe
+
+    def unsubscribe_and_let_the_thread_read_the_reply(*args, **kwargs):
+        send_unsubscribe(*args, **kwargs)
+        end = time.monotonic() + 60  # a ceiling for a hang only: the reply takes milliseconds
+        while pubsub.subscribed and time.monotonic() < end:  # the thread handled the reply
+            time.sleep(0.01)
+
+    pubsub.unsubscribe = unsubscribe_and_let_the_thread_read_the_reply
+    teardown = threading.Thread(target=worker.unsubscribe, daemon=True)
+    teardown.start()
+    teardown.join(timeout=30)  # bounded by the poll interval (1 s); before, 60 s
+    assert not teardown.is_alive(), "the worker's teardown waited for the pubsub thread's poll"
+    assert not worker.pubsub_thread.is_alive()
+
+
 def _children(pid: int) -> list[int]:
     """Live processes whose parent is ``pid`` (read from /proc)."""
     from music_classifier.jobs.runtime import process_alive
