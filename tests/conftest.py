@@ -104,6 +104,16 @@ def redis_url() -> str:
     return REDIS_URL
 
 
+@pytest.fixture(scope="session")
+def warm_numba() -> None:
+    """The librosa extractor's numba kernels compiled into NUMBA_CACHE_DIR once per session, before any test
+    starts a worker or a pool: on a cold cache on a busy machine the first compile takes a minute, which
+    must not land inside a test waiting for a subprocess (children inherit NUMBA_CACHE_DIR and only load)."""
+    from music_classifier.features.numba_cache import warm_numba_cache
+
+    warm_numba_cache()
+
+
 @pytest.fixture
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():

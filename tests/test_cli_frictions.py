@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, insert, select
 from typer.testing import CliRunner
+from waits import HANG_S
 
 from music_classifier.cli import app
 from music_classifier.db.tables import extractions, genres, track_genres, tracks
@@ -152,5 +153,5 @@ def test_readme_says_how_to_get_the_command_on_path():
     assert installed.is_file()
     import subprocess
 
-    done = subprocess.run([str(installed), "--version"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([str(installed), "--version"], capture_output=True, text=True, timeout=HANG_S)
     assert done.returncode == 0 and done.stdout.startswith("music-classifier ")

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import typer.main
+from waits import HANG_S
 
 HEAVY_MODULES = ("librosa", "sklearn", "pandas", "numba")
 
@@ -48,7 +49,7 @@ def test_help_starts_without_heavy_imports():
         "    assert exc.code in (0, None), exc.code\n"
         f"print(json.dumps([m for m in {HEAVY_MODULES!r} if m in sys.modules]))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=HANG_S)
     assert done.returncode == 0, done.stderr
     assert "Usage" in done.stdout
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 from models_helpers import fill_separable, sqlite_cli
+from waits import HANG_S
 
 
 @pytest.fixture
@@ -60,7 +61,7 @@ def test_dataset_train_models_evaluate_compare_predict(cli, sqlite_engine, grid_
     for args in (["models", "list"], ["evaluate", "1", "--on", "cls"], ["report", "1", "--out", str(report_dir)],
                  ["predict", "1", "--track", jazz]):
         proc = subprocess.run([sys.executable, "-m", "music_classifier.cli", "--db", cli.url, *args],
-                              capture_output=True, text=True, env=env, timeout=120)
+                              capture_output=True, text=True, env=env, timeout=HANG_S)
         assert proc.returncode == 0, proc.stderr
     assert f"track {ids['Jazz'][1]}: Jazz" in proc.stdout
     assert "per-genre" in (report_dir / "index.html").read_text()

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import update
 from test_audit import FLIPS, GENRES, PER_GENRE, seed_class
 from test_report_browser import browser  # noqa: F401 - the fixture
+from waits import HANG_S
 
 from music_classifier.db.tables import tracks
 from music_classifier.models.track_map import dataset_map_data, write_map_html
@@ -19,7 +20,7 @@ SCRIPT_TITLE = "<script>alert(1)</script>"
 POINTS = "#track-map g.trace.scatter path.point"
 
 
-def _wait(condition, timeout: float = 15.0):
+def _wait(condition, timeout: float = HANG_S):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         value = condition()

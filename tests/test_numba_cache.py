@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+from waits import HANG_S
 
 from music_classifier.features.librosa_extractor import extract_librosa_features
 
@@ -74,6 +75,6 @@ def test_cache_dir_defaults_to_the_project_directory(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     env["XDG_CACHE_HOME"] = str(tmp_path)
     out = subprocess.run([sys.executable, "-c", "import music_classifier, numba; print(numba.config.CACHE_DIR)"],
-                         env=env, capture_output=True, text=True, timeout=120)
+                         env=env, capture_output=True, text=True, timeout=HANG_S)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str(tmp_path / "music-classifier" / "numba")

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from models_helpers import add_features, add_track
 from typer.testing import CliRunner
+from waits import HANG_S
 
 from music_classifier.cli import app
 from music_classifier.db.feature_columns import GTZAN_V1
@@ -77,7 +78,7 @@ def test_progress_moves_while_workers_run(tmp_path):
         (tmp_path / f"seen-{len(seen)}").touch()
 
     with FitCounter(on_fit, n_jobs=2) as counter:
-        results = run_parallel(2, (delayed(_tick_then_wait)(counter.tick, str(tmp_path / f"seen-{i + 1}"), 30)
+        results = run_parallel(2, (delayed(_tick_then_wait)(counter.tick, str(tmp_path / f"seen-{i + 1}"), HANG_S)
                                    for i in range(1)))
     assert results == [True]
     assert len(seen) == 1

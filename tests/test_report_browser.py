@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import unavailable
 from test_plots_report import GENRES, SECTIONS, seed_model
+from waits import HANG_S
 
 from music_classifier.models.report import build_report
 
@@ -56,7 +57,7 @@ def browser(tmp_path):
         driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     except Exception as exc:  # noqa: BLE001 - whatever the driver raises when the browser cannot start
         unavailable("headless Chromium", str(exc).strip().splitlines()[0])
-    driver.set_page_load_timeout(60)
+    driver.set_page_load_timeout(HANG_S)
     # And the network emulated offline, so even an address literal cannot be fetched.
     driver.execute_cdp_cmd("Network.enable", {})
     driver.execute_cdp_cmd("Network.emulateNetworkConditions", {"offline": True, "latency": 0,

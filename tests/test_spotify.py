@@ -174,14 +174,29 @@ def test_audio_features_in_batches_of_100(fake, settings):
     assert values[ids[123]]["tempo"] == features_for(ids[123])["tempo"]
 
 
-def test_429_raises_rate_limited_at_once_without_sleeping(fake, settings):
+def _record_sleeps(monkeypatch) -> list[float]:
+    """``time.sleep`` (urllib3's Retry-After wait) recorded instead of slept, so "did not sleep" is checked
+    by what was asked, not by a clock a busy machine slows down."""
+    naps: list[float] = []
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        naps.append(seconds)
+        real_sleep(min(seconds, 0.01))
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    return naps
+
+
+def test_429_raises_rate_limited_at_once_without_sleeping(fake, settings, monkeypatch):
     sid = fake.add_track(fake_id(1), "A", "B")
     fake.fail("/v1/audio-features", 429, 1, Retry_After="3600")
-    provider = SpotifyAudioFeatures(make_spotipy(settings))  # default backoff: 429 must not go through it
-    started = time.monotonic()
+    backed_off: list[float] = []  # the default backoff policy: 429 must not go through it
+    provider = SpotifyAudioFeatures(make_spotipy(settings), backoff=Backoff(sleep=backed_off.append))
+    naps = _record_sleeps(monkeypatch)
     with pytest.raises(RateLimited) as caught:
         provider.fetch_audio_features([sid])
-    assert time.monotonic() - started < 5  # << 3600: neither spotipy/urllib3 nor we slept
+    assert backed_off == [] and [s for s in naps if s >= 1] == []  # neither spotipy/urllib3 nor we slept
     assert caught.value.retry_after_s == 3600
     assert fake.count("/v1/audio-features") == 1  # and it was not retried
 
@@ -270,13 +285,14 @@ def test_batch_without_credentials_fails_its_rows_with_the_reason(engine, fake, 
     assert fake.requests == []
 
 
-def test_batch_429_writes_nothing_and_does_not_sleep(engine, fake, settings):
+def test_batch_429_writes_nothing_and_does_not_sleep(engine, fake, settings, monkeypatch):
     ids, (_, t_found, _), _ = _queued_batch(engine, fake)
     fake.fail("/v1/audio-features", 429, 1, Retry_After="3600")
-    started = time.monotonic()
+    naps = _record_sleeps(monkeypatch)
     with pytest.raises(RateLimited) as caught:
         process_spotify_batch(engine, ids, settings=settings)
-    assert time.monotonic() - started < 5 and caught.value.retry_after_s == 3600
+    assert caught.value.retry_after_s == 3600
+    assert [s for s in naps if s >= 1] == [] and fake.count("/v1/audio-features") == 1  # no wait, no retry
     with engine.connect() as conn:
         assert {extraction_row(conn, i).status for i in ids} == {"queued"}
         assert conn.execute(select(func.count()).select_from(features)).scalar() == 0

@@ -242,19 +242,19 @@ def test_csv_export_neutralises_formulas_unless_raw(db):
 def test_sqlite_denies_fts3_tokenizer_and_huge_values(sqlite_engine):
     """fts3_tokenizer() leaks a library pointer; a 900 MB printf must fail fast with one line, not allocate."""
     import resource
-    import time
 
     url = _url(sqlite_engine)
     for statement in ("SELECT fts3_tokenizer('simple')", "SELECT FTS3_TOKENIZER('simple', x'00')"):
         with pytest.raises(InputError, match="^query refused: not authorized"):
             run_readonly_query(url, statement)
-    peak_before, started = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.monotonic()
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     for statement in ("SELECT printf('%.*c', 900000000, 'x')", "SELECT format('%900000000d', 1)",
                       "SELECT length(printf('%-*s|', 200000000, 'x'))"):
         with pytest.raises(InputError, match=r"^query refused: printf\(\) width or precision \d+ is above the "
                                              r"32 MiB limit for one value$"):
             run_readonly_query(url, statement)
-    assert time.monotonic() - started < 5  # refused before any work (SQLite's own printf loops for seconds)
+    # refused before any work: the message is our guard's, which reads the width before printf runs (SQLite's
+    # own printf would loop for seconds and fail with another message), and no memory was taken
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before < 100_000  # KiB: far below 200 MB
     twenty_mb = "printf('%.*c', 20000000, 'x')"
     with pytest.raises(InputError, match=r"^query refused: printf\(\) result is longer than the 32 MiB limit"):

@@ -139,8 +139,25 @@ class WorkerBoundScheduler(RQScheduler):
         super().enqueue_scheduled_jobs()
 
 
+PUBSUB_POLL_S = 1.0  # the pubsub thread's longest wait for a command; bounds how long a worker takes to exit
+
+
 class TaskWorker(Worker):
     """An RQ worker that refuses every job outside the task allowlist (see the module docstring)."""
+
+    def subscribe(self) -> None:
+        """RQ's subscription to the worker's command channel, polled every :data:`PUBSUB_POLL_S` (RQ: 60 s).
+
+        At exit RQ sends UNSUBSCRIBE and then stops the thread; since redis-py 8, ``stop()`` waits for the
+        thread. When the thread reads the UNSUBSCRIBE reply before ``stop()`` clears its flag (a busy CPU
+        makes that likely), it goes on waiting for a subscription for its whole poll interval: every
+        ``worker --burst`` then lingered 60 s after "done, quitting". A short poll bounds that wait.
+        """
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(
+            sleep_time=PUBSUB_POLL_S, daemon=True, exception_handler=self._pubsub_exception_handler)
 
     def _start_scheduler(self, burst: bool = False, logging_level: str | None = "INFO",
                          date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
