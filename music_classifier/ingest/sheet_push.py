@@ -196,12 +196,12 @@ def push_to_google_sheet(table: PushTable, key_or_url: str, *, worksheet: str = 
     cells = table.cells()
     n_cols = len(PUSH_HEADER)
     try:
-        spreadsheet = gspread.Spreadsheet(client.http_client, {"id": key})
-        props = next((s["properties"] for s in spreadsheet.fetch_sheet_metadata()["sheets"]
+        http = client.http_client  # gspread's request methods, without gspread.Spreadsheet's extra metadata GET
+        props = next((s["properties"] for s in http.fetch_sheet_metadata(key).get("sheets", [])
                       if s["properties"]["title"] == worksheet), None)
         current: list[list[Any]] = []
         if props is not None:
-            got = spreadsheet.values_get(_quoted(worksheet), params={"valueRenderOption": "UNFORMATTED_VALUE"})
+            got = http.values_get(key, _quoted(worksheet), params={"valueRenderOption": "UNFORMATTED_VALUE"})
             current = got.get("values", [])
             if not _is_push_tab(current):
                 first = ", ".join(str(c) for c in current[0][:4]) if current else ""
@@ -215,18 +215,21 @@ def push_to_google_sheet(table: PushTable, key_or_url: str, *, worksheet: str = 
         n_rows = max(len(cells), len(current))
         width = max([n_cols] + [len(r) for r in current])
         if props is None:
-            spreadsheet.add_worksheet(worksheet, rows=max(MIN_GRID_ROWS, n_rows), cols=width)
+            # The body gspread's Spreadsheet.add_worksheet sends.
+            http.batch_update(key, {"requests": [{"addSheet": {"properties": {
+                "title": worksheet, "sheetType": "GRID",
+                "gridProperties": {"rowCount": max(MIN_GRID_ROWS, n_rows), "columnCount": width}}}}]})
         else:
             grid = props.get("gridProperties", {})
             if grid.get("rowCount", 0) < n_rows or grid.get("columnCount", 0) < width:
-                spreadsheet.batch_update({"requests": [{"updateSheetProperties": {
+                http.batch_update(key, {"requests": [{"updateSheetProperties": {
                     "properties": {"sheetId": props["sheetId"], "gridProperties": {
                         "rowCount": max(grid.get("rowCount", 0), n_rows),
                         "columnCount": max(grid.get("columnCount", 0), width)}},
                     "fields": "gridProperties(rowCount,columnCount)"}}]})
         # Every cell of the old extent is sent: "" empties a leftover cell, in the same request.
         padded = [list(r) + [""] * (width - len(r)) for r in cells] + [[""] * width] * (n_rows - len(cells))
-        spreadsheet.values_batch_update({"valueInputOption": "RAW", "data": [
+        http.values_batch_update(key, {"valueInputOption": "RAW", "data": [
             {"range": _a1_range(worksheet, n_rows, width), "majorDimension": "ROWS", "values": padded}]})
     except gspread.exceptions.APIError as exc:
         status = exc.response.status_code
