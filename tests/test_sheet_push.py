@@ -228,6 +228,10 @@ def test_the_students_tab_is_refused(sqlite_engine, fake, tmp_path):
     fake.add_sheet(KEY, [list(r) for r in STUDENTS_TAB], worksheet="Songs", editors={ROBOT})
     with pytest.raises(InputError, match=r"worksheet 'Songs' holds other data \(first row: Student, Song"):
         push_to_google_sheet(table, KEY, worksheet="Songs", credentials=creds, settings=settings_for(fake))
+    fake.sheets[KEY].worksheets["Songs"][0][:2] = ["track", "song"]  # starts like the push's header, is not it
+    with pytest.raises(InputError, match="holds other data"):
+        push_to_google_sheet(table, KEY, worksheet="Songs", credentials=creds, settings=settings_for(fake))
+    fake.sheets[KEY].worksheets["Songs"][0][:2] = ["Student", "Song"]
     assert fake.write_requests() == [] and fake.sheets[KEY].worksheets["Songs"] == STUDENTS_TAB
 
 
@@ -298,7 +302,9 @@ def one_line_error(result, *parts):
         assert part in lines[0], lines[0]
 
 
-def test_cli_errors_are_one_line(engine, fake, tmp_path):
+def test_cli_errors_are_one_line(engine, fake, tmp_path, monkeypatch):
+    import music_classifier.ingest.sheet_source as source
+
     with engine.begin() as conn:
         class_library(conn)
     env = {"GOOGLE_SHEETS_API_URL": fake.sheets_api_url}
@@ -314,6 +320,16 @@ def test_cli_errors_are_one_line(engine, fake, tmp_path):
                    "holds other data")
     one_line_error(cli(engine, "--csv", tmp_path / "no-such-dir" / "a.csv"), "cannot write the file")
     assert fake.write_requests() == []
+    fake.sheets[KEY].editors.clear()
+    fake.sheets[KEY].shared_with.add(ROBOT)  # Viewer only
+    one_line_error(cli(engine, "--sheet", KEY, "--credentials", creds, env=env), f"the service account {ROBOT} may "
+                   "not edit it; share the sheet with that address as Editor")
+    fake.sheets[KEY].editors.add(ROBOT)
+    monkeypatch.setattr(source, "BACKOFF_BASE_S", 0.01)
+    fake.fail_next(502, count=50)
+    one_line_error(cli(engine, "--sheet", KEY, "--credentials", creds, env=env),
+                   f"Google Sheets API error 502 for sheet {KEY}: injected 502")
+    assert fake.sheets[KEY].worksheets == {"Songs": STUDENTS_TAB}
 
 
 def readme_push_commands() -> list[list[str]]:

@@ -151,11 +151,12 @@ def _a1_range(title: str, n_rows: int, n_cols: int) -> str:
 
 
 def _is_push_tab(values: list[list[Any]]) -> bool:
-    """Empty, or written by a push (its first row starts with the push's first columns)."""
+    """Empty, or written by a push: its first row is the push's header, every column of it (a students'
+    tab that happens to start with "track, song" is still refused)."""
     if not any(any(_norm(c) != "" for c in row) for row in values):
         return True
     header = [str(c).strip() for c in values[0]] if values else []
-    return header[:2] == list(PUSH_HEADER[:2])
+    return header[:len(PUSH_HEADER)] == list(PUSH_HEADER)
 
 
 def _open(key: str, credentials: Path, settings: Settings) -> tuple[Any, str, dict[str, Any]]:
