@@ -271,7 +271,8 @@ def test_csv_and_xlsx_files(engine, tmp_path):
     from openpyxl import load_workbook
 
     with engine.begin() as conn:
-        class_library(conn)
+        ids = class_library(conn)
+        conn.execute(update(tracks).where(tracks.c.id == ids["queen"]).values(song="Queen\x07 - Bohemian"))
         table = push_rows(conn)
     write_csv(table, tmp_path / "out.csv")
     with open(tmp_path / "out.csv", encoding="utf-8", newline="") as f:
@@ -283,6 +284,7 @@ def test_csv_and_xlsx_files(engine, tmp_path):
     cell = ws.cell(row=3, column=2)
     assert cell.value == "=HYPERLINK(\"http://x\")" and cell.data_type == "s"  # text, not a formula
     assert [c.value for c in ws[1]] == list(PUSH_HEADER)
+    assert ws.cell(row=2, column=2).value == "Queen - Bohemian"  # XLSX cannot hold the control character
 
 
 # --------------------------------------------------------------------------- CLI

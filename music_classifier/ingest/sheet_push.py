@@ -103,14 +103,18 @@ def write_csv(table: PushTable, path: Path) -> None:
 
 def write_xlsx(table: PushTable, path: Path, *, worksheet: str = DEFAULT_WORKSHEET) -> None:
     """An XLSX workbook with one worksheet. Every text cell is stored as a string, never a formula
-    (openpyxl would store text starting with ``=`` as one)."""
+    (openpyxl would store text starting with ``=`` as one); control characters, which XLSX cannot hold
+    (openpyxl refuses them), are dropped."""
     from openpyxl import Workbook
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     workbook = Workbook(write_only=False)
     ws = workbook.active
     ws.title = _xlsx_title(worksheet)
     for r, row in enumerate(table.cells(), start=1):
         for c, value in enumerate(row, start=1):
+            if isinstance(value, str):
+                value = ILLEGAL_CHARACTERS_RE.sub("", value)
             cell = ws.cell(row=r, column=c, value=value)
             if isinstance(value, str):
                 cell.data_type = "s"
