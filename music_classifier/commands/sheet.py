@@ -1,4 +1,4 @@
-"""`music-classifier sheet …`: sync the class sheet into the database."""
+"""`music-classifier sheet …`: sync the class sheet into the database, push the results back."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import typer
 from music_classifier.commands.common import console, err_console, fail, handle_errors, state
 
 sheet_app = typer.Typer(
-    help="Sync the class's song sheet into the database.\n\nExample: music-classifier sheet sync --csv songs.csv",
+    help="Sync the class's song sheet into the database, and push the results back to a tab of its own.\n\n"
+         "Example: music-classifier sheet sync --csv songs.csv",
     no_args_is_help=True,
 )
 
@@ -139,6 +140,83 @@ def sync(
     _print_report(report)
     if report.skipped_rows or report.file_problems:
         raise typer.Exit(3)
+
+
+MAX_DIFF_LINES = 20  # per kind: a dry run of a whole class stays readable
+
+
+def _print_push(result: Any) -> None:
+    diff = result.diff
+    verb = "would write" if result.dry_run else "wrote"
+    tab = f"worksheet {result.worksheet!r}" + (" (new)" if result.created else "")
+    head = "sheet push (dry run: nothing written): " if result.dry_run else "sheet push: "
+    console.print(f"{head}{verb} {result.n_rows} tracks to {tab} of Google Sheet {result.key}: "
+                  f"{len(diff.added)} added, {len(diff.changed)} changed, {len(diff.removed)} removed, "
+                  f"{diff.unchanged} unchanged", markup=False, highlight=False, soft_wrap=True)
+    if not result.dry_run:
+        return
+    lines = ([f"  + track {t}" for t in diff.added[:MAX_DIFF_LINES]]
+             + [f"  ~ track {t}: {', '.join(cols)}" for t, cols in list(diff.changed.items())[:MAX_DIFF_LINES]]
+             + [f"  - row {k or '(no track id)'}" for k in diff.removed[:MAX_DIFF_LINES]])
+    for line in lines:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    more = sum(max(0, n - MAX_DIFF_LINES) for n in (len(diff.added), len(diff.changed), len(diff.removed)))
+    if more:
+        console.print(f"  … and {more} more", markup=False, highlight=False)
+
+
+@sheet_app.command("push")
+@handle_errors
+def push(
+    ctx: typer.Context,
+    sheet: str | None = typer.Option(None, "--sheet", metavar="KEY_OR_URL", help="Google Sheet key or URL."),
+    worksheet: str = typer.Option("music-classifier", "--worksheet", metavar="NAME",
+                                  help="The tab to write (created when missing; never the students' tab)."),
+    credentials: Path | None = typer.Option(None, "--credentials", metavar="FILE",
+                                            help="Service-account JSON (default GOOGLE_APPLICATION_CREDENTIALS); "
+                                                 "the sheet must be shared with it as Editor."),
+    csv: Path | None = typer.Option(None, "--csv", metavar="OUT", help="Write a CSV file instead."),
+    xlsx: Path | None = typer.Option(None, "--xlsx", metavar="OUT", help="Write an XLSX workbook instead."),
+    model: int | None = typer.Option(None, "--model", metavar="ID",
+                                     help="Model for the predicted genre (default: the newest final model, "
+                                          "else the newest)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="With --sheet: say which rows would be added, changed "
+                                 "or removed; write nothing."),
+) -> None:
+    """Write one row per track (song, student, sheet genre, effective genre, decision, predicted genre,
+    confidence, top tags, audit score) to a tab of its own in the class's Google Sheet, or to a file.
+
+    The tab is rewritten in place in one request; the students' tab is never written.
+
+    Example: music-classifier sheet push --csv class-results.csv
+    """
+    from music_classifier.ingest import sheet_push
+    from music_classifier.ingest.push_rows import push_rows
+
+    targets = [name for name, value in (("--sheet", sheet), ("--csv", csv), ("--xlsx", xlsx)) if value is not None]
+    if len(targets) != 1:
+        raise fail("give exactly one target: --sheet KEY_OR_URL, --csv OUT or --xlsx OUT"
+                   + (f" (got {' and '.join(targets)})" if targets else ""))
+    if credentials is not None and sheet is None:
+        raise fail("--credentials is only used with --sheet")
+    if dry_run and sheet is None:
+        raise fail("--dry-run compares with the Google Sheet's tab: use it with --sheet")
+    st = state(ctx)
+    with st.engine.connect() as conn:
+        table = push_rows(conn, model_id=model, settings=st.settings)
+    if csv is not None:
+        sheet_push.write_csv(table, csv)
+        console.print(f"wrote {len(table.rows)} tracks to {csv}", markup=False, highlight=False, soft_wrap=True)
+        return
+    if xlsx is not None:
+        sheet_push.write_xlsx(table, xlsx, worksheet=worksheet)
+        console.print(f"wrote {len(table.rows)} tracks to {xlsx}", markup=False, highlight=False, soft_wrap=True)
+        return
+    env_credentials = st.settings.google_credentials if str(st.settings.google_credentials or ".") != "." else None
+    result = sheet_push.push_to_google_sheet(table, sheet, worksheet=worksheet,
+                                             credentials=credentials or env_credentials, settings=st.settings,
+                                             dry_run=dry_run)
+    _print_push(result)
 
 
 def register(app: typer.Typer) -> None:
