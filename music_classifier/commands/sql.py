@@ -20,7 +20,8 @@ def sql(
     Writes are refused by the database itself: SQLite is opened read-only with an authorizer that
     allows reads only; PostgreSQL runs as a SELECT-only role (`db grant-readonly`) in read-only
     transactions with a statement timeout. CSV cells that a spreadsheet would run as a formula get a
-    leading ' unless --raw (see docs/security.md).
+    leading ' unless --raw; control characters (ESC, BEL, ...) are always shown escaped, as \\x1b
+    (see docs/security.md).
 
     Example: music-classifier sql "SELECT source, count(*) FROM tracks GROUP BY source" --csv
     """
@@ -34,9 +35,11 @@ def sql(
         import sys
 
         from music_classifier.csv_safety import neutralise_row
+        from music_classifier.text_safety import escape_value
 
         def cells(row):  # noqa: ANN001, ANN202
-            values = ["" if v is None else v for v in row]
+            # Control characters are escaped even with --raw: a stored ESC must never reach a terminal.
+            values = ["" if v is None else escape_value(v) for v in row]
             return values if raw else neutralise_row(values)
 
         writer = csv.writer(sys.stdout, lineterminator="\n")
@@ -46,11 +49,13 @@ def sql(
     from rich.table import Table
     from rich.text import Text
 
+    from music_classifier.text_safety import escape_controls
+
     table = Table(caption=f"{len(result.rows)} row(s)")
     for column in result.columns:
-        table.add_column(Text(column), overflow="fold")
+        table.add_column(Text(escape_controls(column)), overflow="fold")
     for row in result.rows:
-        table.add_row(*(Text("NULL", style="dim") if v is None else Text(str(v)) for v in row))
+        table.add_row(*(Text("NULL", style="dim") if v is None else Text(escape_controls(str(v))) for v in row))
     console.print(table)
 
 
