@@ -38,7 +38,9 @@ _OUTPUT = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}]")  # as CONTROL_CHAR
 
 def has_controls(text: str) -> bool:
     """True when ``text`` holds a character of :data:`CONTROL_CHARS`."""
-    return _CONTROL.search(text) is not None
+    # str.isprintable (C, ~3x faster than the regex) is False for every control character, and True
+    # for almost all real text: the regex only runs on text with a tab, a no-break space or worse.
+    return not text.isprintable() and _CONTROL.search(text) is not None
 
 
 def clean_text(text: str) -> str:
@@ -48,7 +50,7 @@ def clean_text(text: str) -> str:
     >>> clean_text("Evil\\x1b]0;TITLE\\x07 - Song\\x1b[31m")
     'Evil]0;TITLE - Song[31m'
     """
-    if _CONTROL.search(text) is None:  # the common case: no copy
+    if not has_controls(text):  # the common case: no copy
         return text
     return _CONTROL.sub(lambda m: _SPACE_LIKE.get(m.group(), ""), text)
 
@@ -70,7 +72,7 @@ def escape_controls(text: str) -> str:
     >>> escape_controls("Evil\\x1b]0;TITLE\\x07")
     'Evil\\\\x1b]0;TITLE\\\\x07'
     """
-    if _OUTPUT.search(text) is None:
+    if text.isprintable() or _OUTPUT.search(text) is None:
         return text
     return _OUTPUT.sub(_escape, text)
 

@@ -153,7 +153,7 @@ def parse_table(path: Path, lay: CsvLayout) -> tuple[pd.DataFrame, list[BadRow]]
         df[c] = raw[c].fillna("").str.strip().to_numpy(dtype=object)
         # No control character is stored (text_safety). One join and one search per column: a table
         # of 100k rows pays nothing unless it holds one.
-        if c not in (lay.id_column, lay.genre_column, lay.subgenre_column) and has_controls("".join(df[c])):
+        if c not in (lay.id_column, lay.genre_column, lay.subgenre_column) and has_controls("".join(df[c].tolist())):
             df[c] = df[c].map(lambda v: clean_text(v).strip())
     reason = pd.Series([None] * n, dtype=object)
 
@@ -167,7 +167,7 @@ def parse_table(path: Path, lay: CsvLayout) -> tuple[pd.DataFrame, list[BadRow]]
     flag((ids == "").to_numpy(), f"missing {lay.id_column}")
     id_limit = MAX_SPOTIFY_ID if lay.kind == SPOTIFY_KIND else MAX_KEY - len(GTZAN_KEY_PREFIX)
     flag((ids.str.len() > id_limit).to_numpy(), f"{lay.id_column} longer than {id_limit} characters")
-    if has_controls("".join(ids)):  # an id is identity, not text: refused, never cleaned
+    if has_controls("".join(ids.tolist())):  # an id is identity, not text: refused, never cleaned
         flag(ids.map(has_controls).to_numpy(dtype=bool), f"{lay.id_column} has a control character")
     genres = df[lay.genre_column]
     flag((genres == "").to_numpy(), f"blank {lay.genre_column}")
