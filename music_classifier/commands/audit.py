@@ -10,10 +10,12 @@ from music_classifier.commands.common import console, err_console, handle_errors
 
 
 def _text(value: object):  # noqa: ANN202 - rich.text.Text, imported lazily
-    """User data as a table cell, never parsed as rich markup."""
+    """User data as a table cell, never parsed as rich markup, control characters escaped (text_safety)."""
     from rich.text import Text
 
-    return Text("" if value is None else str(value))
+    from music_classifier.text_safety import escape_controls
+
+    return Text("" if value is None else escape_controls(str(value)))
 
 
 def audit(

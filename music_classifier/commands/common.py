@@ -10,18 +10,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
 from music_classifier.errors import MusicClassifierError
+from music_classifier.text_safety import safe_console
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Markup and highlighting are OFF by default: everything printed may hold user data (song titles, genre
 # names, paths, database errors) and a "[/]" in it must show as typed, never be parsed. Styled output
-# is built with :func:`styled`, which keeps every value literal.
-console = Console(markup=False, highlight=False)
-err_console = Console(stderr=True, markup=False, highlight=False)
+# is built with :func:`styled`, which keeps every value literal. Both consoles also show control
+# characters as escapes (text_safety.safe_console): a title holding ESC or BEL never drives the terminal.
+console = safe_console(markup=False, highlight=False)
+err_console = safe_console(stderr=True, markup=False, highlight=False)
 
 
 @dataclass

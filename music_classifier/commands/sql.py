@@ -37,8 +37,9 @@ def sql(
     Writes are refused by the database itself: SQLite is opened read-only with an authorizer that
     allows reads only; PostgreSQL runs as a SELECT-only role (`db grant-readonly`) in read-only
     transactions with a statement timeout. CSV cells that a spreadsheet would run as a formula get a
-    leading ' unless --raw (see docs/security.md). Rows are written as they arrive, up to --max-rows
-    (default 100,000) and --max-bytes (default 32 MiB); past either, the output stops with one line.
+    leading ' unless --raw; control characters (ESC, BEL, ...) are always shown escaped, as \\x1b
+    (see docs/security.md). Rows are written as they arrive, up to --max-rows (default 100,000) and
+    --max-bytes (default 32 MiB); past either, the output stops with one line.
 
     Example: music-classifier sql "SELECT source, count(*) FROM tracks GROUP BY source" --csv
     """
@@ -63,9 +64,11 @@ def _write_csv(stream: QueryStream, raw: bool) -> None:
     import sys
 
     from music_classifier.csv_safety import neutralise_row
+    from music_classifier.text_safety import escape_value
 
     def cells(row):  # noqa: ANN001, ANN202
-        values = ["" if v is None else v for v in row]
+        # Control characters are escaped even with --raw: a stored ESC must never reach a terminal.
+        values = ["" if v is None else escape_value(v) for v in row]
         return values if raw else neutralise_row(values)
 
     writer = csv.writer(sys.stdout, lineterminator="\n")
@@ -78,11 +81,13 @@ def _print_table(stream: QueryStream) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from music_classifier.text_safety import escape_controls
+
     # A table is laid out once all its rows are known: it holds at most the capped rows, and shows
     # the start of a long value (laying out megabytes of text would take far more memory than the value).
     table = Table()
     for column in stream.columns:
-        table.add_column(Text(column), overflow="fold")
+        table.add_column(Text(escape_controls(column)), overflow="fold")
     for row in stream:
         table.add_row(*(Text("NULL", style="dim") if v is None else _table_cell(v) for v in row))
     table.caption = f"{stream.rows} row(s)"
@@ -92,10 +97,12 @@ def _print_table(stream: QueryStream) -> None:
 def _table_cell(value: object) -> Text:
     from rich.text import Text
 
+    from music_classifier.text_safety import escape_controls
+
     if isinstance(value, (str, bytes, bytearray)) and len(value) > TABLE_CELL_CHARS:
-        return Text.assemble(str(value[:TABLE_CELL_CHARS]),
+        return Text.assemble(escape_controls(str(value[:TABLE_CELL_CHARS])),
                              (f" … ({len(value) - TABLE_CELL_CHARS:,} more; --csv writes it whole)", "dim"))
-    return Text(str(value))
+    return Text(escape_controls(str(value)))
 
 
 def register(app: typer.Typer) -> None:

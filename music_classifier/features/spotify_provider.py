@@ -37,6 +37,7 @@ from music_classifier.features.spotify_errors import (
     TransientSpotifyError,
 )
 from music_classifier.features.spotify_match import MATCH_THRESHOLD, best_candidate
+from music_classifier.text_safety import clean_text
 
 if TYPE_CHECKING:
     import spotipy
@@ -348,7 +349,17 @@ def playlist_not_found(playlist_id: str) -> PlaylistNotFound:
 
 
 def _credit(track: Mapping[str, Any]) -> str:
-    return ", ".join(a.get("name") or "" for a in track.get("artists") or [] if a.get("name"))
+    return clean_text(", ".join(str(a.get("name")) for a in track.get("artists") or [] if a.get("name")))
+
+
+def _title(track: Mapping[str, Any]) -> str:
+    # Names are the service's text, shown in our tables: no control characters kept (text_safety).
+    return clean_text(str(track.get("name") or ""))
+
+
+def _valid_id(track: Mapping[str, Any]) -> bool:
+    """A track id is stored as a key and shown as is: only a real 22-character base62 id is taken."""
+    return isinstance(track.get("id"), str) and bool(_SPOTIFY_ID.match(track["id"]))
 
 
 def _search_query(artist: str, title: str) -> str:
@@ -369,18 +380,18 @@ class SpotifyCatalog:
     def _search(self, query: str) -> list[dict[str, Any]]:
         client = self._caller.client
         result = self._caller.call("search", lambda: client.search(q=query, limit=SEARCH_LIMIT, type="track"))
-        return [t for t in ((result or {}).get("tracks") or {}).get("items") or [] if t and t.get("id")]
+        return [t for t in ((result or {}).get("tracks") or {}).get("items") or [] if t and _valid_id(t)]
 
     def best_search_match(self, artist: str, title: str) -> TrackMatch | None:
         """The best of the search results by normalised similarity, whatever its score (None: no results)."""
         items = self._search(_search_query(artist, title))
         if not items:  # field filters are strict about spelling; a plain query is more forgiving
             items = self._search(f"{artist} {title}")
-        best = best_candidate(artist, title, ((t, _credit(t), t.get("name") or "") for t in items))
+        best = best_candidate(artist, title, ((t, _credit(t), _title(t)) for t in items))
         if best is None:
             return None
         track, score = best
-        return TrackMatch(track["id"], _credit(track), track.get("name") or "", score)
+        return TrackMatch(track["id"], _credit(track), _title(track), score)
 
     def resolve(self, artist: str, title: str, *, threshold: float = MATCH_THRESHOLD) -> TrackMatch | None:
         """The best match at or above ``threshold``, else None ("not found", never a guess)."""
@@ -402,10 +413,10 @@ class SpotifyCatalog:
         while page:
             for item in page.get("items") or []:
                 track = (item or {}).get("track") or {}
-                if not track.get("id") or track.get("is_local") or track.get("type", "track") != "track":
+                if not _valid_id(track) or track.get("is_local") or track.get("type", "track") != "track":
                     playlist.skipped += 1
                     continue
-                playlist.tracks.append(PlaylistTrack(track["id"], _credit(track), track.get("name") or "",
+                playlist.tracks.append(PlaylistTrack(track["id"], _credit(track), _title(track),
                                                      track.get("duration_ms")))
             if not page.get("next"):
                 break

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from music_classifier.errors import InputError
 from music_classifier.ingest.file_names import NameGuess, display_guess, name_guesses
+from music_classifier.text_safety import clean_text
 
 HASH_CHUNK = 1 << 20
 
@@ -100,7 +101,8 @@ def _tag_text(tags: object, *keys: str) -> str | None:
             value = value.text
         if isinstance(value, list | tuple):
             value = value[0] if value else None
-        text = " ".join(str(value).split()) if value is not None else ""
+        # A tag is anyone's text: no control character is kept (text_safety), then spaces collapse.
+        text = " ".join(clean_text(str(value)).split()) if value is not None else ""
         if text:
             return text
     return None

@@ -47,6 +47,7 @@ from music_classifier.ingest.csv_layouts import (
 )
 from music_classifier.ingest.genres import resolve_genres, validate_genre_name
 from music_classifier.ingest.keys import genre_key
+from music_classifier.text_safety import clean_text, has_controls
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -150,6 +151,10 @@ def parse_table(path: Path, lay: CsvLayout) -> tuple[pd.DataFrame, list[BadRow]]
     df = pd.DataFrame({"line": lines})
     for c in dict.fromkeys(text_cols):
         df[c] = raw[c].fillna("").str.strip().to_numpy(dtype=object)
+        # No control character is stored (text_safety). One join and one search per column: a table
+        # of 100k rows pays nothing unless it holds one.
+        if c not in (lay.id_column, lay.genre_column, lay.subgenre_column) and has_controls("".join(df[c].tolist())):
+            df[c] = df[c].map(lambda v: clean_text(v).strip())
     reason = pd.Series([None] * n, dtype=object)
 
     def flag(mask: Any, message: Any) -> None:
@@ -162,6 +167,8 @@ def parse_table(path: Path, lay: CsvLayout) -> tuple[pd.DataFrame, list[BadRow]]
     flag((ids == "").to_numpy(), f"missing {lay.id_column}")
     id_limit = MAX_SPOTIFY_ID if lay.kind == SPOTIFY_KIND else MAX_KEY - len(GTZAN_KEY_PREFIX)
     flag((ids.str.len() > id_limit).to_numpy(), f"{lay.id_column} longer than {id_limit} characters")
+    if has_controls("".join(ids.tolist())):  # an id is identity, not text: refused, never cleaned
+        flag(ids.map(has_controls).to_numpy(dtype=bool), f"{lay.id_column} has a control character")
     genres = df[lay.genre_column]
     flag((genres == "").to_numpy(), f"blank {lay.genre_column}")
     for col in (lay.genre_column, lay.subgenre_column):

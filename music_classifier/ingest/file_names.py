@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from music_classifier.text_safety import clean_text
+
 _DECORATION_WORDS = (
     r"official(?:\s+(?:music|lyrics?|hd|4k))?(?:\s+(?:video|audio|visuali[sz]er|clip))?|"
     r"(?:music|lyrics?|hd|4k)\s+video|video\s*clip|clip\s+officiel|audio|lyrics?|hq|hd|4k|high\s+quality|"
@@ -102,7 +104,7 @@ def split_artist_title(stem: str) -> list[tuple[str, str]]:
 
 def folder_artists(rel: str) -> list[str]:
     """Artists the folders above a file may name: "Artist/", "Artist - Album/", and "Artist/Album/"."""
-    folders = list(PurePosixPath(rel).parts[:-1])[-2:]
+    folders = [clean_text(f) for f in PurePosixPath(rel).parts[:-1][-2:]]
     artists: list[str] = []
     for folder in reversed(folders):  # nearest first
         name = _squash(folder.replace("_", " "))
@@ -119,8 +121,12 @@ def _has_spaced_dash(text: str) -> bool:
 
 
 def stem_variants(rel: str) -> list[str]:
-    """The file's stem without decorations, then also without a leading track number."""
-    stem = strip_decorations(PurePosixPath(rel).stem)
+    """The file's stem without decorations, then also without a leading track number.
+
+    Control characters in the name are dropped here (text_safety): every artist and title read from
+    a path goes through this function or :func:`folder_artists`; the path itself stays as it is.
+    """
+    stem = strip_decorations(clean_text(PurePosixPath(rel).stem))
     return list(dict.fromkeys((stem, strip_track_number(stem))))
 
 

@@ -20,6 +20,7 @@ from music_classifier.ingest.audio_files import ScannedFile
 from music_classifier.ingest.file_names import display_guess, name_guesses, stem_variants
 from music_classifier.ingest.keys import track_key
 from music_classifier.ingest.track_matching import MatchedFile, StoredTrack
+from music_classifier.text_safety import clean_text
 
 _MAX_PATH_KEY = 690  # track_key is 700 characters; longer paths are hashed
 
@@ -42,7 +43,7 @@ def file_track_identity(f: ScannedFile, below_genre: str) -> FileTrackIdentity:
     if artist and title:
         artist, title = artist[:MAX_TEXT], title[:MAX_TEXT]
         return FileTrackIdentity(track_key(artist, title), artist, title, f"{artist} - {title}")
-    name = (f.tag_title or stem_variants(f.rel)[-1] or PurePosixPath(f.rel).stem)[:MAX_TEXT]
+    name = (f.tag_title or stem_variants(f.rel)[-1] or clean_text(PurePosixPath(f.rel).stem))[:MAX_TEXT]
     # No artist/title: the relative path identifies the file (hashed when too long for track_key).
     key = f.rel if len(f.rel) <= _MAX_PATH_KEY else "sha256:" + hashlib.sha256(f.rel.encode()).hexdigest()
     return FileTrackIdentity(f"path:{key}", "", name, name)

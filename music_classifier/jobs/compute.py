@@ -56,11 +56,12 @@ def _run_audio(extractor: str, extraction_id: int) -> None:
 
 def countdown(seconds: float, message: str) -> None:
     """Wait ``seconds`` showing a live countdown on stderr (in-process runs only; workers never sleep)."""
-    from rich.console import Console
     from rich.live import Live
     from rich.text import Text
 
-    console = Console(stderr=True)
+    from music_classifier.text_safety import safe_console
+
+    console = safe_console(stderr=True)  # the message may quote the server
     end = time.monotonic() + seconds
     with Live(console=console, transient=True, refresh_per_second=4) as live:
         while (left := end - time.monotonic()) > 0:

@@ -21,6 +21,7 @@ from music_classifier.csv_safety import neutralise_cell
 from music_classifier.db.tables import label_audits, label_issues
 from music_classifier.errors import InputError
 from music_classifier.models.oof import DEFAULT_FOLDS, DEFAULT_REPEATS, OutOfFold, Progress
+from music_classifier.text_safety import escape_value
 
 CSV_COLUMNS = ("rank", "track_id", "artist", "title", "student", "sheet_genre", "heard_genre", "score", "flagged")
 METHOD = "confident learning (off-diagonal confident joint), ranked by self-confidence"
@@ -163,11 +164,15 @@ def latest_audit(conn: Connection, dataset: str | None = None) -> AuditResult | 
 
 
 def audit_csv(result: AuditResult, *, only_flagged: bool = False) -> str:
-    """The ranked list as CSV text (header + one line per track); user text neutralised for spreadsheets."""
+    """The ranked list as CSV text (header + one line per track); user text neutralised for spreadsheets
+    and its control characters escaped (text_safety: the CSV is often printed to a terminal)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    safe = neutralise_cell
+
+    def safe(value: object) -> object:
+        return neutralise_cell(escape_value(value))
+
     for r in result.rows:
         if only_flagged and not r.flagged:
             continue

@@ -28,6 +28,7 @@ from sqlalchemy import Connection, inspect, select
 from music_classifier.db.tables import dataset_members, genres
 from music_classifier.errors import InputError
 from music_classifier.models import plots
+from music_classifier.text_safety import escape_controls
 
 MAX_MISCLASSIFIED = 15
 MAX_TSNE_ROWS = 2000  # t-SNE is quadratic-ish; a larger dataset is subsampled (deterministically)
@@ -246,9 +247,17 @@ def _environment():
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
     # default=True: escape even if a template is ever loaded under a name not ending in .html.
+    # finalize: autoescape covers <, & and quotes, not control characters or bidi overrides; every
+    # plain-text value printed is also passed through text_safety (Markup, e.g. the map, is ours).
     return Environment(loader=PackageLoader("music_classifier.models", "templates"),
                        autoescape=select_autoescape(["html"], default=True, default_for_string=True),
-                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, finalize=_finalize)
+
+
+def _finalize(value: Any) -> Any:
+    from markupsafe import Markup
+
+    return escape_controls(value) if isinstance(value, str) and not isinstance(value, Markup) else value
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -22,6 +22,7 @@ import numpy as np
 from sqlalchemy import Connection
 
 from music_classifier.errors import InputError
+from music_classifier.text_safety import escape_controls
 
 MAX_MAP_TRACKS = 3000
 MAP_HEIGHT_PX = 560
@@ -130,8 +131,9 @@ def _subframe(frame: Any, keep: set[int]) -> Any:
 
 
 def _pseudo_html(value: str) -> str:
-    # Plotly renders hover text as a small HTML subset (<b>, <br>, links): a title is text, never markup.
-    return html.escape(value, quote=False)
+    # Plotly renders hover text as a small HTML subset (<b>, <br>, links): a title is text, never markup;
+    # control characters (bidi overrides included) are shown escaped (text_safety).
+    return html.escape(escape_controls(value), quote=False)
 
 
 def map_figure(data: MapData, *, title: str) -> Any:
