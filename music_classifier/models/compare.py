@@ -208,7 +208,7 @@ def _fit_fold(kind: str, grid: Grid, frame: DatasetFrame, train_rows: np.ndarray
     if n_candidates(grid) == 1:
         grid, notes = adapt_grid(kind, grid, [y])
         best = {k: v[0] for k, v in grid[0].items()}
-        model = make_pipeline(kind, seed=seed, class_weight=class_weight)
+        model = make_pipeline(kind, seed=seed, class_weight=class_weight, n_rows=len(y))
         model.set_params(**{f"clf__{k}": v for k, v in best.items()})
         model.fit(X, y)
         on_fit()
@@ -223,7 +223,8 @@ def _fit_fold(kind: str, grid: Grid, frame: DatasetFrame, train_rows: np.ndarray
     grid, notes = adapt_grid(kind, grid, [y[a] for a, _ in splits] + [y])
     if folds < inner_cv:
         notes = [*notes, f"inner grid search uses {folds} folds (genre {genre!r} has {fewest} tracks in a part)"]
-    search = build_search(kind, grid, seed=seed, class_weight=class_weight, splitter=splits, on_fit=on_fit, n_jobs=1)
+    search = build_search(kind, grid, seed=seed, class_weight=class_weight, splitter=splits, on_fit=on_fit, n_jobs=1,
+                          n_rows=len(y))
     search.fit(X, y)
     on_fit()
     return search.best_estimator_, search.best_params_, notes

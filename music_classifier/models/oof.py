@@ -93,7 +93,7 @@ def out_of_fold(frame: DatasetFrame, *, kind: str = "rf", params: dict[str, Any]
     counts = np.zeros(len(uniq))
     col = {c: i for i, c in enumerate(classes)}
     for done, (train, test) in enumerate(splits, start=1):
-        model = make_pipeline(kind, seed=seed)
+        model = make_pipeline(kind, seed=seed, n_rows=len(train))
         model.set_params(**{f"clf__{k}": v for k, v in params.items()})
         model.fit(frame.X[train], frame.y[train])
         tids, proba = track_probabilities(model, frame.X[test], frame.track_ids[test])

@@ -154,11 +154,13 @@ def fit_groups(splitter: Any, groups: np.ndarray) -> np.ndarray | None:
 
 
 def build_search(kind: str, grid: Grid, *, seed: int, class_weight: str | None, splitter: Any,
-                 on_fit: Callable[[], None] | None, n_jobs: int, refit: bool = True) -> Any:
+                 on_fit: Callable[[], None] | None, n_jobs: int, refit: bool = True,
+                 n_rows: int | None = None) -> Any:
+    """GridSearchCV over ``grid``; ``n_rows``: the most rows any of its fits gets (sizes hgb's bins)."""
     from sklearn.model_selection import GridSearchCV
 
     check_grid_params(grid, classifier_param_names(kind), f"grid for {kind}")
-    return GridSearchCV(make_pipeline(kind, seed=seed, class_weight=class_weight), pipeline_grid(grid),
+    return GridSearchCV(make_pipeline(kind, seed=seed, class_weight=class_weight, n_rows=n_rows), pipeline_grid(grid),
                         cv=splitter, scoring=CountingScorer(on_fit), refit=refit, n_jobs=n_jobs, error_score="raise")
 
 
@@ -248,7 +250,7 @@ def train_model(conn: Connection, dataset: str, opts: TrainOptions, *, models_pa
 
     with FitCounter(on_fit, opts.n_jobs) as counter, thread_limit(opts.n_jobs):
         search = build_search(opts.kind, grid, seed=opts.seed, class_weight=opts.class_weight, splitter=splits,
-                              on_fit=counter.tick, n_jobs=opts.n_jobs, refit=False)
+                              on_fit=counter.tick, n_jobs=opts.n_jobs, refit=False, n_rows=len(y_train))
         try:
             search.fit(frame.X[train_rows], y_train)
             # The refit on the whole training part runs here rather than inside GridSearchCV, so that a forest
