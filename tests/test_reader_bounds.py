@@ -1,0 +1,216 @@
+"""Issue 17, attacks 4 and 6: the sheet readers' work is bounded by the cells actually present.
+
+A 4.9 KB XLSX declaring ``<dimension ref="A1:XFD1048576"/>`` with one cell in row 1,048,576 used to
+pad every gap row to 16,384 columns (MemoryError at 3 GB); one CSV row of 20,000 extra commas made
+``build_table`` scan every row once per blank column (101 s instead of 1.6 s), and a 50 MB line of
+commas took 3.3 GB. The readers run here in a child process under a 1 GiB address-space limit, with
+a timeout that only catches hangs; the blank-column scan is checked by counting the cells it reads.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import zipfile
+
+import pytest
+
+from music_classifier.errors import InputError
+from music_classifier.ingest.sheet_source import MAX_COLUMNS, build_table, column_letter, read_csv
+
+HEADER = ["student", "song", "coarse_genre"]
+LIMIT_BYTES = 1 << 30  # the child's address space: the old readers needed 3 GB and more
+HANG_S = 120  # only catches a hang: the bounded readers need a few seconds
+
+# The child reads one file with the library function and prints the table's shape as JSON, or the
+# InputError's message; anything else (MemoryError, a crash) is a traceback and a non-zero exit.
+CHILD = textwrap.dedent("""
+    import json, resource, sys
+    resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
+    from music_classifier.errors import InputError
+    from music_classifier.ingest import sheet_source
+    try:
+        table = getattr(sheet_source, sys.argv[1])(sys.argv[2])
+    except InputError as exc:
+        print(json.dumps({{"error": str(exc)}}))
+    else:
+        filled = [(i, row) for i, row in enumerate(table.rows) if any(row)]
+        print(json.dumps({{"headers": table.headers, "n_rows": len(table.rows),
+                          "filled": [[table.first_row_number + i, row] for i, row in filled[:5]]}}))
+""").format(limit=LIMIT_BYTES)
+
+
+def read_bounded(reader: str, path) -> dict:
+    env = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", CHILD, reader, str(path)], capture_output=True, text=True,
+                          timeout=HANG_S, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)
+
+
+# --------------------------------------------------------------------------- XLSX
+
+
+def _inline(ref: str, text: str) -> str:
+    return f'<c r="{ref}" t="inlineStr"><is><t>{text}</t></is></c>'
+
+
+def crafted_xlsx(path, far_cell: str, far_value: str = "Zed"):
+    """A workbook written by hand, as an attacker would: it declares the whole sheet as its
+    dimension and holds the header row and one cell at ``far_cell`` (row 1,048,576)."""
+    header = "".join(_inline(f"{column_letter(i)}1", h) for i, h in enumerate(HEADER))
+    far_row = far_cell.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    sheet = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+             '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+             '<dimension ref="A1:XFD1048576"/><sheetData>'
+             f'<row r="1">{header}</row><row r="{far_row}">{_inline(far_cell, far_value)}</row>'
+             '</sheetData></worksheet>')
+    files = {
+        "[Content_Types].xml":
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            '<Override PartName="/xl/workbook.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+            '<Override PartName="/xl/worksheets/sheet1.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+            '</Types>',
+        "_rels/.rels":
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            '<Relationship Id="rId1" Target="xl/workbook.xml" '
+            'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument"/>'
+            '</Relationships>',
+        "xl/workbook.xml":
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+            'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+            '<sheets><sheet name="Songs" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        "xl/_rels/workbook.xml.rels":
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            '<Relationship Id="rId1" Target="worksheets/sheet1.xml" '
+            'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet"/>'
+            '</Relationships>',
+        "xl/worksheets/sheet1.xml": sheet,
+    }
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return path
+
+
+def test_crafted_xlsx_is_small_and_declares_the_whole_sheet(tmp_path):
+    path = crafted_xlsx(tmp_path / "attack.xlsx", "XFD1048576")
+    assert path.stat().st_size < 5000
+    with zipfile.ZipFile(path) as archive:
+        assert '<dimension ref="A1:XFD1048576"/>' in archive.read("xl/worksheets/sheet1.xml").decode()
+
+
+def test_xlsx_declared_dimension_is_not_trusted(tmp_path):
+    """The far cell in column A fits the column cap: the table holds it at its row number, without
+    a padded cell for the declared 16,384 columns (the old reader: MemoryError)."""
+    path = crafted_xlsx(tmp_path / "far.xlsx", "A1048576")
+    result = read_bounded("read_xlsx", path)
+    assert result["headers"] == HEADER
+    assert result["n_rows"] == 1_048_575
+    assert result["filled"] == [[1_048_576, ["Zed", "", ""]]]
+
+
+def test_xlsx_cell_beyond_the_column_cap_is_one_line_naming_file_and_cap(tmp_path):
+    path = crafted_xlsx(tmp_path / "corner.xlsx", "XFD1048576")
+    message = read_bounded("read_xlsx", path)["error"]
+    assert "\n" not in message
+    assert message.startswith(f"{path}: row 1048576 has cells beyond column {column_letter(MAX_COLUMNS - 1)}")
+    assert f"the cap is {MAX_COLUMNS} columns" in message
+
+
+def test_xlsx_reads_a_normal_sheet_the_same_way(tmp_path):
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    from music_classifier.ingest.sheet_source import read_xlsx
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(HEADER)
+    ws.append(["Alice", "Radiohead - Creep", "Rock"])
+    ws["C4"] = "Jazz"  # row 3 is a gap, row 4 has only its last cell
+    ws["F2"].font = Font(bold=True)  # a styled empty cell: no column for it
+    wb.save(tmp_path / "s.xlsx")
+    table = read_xlsx(tmp_path / "s.xlsx")
+    assert table.headers == HEADER
+    assert table.rows == [["Alice", "Radiohead - Creep", "Rock"], ["", "", ""], ["", "", "Jazz"]]
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def songs_csv(path, n_rows: int, wide_row: int, wide_line: str):
+    lines = [",".join(HEADER)] + [f"Student{i},Artist{i} - Song{i},Rock" for i in range(n_rows)]
+    lines[wide_row] = wide_line
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_csv_row_of_20000_extra_commas_among_100k_rows(tmp_path):
+    path = songs_csv(tmp_path / "wide.csv", 100_000, 50_000, "Eve,Daft Punk - One More Time,Electronic" + "," * 20_000)
+    result = read_bounded("read_csv", path)
+    assert result["headers"] == HEADER
+    assert result["n_rows"] == 100_000
+    assert result["filled"][0] == [2, ["Student0", "Artist0 - Song0", "Rock"]]
+    table = read_csv(path)
+    assert table.rows[49_999] == ["Eve", "Daft Punk - One More Time", "Electronic"]
+
+
+def test_csv_50mb_line_of_commas_stays_in_bounded_memory(tmp_path):
+    path = songs_csv(tmp_path / "commas.csv", 1000, 500, "Eve,Daft Punk - One More Time,Electronic" + "," * 50_000_000)
+    result = read_bounded("read_csv", path)
+    assert result["headers"] == HEADER
+    assert result["n_rows"] == 1000
+
+
+def test_csv_50mb_line_with_a_far_cell_is_one_line_naming_the_line(tmp_path):
+    path = songs_csv(tmp_path / "far.csv", 1000, 500, "Eve" + "," * 50_000_000 + "x")
+    message = read_bounded("read_csv", path)["error"]
+    assert "\n" not in message
+    assert message.startswith(f"{path}: line 501 has cells beyond column")
+    assert f"the cap is {MAX_COLUMNS} columns" in message
+
+
+def test_csv_quoted_newlines_cannot_smuggle_a_wide_record(tmp_path):
+    """Each physical line stays under the cap, the record does not: refused after parsing."""
+    piece = '"a\nb"' + "," * (MAX_COLUMNS // 2)
+    path = tmp_path / "smuggle.csv"
+    path.write_text(",".join(HEADER) + "\n" + piece * 4 + "x\n", encoding="utf-8")
+    with pytest.raises(InputError, match=rf"smuggle\.csv: row 2 has cells beyond column .*the cap is {MAX_COLUMNS}"):
+        read_csv(path)
+
+
+class CountingRow(list):
+    """A row that counts the cells read from it by index."""
+
+    reads = 0
+
+    def __getitem__(self, index):
+        if isinstance(index, int):
+            CountingRow.reads += 1
+        else:
+            start, stop, _ = index.indices(len(self))
+            CountingRow.reads += max(0, stop - start)
+        return super().__getitem__(index)
+
+
+def test_blank_column_scan_reads_each_cell_at_most_once():
+    """build_table's check that blank-header columns hold no data: at most one read per cell
+    present (the old scan read every row once per blank column: rows x blank columns)."""
+    rows = [CountingRow(["Student", "Song - X", "Rock"]) for _ in range(2000)]
+    rows[1000] = CountingRow(["Eve", "Song - Y", "Jazz"] + [""] * 900)  # 900 blank cells, under the cap
+    cells = [list(HEADER)] + rows
+    CountingRow.reads = 0
+    table = build_table(cells, "t.csv")
+    assert table.headers == HEADER and len(table.rows) == 2000
+    assert CountingRow.reads <= sum(len(row) for row in rows)
