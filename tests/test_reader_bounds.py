@@ -220,3 +220,52 @@ def test_blank_column_scan_is_linear_in_the_cells_present():
     assert table.headers == HEADER and len(table.rows) == 2000
     n_cells = sum(list.__len__(row) for row in rows)
     assert CountingRow.looks <= 4 * (len(rows) + n_cells), CountingRow.looks
+
+
+# --------------------------------------------------------------------------- the CLI, on both databases
+
+CLI_CHILD = textwrap.dedent("""
+    import resource, sys
+    resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
+    from music_classifier.cli import main
+    sys.argv = ["music-classifier", *sys.argv[1:]]
+    main()
+""").format(limit=LIMIT_BYTES)
+
+
+def sync_bounded(engine, *args) -> subprocess.CompletedProcess:
+    url = engine.url.render_as_string(hide_password=False)
+    env = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "NO_COLOR": "1",
+           "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-c", CLI_CHILD, "--db", url, "sheet", "sync", *map(str, args)],
+                          capture_output=True, text=True, timeout=HANG_S, env=env)
+
+
+def assert_one_line_error(done: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "Traceback" not in done.stdout + done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr[-2000:]
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_sheet_sync_xlsx_beyond_the_column_cap_is_one_line(engine, tmp_path):
+    path = crafted_xlsx(tmp_path / "corner.xlsx", "XFD1048576")
+    assert_one_line_error(sync_bounded(engine, "--xlsx", path), str(path), "row 1048576",
+                          f"the cap is {MAX_COLUMNS} columns")
+
+
+def test_sheet_sync_xlsx_far_row_syncs_the_sheet(engine, tmp_path):
+    """The far cell within the cap is read (a bad row: no song), the million-row gap skipped."""
+    path = crafted_xlsx(tmp_path / "far.xlsx", "A1048576")
+    done = sync_bounded(engine, "--xlsx", path)
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "row 1048576" in done.stdout + done.stderr
+
+
+def test_sheet_sync_csv_with_a_50mb_line_is_one_line(engine, tmp_path):
+    path = songs_csv(tmp_path / "far.csv", 1000, 500, "Eve" + "," * 50_000_000 + "x")
+    assert_one_line_error(sync_bounded(engine, "--csv", path), str(path), "line 501",
+                          f"the cap is {MAX_COLUMNS} columns")
