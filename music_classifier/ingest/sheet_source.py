@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from music_classifier.errors import InputError, RemoteError
+from music_classifier.ingest.input_limits import MAX_COLUMNS, MAX_ROWS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -32,10 +33,6 @@ MAX_RETRY_AFTER_S = 30.0  # a Retry-After longer than this is not worth waiting 
 BACKOFF_BASE_S = 0.5  # 5xx without Retry-After: 0.5, 1, 2, 4 s
 _URL_KEY = re.compile(r"/spreadsheets/d/([a-zA-Z0-9_-]+)")
 _URL_GID = re.compile(r"[#&?]gid=(\d+)")
-# A class sheet has about ten columns. The cap bounds the work a hostile file can ask for: without
-# it a 5 KB XLSX or one CSV line of commas makes the readers build millions of empty cells.
-MAX_COLUMNS = 1024  # column AMJ
-MAX_ROWS = 1_048_576  # Excel's own limit; an XLSX row number beyond it is refused
 # One physical line of CSV text and its end (\r\n, \r or \n, as io.StringIO(newline="") splits).
 _LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")
 
