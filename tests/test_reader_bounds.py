@@ -57,15 +57,15 @@ def _inline(ref: str, text: str) -> str:
     return f'<c r="{ref}" t="inlineStr"><is><t>{text}</t></is></c>'
 
 
-def crafted_xlsx(path, far_cell: str, far_value: str = "Zed"):
+def crafted_xlsx(path, far_cell: str, far_value: str = "Zed", extra_rows: str = ""):
     """A workbook written by hand, as an attacker would: it declares the whole sheet as its
-    dimension and holds the header row and one cell at ``far_cell`` (row 1,048,576)."""
+    dimension and holds the header row, ``extra_rows`` (XML) and one cell at ``far_cell``."""
     header = "".join(_inline(f"{column_letter(i)}1", h) for i, h in enumerate(HEADER))
     far_row = far_cell.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
     sheet = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
              '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
              '<dimension ref="A1:XFD1048576"/><sheetData>'
-             f'<row r="1">{header}</row><row r="{far_row}">{_inline(far_cell, far_value)}</row>'
+             f'<row r="1">{header}</row>{extra_rows}<row r="{far_row}">{_inline(far_cell, far_value)}</row>'
              '</sheetData></worksheet>')
     files = {
         "[Content_Types].xml":
@@ -126,6 +126,25 @@ def test_xlsx_cell_beyond_the_column_cap_is_one_line_naming_file_and_cap(tmp_pat
     assert "\n" not in message
     assert message.startswith(f"{path}: row 1048576 has cells beyond column {column_letter(MAX_COLUMNS - 1)}")
     assert f"the cap is {MAX_COLUMNS} columns" in message
+
+
+def test_xlsx_row_beyond_excels_last_row_is_one_line(tmp_path):
+    """No dimension trusted, no padding, but a row number past Excel's limit would still make
+    a gap of any length: refused."""
+    path = crafted_xlsx(tmp_path / "beyond.xlsx", "A1048577")
+    message = read_bounded("read_xlsx", path)["error"]
+    assert message == f"{path}: row 1048577 is beyond row 1048576 (the cap, Excel's own limit)"
+
+
+def test_xlsx_compressed_cells_beyond_the_cell_cap_are_one_line(tmp_path):
+    """Rows of a value in the last allowed column compress to almost nothing: 6,000 of them ask
+    for 6 million cells, past the cap of 5 million, from a file of a few kilobytes."""
+    last = column_letter(MAX_COLUMNS - 1)
+    rows = "".join(f'<row r="{r}"><c r="{last}{r}"><v>1</v></c></row>' for r in range(2, 6002))
+    path = crafted_xlsx(tmp_path / "cells.xlsx", "A7000", extra_rows=rows)
+    assert path.stat().st_size < 100_000
+    message = read_bounded("read_xlsx", path)["error"]
+    assert message.startswith(f"{path}: more than 5,000,000 cells up to row ")
 
 
 def test_xlsx_reads_a_normal_sheet_the_same_way(tmp_path):

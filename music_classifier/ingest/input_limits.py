@@ -13,6 +13,9 @@ from music_classifier.errors import InputError
 
 MAX_COLUMNS = 1024  # column AMJ
 MAX_ROWS = 1_048_576  # Excel's own limit; an XLSX row number beyond it is refused
+# Cells an XLSX may make the reader build (each row as wide as its last value): 100,000 songs x 50
+# columns. A CSV is bounded by its size; an XLSX is compressed (1,000:1 for repeated cells).
+MAX_CELLS = 5_000_000
 
 
 def check_line_widths(path: Path, delimiter: bytes = b",") -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from music_classifier.errors import InputError, RemoteError
-from music_classifier.ingest.input_limits import MAX_COLUMNS, MAX_ROWS
+from music_classifier.ingest.input_limits import MAX_CELLS, MAX_COLUMNS, MAX_ROWS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -263,12 +263,14 @@ def _xlsx_cells(ws: Any, origin: str) -> list[list[str]]:
     cells present, not from the declared ``<dimension>`` nor by openpyxl's padding: openpyxl's
     ``iter_rows`` pads every row, gaps included, to the declared width (A1:XFD1048576 asks for 17
     billion cells) or to the row's last cell, styled or not. A missing row is one shared empty
-    list. A value beyond :data:`MAX_COLUMNS` or a row number beyond :data:`MAX_ROWS` is refused."""
+    list. A value beyond :data:`MAX_COLUMNS`, a row number beyond :data:`MAX_ROWS` or more than
+    :data:`MAX_CELLS` cells to build (a compressed file can hold gigabytes of XML) is refused."""
     from openpyxl.worksheet._reader import WorkSheetParser
 
     workbook = ws.parent
     rows: list[list[str]] = []
     gap: list[str] = []  # every missing or empty row is this one list
+    built = 0  # cells built so far: the rows' widths, gaps cost none
     # The same parser and arguments as openpyxl's own read-only iteration (ReadOnlyWorksheet._cells_by_row).
     with ws._get_source() as source:
         parser = WorkSheetParser(source, ws._shared_strings, data_only=workbook.data_only, epoch=workbook.epoch,
@@ -283,6 +285,10 @@ def _xlsx_cells(ws: Any, origin: str) -> list[list[str]]:
                 raise _too_wide(origin, f"row {number}")
             rows.extend([gap] * (number - 1 - len(rows)))
             if values:
+                built += max(values)
+                if built > MAX_CELLS:
+                    raise InputError(f"{origin}: more than {MAX_CELLS:,} cells up to row {number} (the cap); "
+                                     "export only the song rows and columns")
                 row = [""] * max(values)
                 for column, value in values.items():
                     row[column - 1] = _cell_text(value)
