@@ -10,6 +10,7 @@ a timeout that only catches hangs; the blank-column scan is checked by counting 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -23,6 +24,9 @@ from music_classifier.ingest.sheet_source import MAX_COLUMNS, build_table, colum
 HEADER = ["student", "song", "coarse_genre"]
 LIMIT_BYTES = 1 << 30  # the child's address space: the old readers needed 3 GB and more
 HANG_S = 120  # only catches a hang: the bounded readers need a few seconds
+# The child's environment: this one (NUMBA_CACHE_DIR and the like), with one BLAS/OpenMP thread so
+# that thread stacks do not eat into the address-space limit, and no colours or wrapping.
+CHILD_ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "NO_COLOR": "1", "COLUMNS": "200"}
 
 # The child reads one file with the library function and prints the table's shape as JSON, or the
 # InputError's message; anything else (MemoryError, a crash) is a traceback and a non-zero exit.
@@ -43,9 +47,8 @@ CHILD = textwrap.dedent("""
 
 
 def read_bounded(reader: str, path) -> dict:
-    env = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
     done = subprocess.run([sys.executable, "-c", CHILD, reader, str(path)], capture_output=True, text=True,
-                          timeout=HANG_S, env=env)
+                          timeout=HANG_S, env=CHILD_ENV)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout)
 
@@ -254,10 +257,8 @@ CLI_CHILD = textwrap.dedent("""
 
 def sync_bounded(engine, *args) -> subprocess.CompletedProcess:
     url = engine.url.render_as_string(hide_password=False)
-    env = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "NO_COLOR": "1",
-           "COLUMNS": "200"}
     return subprocess.run([sys.executable, "-c", CLI_CHILD, "--db", url, "sheet", "sync", *map(str, args)],
-                          capture_output=True, text=True, timeout=HANG_S, env=env)
+                          capture_output=True, text=True, timeout=HANG_S, env=CHILD_ENV)
 
 
 def assert_one_line_error(done: subprocess.CompletedProcess, *fragments: str) -> None:
@@ -318,9 +319,8 @@ def test_import_csv_row_of_20000_extra_commas_is_one_line(engine, tmp_path, comm
     one row of 20,000 extra commas among 100k rows, then imported the file as if nothing happened."""
     path = feature_csv(tmp_path / "wide.csv", layout, n_rows, 501, "," * 20_000)
     url = engine.url.render_as_string(hide_password=False)
-    env = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "COLUMNS": "200"}
     done = subprocess.run([sys.executable, "-c", CLI_CHILD, "--db", url, *command, str(path)],
-                          capture_output=True, text=True, timeout=HANG_S, env=env)
+                          capture_output=True, text=True, timeout=HANG_S, env=CHILD_ENV)
     assert_one_line_error(done, str(path), "line 502 has more than", f"the cap is {MAX_COLUMNS} columns")
 
 
