@@ -10,7 +10,6 @@ sheet or the column at fault.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import re
 import time
@@ -20,8 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from music_classifier.errors import InputError, RemoteError
+from music_classifier.ingest.input_limits import MAX_CELLS, MAX_COLUMNS, MAX_ROWS
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from music_classifier.settings import Settings
 
 SHEETS_READONLY_SCOPE = "https://www.googleapis.com/auth/spreadsheets.readonly"
@@ -31,6 +33,8 @@ MAX_RETRY_AFTER_S = 30.0  # a Retry-After longer than this is not worth waiting 
 BACKOFF_BASE_S = 0.5  # 5xx without Retry-After: 0.5, 1, 2, 4 s
 _URL_KEY = re.compile(r"/spreadsheets/d/([a-zA-Z0-9_-]+)")
 _URL_GID = re.compile(r"[#&?]gid=(\d+)")
+# One physical line of CSV text and its end (\r\n, \r or \n, as io.StringIO(newline="") splits).
+_LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")
 
 
 @dataclass
@@ -66,9 +70,27 @@ def column_letter(index: int) -> str:
     return letters
 
 
+def _too_wide(origin: str, where: str) -> InputError:
+    return InputError(f"{origin}: {where} has cells beyond column {column_letter(MAX_COLUMNS - 1)} (the cap is "
+                      f"{MAX_COLUMNS} columns); delete the cells far to the right or export only the song columns")
+
+
+def cap_row(row: list[str], row_number: int, origin: str) -> list[str]:
+    """``row`` without its blank cells beyond :data:`MAX_COLUMNS`; a non-blank one there is an
+    InputError naming the row."""
+    if len(row) <= MAX_COLUMNS:
+        return row
+    if any(c.strip() for c in row[MAX_COLUMNS:]):
+        raise _too_wide(origin, f"row {row_number}")
+    return row[:MAX_COLUMNS]
+
+
 def build_table(cells: list[list[str]], origin: str) -> SheetTable:
     """Header row 1 + data rows, padded to the header's width. Empty header cells are refused
-    unless the whole column is empty (spreadsheets often export a few blank trailing columns)."""
+    unless the whole column is empty (spreadsheets often export a few blank trailing columns).
+    Rows wider than :data:`MAX_COLUMNS` are cut to it when the cells beyond are blank, refused
+    otherwise. Blank rows may share one list: treat the rows as read-only."""
+    cells = [cap_row(row, number, origin) for number, row in enumerate(cells, start=1)]
     if not any(any(c.strip() for c in row) for row in cells):
         raise InputError(f"{origin}: the file is empty (no header row and no data)")
     headers = [c.strip() for c in cells[0]]
@@ -76,21 +98,32 @@ def build_table(cells: list[list[str]], origin: str) -> SheetTable:
         raise InputError(f"{origin}: row 1 (the header row) is empty; the first row must name the columns")
     width = max(map(len, cells))
     headers += [""] * (width - len(headers))
-    # Only columns without a header need to be checked for data (a scan of every cell is slow on
-    # 100,000 rows, and most sheets name every column).
+    # Only columns without a header need to be checked for data (most sheets name every column).
+    # One pass over the rows, looking at each row's cells under a blank header only: the work is
+    # at most the number of cells, however many blank columns a row adds.
     blank = [i for i, h in enumerate(headers) if not h]
-    used = [False] * width
-    for i in blank:
-        used[i] = any(len(row) > i and row[i].strip() for row in cells[1:])
+    used: set[int] = set()
+    if blank:
+        first_blank = blank[0]
+        for row in cells[1:]:
+            if len(row) <= first_blank:
+                continue
+            for i in blank:
+                if i >= len(row):
+                    break
+                if row[i].strip():
+                    used.add(i)
     keep = width
-    while keep and not headers[keep - 1] and not used[keep - 1]:
+    while keep and not headers[keep - 1] and keep - 1 not in used:
         keep -= 1  # trailing blank columns
     for i in range(keep):
         if not headers[i]:
             raise InputError(f"{origin}: column {column_letter(i)} has an empty header cell (row 1); "
                              "name the column or delete it")
     headers = headers[:keep]
-    rows = [(row + [""] * (keep - len(row)))[:keep] if len(row) != keep else row for row in cells[1:]]
+    padded_blank = [""] * keep  # shared by every empty row (an XLSX gap of a million rows stays cheap)
+    rows = [row if len(row) == keep else (row + [""] * (keep - len(row)))[:keep] if row else padded_blank
+            for row in cells[1:]]
     return SheetTable(headers=headers, rows=rows, first_row_number=2, origin=origin)
 
 
@@ -148,13 +181,32 @@ def decode_text(data: bytes, origin: str) -> str:
     return text
 
 
+def _bounded_lines(text: str, delimiter: str, origin: str) -> Iterator[str]:
+    """The physical lines of ``text`` for csv.reader, none with :data:`MAX_COLUMNS` delimiters or
+    more: such a line loses its trailing delimiters (blank cells) before the reader sees it, or is
+    refused with its line number. csv.reader would otherwise build one string per delimiter
+    (a 50 MB line of commas: 50 million cells)."""
+    for number, match in enumerate(_LINE.finditer(text), start=1):
+        line = match.group()
+        if line.count(delimiter) >= MAX_COLUMNS:
+            body = line.rstrip("\r\n")
+            end = line[len(body):]
+            body = body.rstrip(delimiter)
+            if body.count(delimiter) >= MAX_COLUMNS:
+                raise _too_wide(origin, f"line {number}")
+            line = body + end
+        yield line
+
+
 def parse_csv_text(text: str, origin: str) -> SheetTable:
-    """Parse CSV text; the delimiter (comma, semicolon, tab) is sniffed from the header line."""
-    first_line = text.split("\n", 1)[0]
+    """Parse CSV text; the delimiter (comma, semicolon, tab) is sniffed from the header line.
+    Time and memory are linear in the text's length whatever the rows' widths."""
+    newline = text.find("\n")
+    first_line = text if newline < 0 else text[:newline]
     counts = {d: first_line.count(d) for d in (",", ";", "\t")}
     delimiter = max(counts, key=counts.get) if any(counts.values()) else ","
     try:
-        cells = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+        cells = list(csv.reader(_bounded_lines(text, delimiter, origin), delimiter=delimiter))
     except csv.Error as exc:
         raise InputError(f"{origin}: not a valid CSV file ({exc})") from None
     if not cells:
@@ -206,6 +258,46 @@ def _xlsx_problem(exc: BaseException) -> str:
     return "not a valid XLSX workbook"
 
 
+def _xlsx_cells(ws: Any, origin: str) -> list[list[str]]:
+    """The worksheet's rows as strings, each as wide as its last non-empty cell. Built from the
+    cells present, not from the declared ``<dimension>`` nor by openpyxl's padding: openpyxl's
+    ``iter_rows`` pads every row, gaps included, to the declared width (A1:XFD1048576 asks for 17
+    billion cells) or to the row's last cell, styled or not. A missing row is one shared empty
+    list. A value beyond :data:`MAX_COLUMNS`, a row number beyond :data:`MAX_ROWS` or more than
+    :data:`MAX_CELLS` cells to build (a compressed file can hold gigabytes of XML) is refused."""
+    from openpyxl.worksheet._reader import WorkSheetParser
+
+    workbook = ws.parent
+    rows: list[list[str]] = []
+    gap: list[str] = []  # every missing or empty row is this one list
+    built = 0  # cells built so far: the rows' widths, gaps cost none
+    # The same parser and arguments as openpyxl's own read-only iteration (ReadOnlyWorksheet._cells_by_row).
+    with ws._get_source() as source:
+        parser = WorkSheetParser(source, ws._shared_strings, data_only=workbook.data_only, epoch=workbook.epoch,
+                                 date_formats=workbook._date_formats, timedelta_formats=workbook._timedelta_formats)
+        for number, row_cells in parser.parse():
+            if number <= len(rows):
+                continue  # a repeated or out-of-order row number: openpyxl skips it too
+            if number > MAX_ROWS:
+                raise InputError(f"{origin}: row {number} is beyond row {MAX_ROWS} (the cap, Excel's own limit)")
+            values = {c["column"]: c["value"] for c in row_cells if c["value"] is not None and c["column"] >= 1}
+            if values and max(values) > MAX_COLUMNS:
+                raise _too_wide(origin, f"row {number}")
+            rows.extend([gap] * (number - 1 - len(rows)))
+            if values:
+                built += max(values)
+                if built > MAX_CELLS:
+                    raise InputError(f"{origin}: more than {MAX_CELLS:,} cells up to row {number} (the cap); "
+                                     "export only the song rows and columns")
+                row = [""] * max(values)
+                for column, value in values.items():
+                    row[column - 1] = _cell_text(value)
+                rows.append(row)
+            else:
+                rows.append(gap)
+    return rows
+
+
 def read_xlsx(path: str | Path, *, worksheet: str | None = None) -> SheetTable:
     """Read the first (or the named) worksheet of an XLSX workbook."""
     import zipfile
@@ -231,7 +323,7 @@ def read_xlsx(path: str | Path, *, worksheet: str | None = None) -> SheetTable:
                 ws = workbook[worksheet]
             else:
                 raise InputError(f"{origin}: no worksheet {worksheet!r} (worksheets: {', '.join(workbook.sheetnames)})")
-            cells = [[_cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]  # parses the sheet
+            cells = _xlsx_cells(ws, origin)  # parses the sheet
             sheetnames = list(workbook.sheetnames)
         finally:
             workbook.close()

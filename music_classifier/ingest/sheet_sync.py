@@ -284,6 +284,8 @@ def parse_rows(table: SheetTable, *, known_keys: dict[tuple[str, str], str] | No
     first = table.first_row_number
     folded_names: dict[str, str] = {}  # student name -> casefolded: a student proposes many songs
     for offset, cells in enumerate(table.rows):
+        if not any(cells):
+            continue  # an empty row (an XLSX gap may hold a million): skipped before any parsing
         row = fast(cells, first + offset) if fast is not None else None
         if row is None:  # not the common case, or the table has a suspicious cell: validate field by field
             try:
