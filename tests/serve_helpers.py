@@ -35,7 +35,7 @@ class ServedClass:
     escaping_link: int = 0  # a symlink inside the root that leads outside
     model_id: int = 0
     tagged: int = 0
-    flipped: int = 0  # a Rock track the sheet files under Pop
+    flipped: list[int] = field(default_factory=list)  # tracks the sheet files under a wrong genre
 
     @property
     def first(self) -> int:
@@ -89,10 +89,11 @@ def build_class(engine, tmp_path: Path, *, audit: bool = True, model: bool = Tru
         os.symlink(outside, library / "link.wav")
         served.escaping_link = add_track(conn, key="link", genre="Pop", source="file", artist="L", title="Link")
         conn.execute(update(tracks).where(tracks.c.id == served.escaping_link).values(audio_path="link.wav"))
-        # One Rock track filed under Pop on the sheet: the audit's first suspect.
-        served.flipped = served.ids["Rock"][1]
-        conn.execute(update(track_genres).where(track_genres.c.track_id == served.flipped, track_genres.c.rank == 0)
-                     .values(genre_id=genre_id(conn, "Pop")))
+        # A Rock track filed under Pop and a Jazz track under Rock on the sheet: the audit's suspects.
+        served.flipped = [served.ids["Rock"][1], served.ids["Jazz"][2]]
+        for track_id, wrong in zip(served.flipped, ("Pop", "Rock"), strict=True):
+            conn.execute(update(track_genres).where(track_genres.c.track_id == track_id, track_genres.c.rank == 0)
+                         .values(genre_id=genre_id(conn, wrong)))
         create_dataset(conn, "class", DatasetDefinition(features="librosa", top=len(GENRES), min_per_genre=3))
         if audit:
             run_audit(conn, "class", kind="knn", n_splits=3, n_repeats=1, seed=0)
