@@ -97,6 +97,10 @@ def test_every_page_shows_the_class(engine, tmp_path, models_dir, readonly_role)
     sql = client.get("/sql", params={"q": "SELECT artist, title FROM tracks WHERE title LIKE 'Rock song%' "
                                           "ORDER BY id"})
     assert sql.status_code == 200 and sql.text.count("<td>artist Rock") == PER_GENRE
+    capped = client.get("/sql", params={"q": "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                                             "WHERE i < 1500) SELECT i FROM n"})
+    assert capped.status_code == 200 and "1000 row(s)" in capped.text and "at most 1000 rows" in capped.text
+    assert capped.text.count("<tr><td>") == 1000
     refused = client.get("/sql", params={"q": "DELETE FROM tracks"})
     assert refused.status_code == 400 and "query refused" in refused.text
     formula = client.get("/sql.csv", params={"q": "SELECT '=1+1' AS f, artist FROM tracks WHERE id = "

@@ -182,7 +182,8 @@ def create_app(config: ServeConfig, *, engine: Engine | None = None) -> Any:
                 result = _run_sql(config, query, max_rows=SQL_PAGE_ROWS, max_bytes=SQL_PAGE_BYTES)
             except MusicClassifierError as exc:
                 error = str(exc)
-        return page(request, "sql.html", status=400 if error else 200, query=query, result=result, error=error)
+        return page(request, "sql.html", status=400 if error else 200, query=query, result=result, error=error,
+                    max_rows=SQL_PAGE_ROWS)
 
     def sql_csv(request: Request) -> Response:
         from music_classifier.csv_safety import neutralise_row
