@@ -289,3 +289,49 @@ def test_the_cli_starts_without_importing_the_web_stack():
             "('starlette', 'uvicorn', 'jinja2', 'music_classifier.web.app') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.redis
+def test_retrain_goes_to_the_rq_queue_when_redis_is_configured(sqlite_engine, tmp_path, models_dir, redis_url,
+                                                               monkeypatch):
+    import re
+    import uuid
+
+    from music_classifier.jobs.runtime import make_queue, redis_connection
+    from music_classifier.jobs.worker import run_worker
+    from music_classifier.settings import get_settings
+
+    build_class(sqlite_engine, tmp_path, audit=False, model=False)
+    url = _url(sqlite_engine)
+    queue_name = f"mc-serve-{uuid.uuid4().hex[:8]}"
+    config = ServeConfig(database_url=url, models_path=models_dir, redis_url=redis_url, queue_name=queue_name)
+    client = TestClient(create_app(config, engine=sqlite_engine), base_url=LOCAL)
+    csrf = client.app.app.state.csrf_token
+    queue = make_queue(redis_connection(redis_url), queue_name)
+    try:
+        started = client.post("/retrain", data={"dataset": "class", "csrf_token": csrf})
+        assert started.status_code == 202
+        job_id = re.search(r'hx-get="/jobs/([^"]+)"', started.text).group(1)
+        assert queue.job_ids == [job_id]
+        assert 'data-state="queued"' in client.get(f"/jobs/{job_id}").text
+        failing = client.post("/retrain", data={"dataset": "nope", "csrf_token": csrf})
+        failing_id = re.search(r'hx-get="/jobs/([^"]+)"', failing.text).group(1)
+
+        # A worker on this machine (its own environment names the database and models directory) runs both.
+        monkeypatch.setenv("DATABASE_URL", url)
+        monkeypatch.setenv("MUSIC_CLASSIFIER_JOBS", "1")
+        assert run_worker(get_settings(redis_url=redis_url), queue_name=queue_name, burst=True, preload=False,
+                          logging_level="WARNING")
+        done = client.get(f"/jobs/{job_id}").text
+        with sqlite_engine.connect() as conn:
+            model_id, params = conn.execute(select(models.c.id, models.c.params)).one()
+        assert 'data-state="done"' in done and f'href="/models/{model_id}"' in done
+        assert params["model_basis"] == "final"
+        failed = client.get(f"/jobs/{failing_id}").text
+        assert 'data-state="failed"' in failed and "nope" in failed
+        assert client.get("/jobs/not-a-job").status_code == 404
+    finally:
+        queue.empty()
+        for registry in (queue.finished_job_registry, queue.failed_job_registry):
+            for jid in registry.get_job_ids():
+                registry.remove(jid, delete_job=True)

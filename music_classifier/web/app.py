@@ -56,6 +56,8 @@ class ServeConfig:
     readonly_role: str | None = None
     statement_timeout_ms: int = 30_000
     retrain_options: dict[str, Any] = field(default_factory=dict)  # TrainOptions fields beyond final=True
+    redis_url: str | None = None  # Retrain goes to the RQ queue (a worker runs it), else a thread here
+    queue_name: str = "music-classifier"
 
 
 def create_app(config: ServeConfig, *, engine: Engine | None = None) -> Any:
@@ -66,7 +68,7 @@ def create_app(config: ServeConfig, *, engine: Engine | None = None) -> Any:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     csrf = new_csrf_token()
     models_path = config.models_path or (Path.cwd() / "models").resolve()
-    retrainer = Retrainer(engine, models_path, options=config.retrain_options)
+    retrainer = _retrainer(config, engine, models_path)
 
     def page(request: Request, name: str, status: int = 200, **context: Any) -> Response:
         return templates.TemplateResponse(request, name, {"csrf": csrf, "csrf_field": CSRF_FIELD, **context},
@@ -219,7 +221,7 @@ def create_app(config: ServeConfig, *, engine: Engine | None = None) -> Any:
         Route("/models", models_page),
         Route("/models/{model_id:int}", model_page),
         Route("/retrain", retrain_async, methods=["POST"]),
-        Route("/jobs/{job_id:int}", job_page),
+        Route("/jobs/{job_id:str}", job_page),
         Route("/sql", sql_page),
         Route("/sql.csv", sql_csv),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
@@ -229,6 +231,15 @@ def create_app(config: ServeConfig, *, engine: Engine | None = None) -> Any:
     app.state.retrainer = retrainer
     app.state.csrf_token = csrf
     return Guard(app, csrf_token=csrf, token=config.token)
+
+
+def _retrainer(config: ServeConfig, engine: Engine, models_path: Path) -> Any:
+    if config.redis_url:
+        from music_classifier.jobs.runtime import make_queue, redis_connection
+        from music_classifier.web.retrain import QueueRetrainer
+
+        return QueueRetrainer(make_queue(redis_connection(config.redis_url), config.queue_name))
+    return Retrainer(engine, models_path, options=config.retrain_options)
 
 
 def _int(value: str | None) -> int | None:

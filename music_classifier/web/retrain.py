@@ -1,13 +1,17 @@
 """The page's "Retrain" button: ``train DATASET --final`` as a background job, its progress polled.
 
-The job runs in a thread of the server process (one at a time: a second press while one runs gets
-that one back), with its own transaction, exactly as the ``train`` command runs it. Its state lives in
-memory: a restarted server forgets finished jobs, while the models they registered stay in the registry.
+With Redis configured (``REDIS_URL``) the job goes to the RQ queue as the task
+:func:`music_classifier.jobs.tasks.train_final` (the dataset's name is all that travels), a
+``music-classifier worker`` runs it, and the page reads its state and progress (the job's meta) from
+Redis. Without Redis it runs in a thread of the server process (one at a time: a second press while
+one runs gets that one back), with its own transaction, exactly as the ``train`` command runs it; that
+state lives in memory, so a restarted server forgets finished jobs (their models stay in the registry).
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +22,7 @@ from music_classifier.errors import MusicClassifierError
 
 @dataclass
 class RetrainJob:
-    id: int
+    id: str
     dataset: str
     state: str = "queued"  # queued | running | done | failed
     done: int = 0  # fits done (the grid search's progress)
@@ -49,13 +53,13 @@ class Retrainer:
             running = [j for j in self._jobs.values() if j.state in ("queued", "running")]
             if running:
                 return running[0]
-            job = RetrainJob(id=next(self._ids), dataset=dataset)
+            job = RetrainJob(id=str(next(self._ids)), dataset=dataset)
             self._jobs[job.id] = job
         threading.Thread(target=self._run, args=(job,), name=f"retrain-{job.id}", daemon=True).start()
         return job
 
-    def get(self, job_id: int) -> RetrainJob | None:
-        return self._jobs.get(int(job_id))
+    def get(self, job_id: str) -> RetrainJob | None:
+        return self._jobs.get(str(job_id))
 
     def _run(self, job: RetrainJob) -> None:
         from music_classifier.models.train import TrainOptions, train_model
@@ -77,3 +81,59 @@ class Retrainer:
             job.message, job.state = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", "failed"
         finally:
             job.finished.set()
+
+
+TRAIN_TASK = "music_classifier.jobs.tasks.train_final"
+_RQ_STATES = {"queued": "queued", "scheduled": "queued", "deferred": "queued", "started": "running",
+              "finished": "done", "failed": "failed", "stopped": "failed", "canceled": "failed"}
+
+
+class QueueRetrainer:
+    """Retrain jobs on the RQ queue (a worker runs them); the same interface as :class:`Retrainer`."""
+
+    def __init__(self, queue: Any) -> None:
+        self.queue = queue
+
+    def start(self, dataset: str) -> RetrainJob:
+        from music_classifier.jobs.tasks import TRAIN_RESULT_TTL_S, TRAIN_TIMEOUT_S
+
+        job = self.queue.enqueue(TRAIN_TASK, dataset, job_timeout=TRAIN_TIMEOUT_S, result_ttl=TRAIN_RESULT_TTL_S,
+                                 description=f"retrain {dataset} (final)")
+        return RetrainJob(id=job.id, dataset=dataset)
+
+    def get(self, job_id: str) -> RetrainJob | None:
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job
+
+        if not _RQ_JOB_ID.match(job_id):
+            return None
+        try:
+            job = Job.fetch(job_id, connection=self.queue.connection, serializer=self.queue.serializer)
+        except NoSuchJobError:
+            return None
+        if job.func_name != TRAIN_TASK:  # the page shows its own jobs only
+            return None
+        meta = job.get_meta(refresh=True) or {}
+        state = _RQ_STATES.get(str(job.get_status(refresh=True)).split(".")[-1].lower(), "queued")
+        view = RetrainJob(id=job.id, dataset=str(job.args[0]) if job.args else "?", state=state,
+                          done=int(meta.get("done") or 0), total=int(meta.get("total") or 0))
+        if state == "done":
+            result = job.return_value() or {}
+            if result.get("error"):
+                view.state, view.message = "failed", str(result["error"])
+            else:
+                view.model_id, view.message = result.get("model_id"), str(result.get("message", ""))
+        elif state == "failed":
+            view.message = _last_line(job.latest_result().exc_string if job.latest_result() else "") or \
+                "the job failed (see the worker's log)"
+        if state in ("done", "failed"):
+            view.finished.set()
+        return view
+
+
+_RQ_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _last_line(text: str | None) -> str:
+    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""

@@ -36,7 +36,8 @@ def config_from_settings(settings: Any, *, token: str | None) -> Any:
 
     return ServeConfig(database_url=settings.resolved_database_url, library=settings.library, token=token,
                        models_path=settings.models_path, readonly_url=settings.readonly_url,
-                       readonly_role=settings.readonly_role, statement_timeout_ms=settings.statement_timeout_ms)
+                       readonly_role=settings.readonly_role, statement_timeout_ms=settings.statement_timeout_ms,
+                       redis_url=settings.redis_url, queue_name=settings.queue_name)
 
 
 def run_server(settings: Any, *, host: str, port: int, token: str | None, engine: Any = None) -> None:
