@@ -13,8 +13,9 @@ import pytest
 from serve_helpers import EVIL_ARTIST, EVIL_TITLE, GENRES, PER_GENRE, build_class
 from sqlalchemy import select
 
-from music_classifier.db.browse import TrackFilter, list_tracks
+from music_classifier.db.browse import TrackFilter, audit_queue, list_tracks
 from music_classifier.db.tables import label_issues, models
+from music_classifier.models.audit import latest_audit
 from music_classifier.web.app import ServeConfig, create_app
 from music_classifier.web.security import CSP
 
@@ -85,6 +86,11 @@ def test_every_page_shows_the_class(engine, tmp_path, models_dir, readonly_role)
     assert set(shown[:2]) == set(served.flipped)  # the two tracks filed under a wrong genre lead the queue
     assert shown == [t for t in stored if t in shown]  # in the audit's stored order
     assert "<kbd>space</kbd> play / pause" in audit.text
+    with engine.connect() as conn:  # the queue reads only the suspects, as the whole audit lists them
+        disputed = [r.track_id for r in latest_audit(conn).disputed]
+        first = audit_queue(conn, limit=1)
+    assert shown == disputed and first.n_suspects == len(disputed) and [r.track_id for r in first.rows] == \
+        disputed[:1]
 
     listing = client.get("/models")
     assert f'<a href="/models/{served.model_id}">' in listing.text and "±" in listing.text and "95% interval" in \

@@ -199,3 +199,43 @@ def audio_path_of(conn: Connection, track_id: int) -> str | None:
     """The stored library path of a live track's audio (relative to the root), or None."""
     return conn.execute(select(tracks.c.audio_path).where(
         tracks.c.id == int(track_id), tracks.c.removed_at.is_(None))).scalar()
+
+
+#: The audit queue shows at most this many suspects at a time (a pass through a class is far shorter).
+MAX_SUSPECTS = 200
+
+
+@dataclass
+class AuditQueue:
+    audit_id: int
+    dataset: str
+    kind: str
+    created_at: Any
+    n_tracks: int
+    n_suspects: int  # in all, of which ``rows`` are the first MAX_SUSPECTS
+    rows: list[Any]  # models.audit.AuditRow, in the audit's stored rank order
+
+
+def audit_queue(conn: Connection, *, limit: int = MAX_SUSPECTS) -> AuditQueue | None:
+    """The newest stored audit's suspects (flagged, or heard as another genre: ``AuditResult.disputed``),
+    in its stored rank order, the first ``limit`` of them; None before any audit. Reads only those rows,
+    not the whole audit (``latest_audit`` reads every audited track)."""
+    from music_classifier.db.tables import label_audits, label_issues
+    from music_classifier.models.audit import AuditRow, students_of
+
+    run = conn.execute(select(label_audits).order_by(label_audits.c.id.desc()).limit(1)).mappings().first()
+    if run is None:
+        return None
+    suspect = and_(label_issues.c.audit_id == run["id"],
+                   or_(label_issues.c.flagged, label_issues.c.heard_genre != label_issues.c.sheet_genre))
+    n_suspects = int(conn.execute(select(func.count()).select_from(label_issues).where(suspect)).scalar_one())
+    found = conn.execute(
+        select(label_issues, tracks.c.artist, tracks.c.title).join(tracks, tracks.c.id == label_issues.c.track_id)
+        .where(suspect).order_by(label_issues.c.rank).limit(max(1, int(limit)))).mappings().all()
+    names = students_of(conn, [int(r["track_id"]) for r in found])
+    rows = [AuditRow(rank=int(r["rank"]), track_id=int(r["track_id"]), artist=r["artist"], title=r["title"],
+                     students=names.get(int(r["track_id"]), []), sheet_genre=r["sheet_genre"],
+                     heard_genre=r["heard_genre"], sheet_probability=float(r["sheet_probability"]),
+                     heard_probability=float(r["heard_probability"]), flagged=bool(r["flagged"])) for r in found]
+    return AuditQueue(audit_id=int(run["id"]), dataset=run["dataset_name"], kind=run["model_kind"],
+                      created_at=run["created_at"], n_tracks=int(run["n_tracks"]), n_suspects=n_suspects, rows=rows)

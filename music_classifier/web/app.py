@@ -29,6 +29,7 @@ from music_classifier.db.browse import (
     DEFAULT_PAGE_SIZE,
     TRACK_STATES,
     TrackFilter,
+    audit_queue,
     filter_choices,
     list_tracks,
     track_facts,
@@ -117,12 +118,9 @@ def create_app(config: ServeConfig, *, engine: Engine | None = None) -> Any:
         return FileResponse(path, media_type=_media_type(path))
 
     def audit_page(request: Request) -> Response:
-        from music_classifier.models.audit import latest_audit
-
         with engine.connect() as conn:
-            result = latest_audit(conn)
-        suspects = result.disputed if result is not None else []
-        return page(request, "audit.html", audit=result, suspects=suspects)
+            queue = audit_queue(conn)
+        return page(request, "audit.html", audit=queue, suspects=queue.rows if queue else [])
 
     def models_page(request: Request) -> Response:
         from music_classifier.models.datasets import list_datasets
