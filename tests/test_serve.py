@@ -240,8 +240,10 @@ def test_a_token_is_required_on_every_request_when_set(engine, tmp_path, models_
     client.cookies.clear()
     assert client.get("/tracks").status_code == 401
 
-    with_cookie = TestClient(client.app, base_url="http://192.0.2.10:8765", cookies={"mc_token": TOKEN})
+    with_cookie = TestClient(client.app, base_url="http://192.0.2.10:8765", cookies={"mc_token": TOKEN},
+                             follow_redirects=False)
     assert with_cookie.get("/tracks").status_code == 200
+    assert with_cookie.get("/tracks", params={"token": TOKEN}).headers["location"] == "/tracks"  # never kept in the URL
     assert client.get("/tracks", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
     assert client.get(f"/audio/{served.first}", headers={"X-Music-Classifier-Token": TOKEN,
                                                           "Range": "bytes=0-9"}).status_code == 206
@@ -341,3 +343,20 @@ def test_retrain_goes_to_the_rq_queue_when_redis_is_configured(sqlite_engine, tm
         for registry in (queue.finished_job_registry, queue.failed_job_registry):
             for jid in registry.get_job_ids():
                 registry.remove(jid, delete_job=True)
+
+
+def test_serve_settings_reach_the_page(tmp_path, monkeypatch):
+    from music_classifier.settings import get_settings
+    from music_classifier.web.server import check_bind, config_from_settings, is_loopback
+
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/5")
+    monkeypatch.setenv("MUSIC_CLASSIFIER_READONLY_ROLE", "class_ro")
+    settings = get_settings(database_url="postgresql://u:secret@db.example/class", library=tmp_path)
+    config = config_from_settings(settings, token=TOKEN)
+    assert config.database_url == "postgresql+psycopg://u:secret@db.example/class" and config.library == tmp_path
+    assert config.token == TOKEN and config.redis_url == "redis://127.0.0.1:6379/5"
+    assert config.readonly_role == "class_ro" and config.models_path == settings.models_path
+    assert [is_loopback(h) for h in ("127.0.0.1", "127.1.2.3", "::1", "localhost", "0.0.0.0", "10.0.0.2", "x")] == \
+        [True, True, True, True, False, False, False]
+    check_bind("127.0.0.1", None)
+    check_bind("0.0.0.0", TOKEN)

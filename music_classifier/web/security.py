@@ -81,11 +81,12 @@ class Guard:
             await _plain(send, 403, "this server answers only to 127.0.0.1 / localhost (start it with --token "
                                     "to serve other hosts)")
             return
-        if self.token is not None and not self._authorised(scope, headers):
+        if self.token is not None:
             query_token = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [None])[-1]
             if scope["method"] in ("GET", "HEAD") and _same(query_token, self.token):
-                await _redirect_setting_cookie(scope, send, self.token)
+                await _redirect_setting_cookie(scope, send, self.token)  # also when the cookie is there already
                 return
+        if self.token is not None and not self._authorised(scope, headers):
             await _plain(send, 401, "a token is needed: open the address printed by `music-classifier serve` "
                                     "(it ends in ?token=...)")
             return
