@@ -4,8 +4,8 @@ Used by the local page (``music-classifier serve``); plain functions over a conn
 Paging is by keyset on ``tracks.id`` (the primary key): a page is "the next N ids after the last one
 shown" (or before the first one, going back), so page 1,000 of a 100,000-track library costs what
 page 1 does, where OFFSET would read and discard every row before it. Every filter is an EXISTS on an
-indexed key (``track_genres`` and ``dataset_members`` primary keys, the unique keys of ``proposals``
-and ``extractions``, which start with the track id).
+indexed key: the primary keys of ``track_genres`` (track, rank) and ``dataset_members`` (dataset,
+track), the unique keys of ``proposals`` (student, track) and ``extractions`` (track first).
 """
 
 from __future__ import annotations
