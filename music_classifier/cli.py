@@ -39,6 +39,7 @@ COMMAND_MODULES = [
     "plots",
     "audit",
     "tags",
+    "serve",
 ]
 
 

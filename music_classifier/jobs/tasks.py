@@ -1,4 +1,5 @@
-"""The ONLY functions a worker runs. Each takes extraction ids (JSON), nothing else.
+"""The ONLY functions a worker runs. Each takes extraction ids (JSON), or (``train_final``, the page's
+Retrain button) a dataset name, nothing else.
 
 RQ imports whatever dotted path a job names, so :class:`~music_classifier.jobs.worker.TaskWorker`
 refuses every job whose function is not listed in :data:`ALLOWED_FUNCTIONS`. Credentials and
@@ -48,7 +49,12 @@ TEST_HOLD_ENV = "MUSIC_CLASSIFIER_TEST_HOLD_FIFO"
 
 #: One task per extractor of the registry (jobs.extractors); the worker runs these and nothing else.
 TASK_NAMES = tuple(e.task for e in EXTRACTORS.values())
-ALLOWED_FUNCTIONS = frozenset(f"{__name__}.{name}" for name in TASK_NAMES)
+#: Tasks beyond the extractors': the page's Retrain button (``serve``) when Redis is configured.
+OTHER_TASKS = ("train_final",)
+ALLOWED_FUNCTIONS = frozenset(f"{__name__}.{name}" for name in TASK_NAMES + OTHER_TASKS)
+TRAIN_TIMEOUT_S = 6 * 3600  # a grid search on a large class takes far longer than an extraction
+TRAIN_RESULT_TTL_S = 24 * 3600  # the page shows the finished job (and its model) for a day
+PROGRESS_EVERY_S = 1.0
 
 
 class ExtractionNotFound(LookupError):
@@ -150,6 +156,41 @@ def _extract_audio(job: AudioJob, library_root):  # noqa: ANN001, ANN202
         offset_s, duration_s = excerpt_window(probe_audio(path).duration_s, float(job.excerpt_s))
     y, sr = load_audio(path, offset_s=offset_s, duration_s=duration_s)
     return extract_audio(job.extractor, y=y, sr=sr, segment_s=float(job.segment_s) if job.segment_s else None)
+
+
+def train_final(dataset: str) -> dict:
+    """``train DATASET --final`` with the command's defaults, for the page's Retrain button.
+
+    Takes the dataset's name only (checked like ``dataset create`` checks it); the database, models
+    directory and cores come from this worker's own environment. Progress (fits done / in all) is
+    saved in the job's meta about once a second. A domain error (no such dataset, one genre) ends the
+    job normally with ``{"error": ...}``: retrying would fail the same way.
+    """
+    from music_classifier.errors import MusicClassifierError
+    from music_classifier.models.datasets import validate_name
+    from music_classifier.models.parallel import resolve_jobs
+    from music_classifier.models.train import TrainOptions, train_model
+
+    settings = job_settings()
+    job = _current_rq_job()
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if job is not None and (done == total or now - last[0] >= PROGRESS_EVERY_S):
+            last[0] = now
+            job.meta.update(done=int(done), total=int(total))
+            job.save_meta()
+
+    try:
+        name = validate_name(str(dataset))
+        with job_engine(settings).begin() as conn:
+            result = train_model(conn, name, TrainOptions(final=True, n_jobs=resolve_jobs(None, settings.jobs)),
+                                 models_path=settings.models_path, progress=progress)
+    except MusicClassifierError as exc:
+        return {"error": str(exc)}
+    return {"model_id": result.model_id, "message": f"model {result.model_id} ({result.kind} on {result.dataset}), "
+                                                    "final"}
 
 
 def _current_rq_job():  # noqa: ANN202

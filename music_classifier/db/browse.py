@@ -1,0 +1,244 @@
+"""Browsing the library page by page: the tracks list with its filters, and one track's facts.
+
+Used by the local page (``music-classifier serve``); plain functions over a connection, no web types.
+Paging is by keyset on ``tracks.id`` (the primary key): a page is "the next N ids after the last one
+shown" (or before the first one, going back), so page 1,000 of a 100,000-track library costs what
+page 1 does, where OFFSET would read and discard every row before it. Every filter is an EXISTS on an
+indexed key: the primary keys of ``track_genres`` (track, rank) and ``dataset_members`` (dataset,
+track), the unique keys of ``proposals`` (student, track) and ``extractions`` (track first).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, and_, exists, func, not_, or_, select
+
+from music_classifier.db.tables import (
+    dataset_members,
+    datasets,
+    extractions,
+    genres,
+    proposals,
+    students,
+    track_genres,
+    tracks,
+)
+
+#: The state filter's values, as the page names them.
+TRACK_STATES = ("no-audio", "waiting", "extracted", "failed")
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+MAX_SEARCH = 200
+
+
+@dataclass(frozen=True)
+class TrackFilter:
+    genre: str | None = None  # genres.name (the normalised key) of the coarse genre
+    student: str | None = None  # students.name
+    dataset: str | None = None  # datasets.name
+    state: str | None = None  # one of TRACK_STATES
+    search: str | None = None  # a part of the artist or the title, any case
+
+    def active(self) -> dict[str, str]:
+        return {k: v for k, v in self.__dict__.items() if v}
+
+
+@dataclass
+class TrackRow:
+    id: int
+    artist: str
+    title: str
+    genre: str | None
+    has_audio: bool
+    state: str
+
+
+@dataclass
+class TrackPage:
+    rows: list[TrackRow]
+    after: int | None  # the keyset of the next page (None: this is the last)
+    before: int | None  # the keyset of the previous page (None: this is the first)
+
+
+def _state_conditions() -> dict[str, Any]:
+    def extraction(status: str):  # noqa: ANN202
+        return exists().where(and_(extractions.c.track_id == tracks.c.id, extractions.c.status == status))
+
+    done, failed = extraction("done"), extraction("failed")
+    return {
+        "no-audio": tracks.c.audio_path.is_(None),
+        "extracted": done,
+        "failed": and_(not_(done), failed),
+        "waiting": and_(tracks.c.audio_path.is_not(None), not_(done), not_(failed)),
+    }
+
+
+def _where(flt: TrackFilter) -> list[Any]:
+    conds: list[Any] = [tracks.c.removed_at.is_(None)]
+    if flt.genre:
+        conds.append(exists().where(and_(
+            track_genres.c.track_id == tracks.c.id, track_genres.c.rank == 0,
+            track_genres.c.genre_id == select(genres.c.id).where(genres.c.name == flt.genre).scalar_subquery())))
+    if flt.student:
+        conds.append(exists().where(and_(
+            proposals.c.track_id == tracks.c.id,
+            proposals.c.student_id == select(students.c.id).where(students.c.name == flt.student).scalar_subquery())))
+    if flt.dataset:
+        conds.append(exists().where(and_(
+            dataset_members.c.track_id == tracks.c.id,
+            dataset_members.c.dataset_id == select(datasets.c.id).where(
+                datasets.c.name == flt.dataset).scalar_subquery())))
+    if flt.state:
+        conditions = _state_conditions()
+        if flt.state not in conditions:
+            raise ValueError(f"unknown state {flt.state!r}")
+        conds.append(conditions[flt.state])
+    if flt.search:
+        # LIKE metacharacters typed by the user are matched literally.
+        needle = "%" + flt.search[:MAX_SEARCH].lower().replace("\\", "\\\\").replace("%", "\\%") \
+            .replace("_", "\\_") + "%"
+        conds.append(or_(func.lower(tracks.c.artist).like(needle, escape="\\"),
+                         func.lower(tracks.c.title).like(needle, escape="\\")))
+    return conds
+
+
+def list_tracks(conn: Connection, flt: TrackFilter = TrackFilter(), *, after: int | None = None,
+                before: int | None = None, limit: int = DEFAULT_PAGE_SIZE) -> TrackPage:
+    """One page of live tracks matching ``flt``, by id: the first page, the one ``after`` an id, or
+    the one ``before`` an id."""
+    limit = max(1, min(int(limit), MAX_PAGE_SIZE))
+    conds = _where(flt)
+    backwards = before is not None and after is None
+    if after is not None:
+        conds.append(tracks.c.id > int(after))
+    elif backwards:
+        conds.append(tracks.c.id < int(before))
+    order = tracks.c.id.desc() if backwards else tracks.c.id
+    page = select(tracks.c.id).where(*conds).order_by(order).limit(limit + 1).subquery()
+    done = exists().where(and_(extractions.c.track_id == tracks.c.id, extractions.c.status == "done"))
+    failed = exists().where(and_(extractions.c.track_id == tracks.c.id, extractions.c.status == "failed"))
+    stmt = (select(tracks.c.id, tracks.c.artist, tracks.c.title, tracks.c.audio_path, genres.c.display_name,
+                   done.label("done"), failed.label("failed"))
+            .join(page, page.c.id == tracks.c.id)
+            .outerjoin(track_genres, and_(track_genres.c.track_id == tracks.c.id, track_genres.c.rank == 0))
+            .outerjoin(genres, genres.c.id == track_genres.c.genre_id)
+            .order_by(order))
+    found = conn.execute(stmt).all()
+    more = len(found) > limit
+    found = found[:limit]
+    if backwards:
+        found.reverse()
+    rows = [TrackRow(id=int(r.id), artist=r.artist, title=r.title, genre=r.display_name,
+                     has_audio=r.audio_path is not None, state=_state_of(r)) for r in found]
+    if not rows:
+        return TrackPage(rows, None, None)
+    first, last = rows[0].id, rows[-1].id
+    if backwards:
+        return TrackPage(rows, after=last, before=first if more else None)
+    has_before = after is not None and conn.execute(
+        select(tracks.c.id).where(*_where(flt), tracks.c.id < first).limit(1)).first() is not None
+    return TrackPage(rows, after=last if more else None, before=first if has_before else None)
+
+
+def _state_of(row: Any) -> str:
+    if row.done:
+        return "extracted"
+    if row.failed:
+        return "failed"
+    return "no-audio" if row.audio_path is None else "waiting"
+
+
+def filter_choices(conn: Connection) -> dict[str, list[tuple[str, str]]]:
+    """(value, label) pairs for the tracks page's filter menus."""
+    return {
+        "genre": [(r.name, r.display_name) for r in conn.execute(
+            select(genres.c.name, genres.c.display_name).order_by(genres.c.display_name))],
+        "student": [(r.name, r.name) for r in conn.execute(select(students.c.name).order_by(students.c.name))],
+        "dataset": [(r.name, r.name) for r in conn.execute(select(datasets.c.name).order_by(datasets.c.name))],
+        "state": [(s, s.replace("-", " ")) for s in TRACK_STATES],
+    }
+
+
+@dataclass
+class TrackFacts:
+    id: int
+    artist: str
+    title: str
+    source: str
+    audio_path: str | None
+    duration_s: float | None
+    removed: bool
+    genres: list[tuple[int, str]] = field(default_factory=list)  # (rank, display name): 0 = coarse
+    proposers: list[tuple[str, int]] = field(default_factory=list)  # (student, sheet row)
+    extractions: list[tuple[str, str]] = field(default_factory=list)  # (extractor, status)
+
+
+def track_facts(conn: Connection, track_id: int) -> TrackFacts | None:
+    """What the sheet and the library say about one track; None when there is no such track."""
+    row = conn.execute(select(tracks).where(tracks.c.id == int(track_id))).mappings().first()
+    if row is None:
+        return None
+    facts = TrackFacts(id=int(row["id"]), artist=row["artist"], title=row["title"], source=row["source"],
+                       audio_path=row["audio_path"], duration_s=row["duration_s"],
+                       removed=row["removed_at"] is not None)
+    facts.genres = [(int(r.rank), r.display_name) for r in conn.execute(
+        select(track_genres.c.rank, genres.c.display_name).join(genres, genres.c.id == track_genres.c.genre_id)
+        .where(track_genres.c.track_id == facts.id).order_by(track_genres.c.rank))]
+    facts.proposers = [(r.name, int(r.sheet_row)) for r in conn.execute(
+        select(students.c.name, proposals.c.sheet_row).join(students, students.c.id == proposals.c.student_id)
+        .where(proposals.c.track_id == facts.id).order_by(students.c.name))]
+    facts.extractions = [(r.extractor, r.status) for r in conn.execute(
+        select(extractions.c.extractor, extractions.c.status).where(extractions.c.track_id == facts.id)
+        .order_by(extractions.c.id))]
+    return facts
+
+
+def audio_path_of(conn: Connection, track_id: int) -> str | None:
+    """The stored library path of a live track's audio (relative to the root), or None."""
+    return conn.execute(select(tracks.c.audio_path).where(
+        tracks.c.id == int(track_id), tracks.c.removed_at.is_(None))).scalar()
+
+
+#: The audit queue shows at most this many suspects at a time (a pass through a class is far shorter).
+MAX_SUSPECTS = 200
+
+
+@dataclass
+class AuditQueue:
+    audit_id: int
+    dataset: str
+    kind: str
+    created_at: Any
+    n_tracks: int
+    n_suspects: int  # in all, of which ``rows`` are the first MAX_SUSPECTS
+    rows: list[Any]  # models.audit.AuditRow, in the audit's stored rank order
+
+
+def audit_queue(conn: Connection, *, limit: int = MAX_SUSPECTS) -> AuditQueue | None:
+    """The newest stored audit's suspects (flagged, or heard as another genre: ``AuditResult.disputed``),
+    in its stored rank order, the first ``limit`` of them; None before any audit. Reads only those rows,
+    not the whole audit (``latest_audit`` reads every audited track)."""
+    from music_classifier.db.tables import label_audits, label_issues
+    from music_classifier.models.audit import AuditRow, students_of
+
+    run = conn.execute(select(label_audits).order_by(label_audits.c.id.desc()).limit(1)).mappings().first()
+    if run is None:
+        return None
+    suspect = and_(label_issues.c.audit_id == run["id"],
+                   or_(label_issues.c.flagged, label_issues.c.heard_genre != label_issues.c.sheet_genre))
+    n_suspects = int(conn.execute(select(func.count()).select_from(label_issues).where(suspect)).scalar_one())
+    # The first suspects by rank first, then their tracks by primary key: joining before the LIMIT
+    # makes PostgreSQL hash-join every suspect with every track (5x slower on 100,000 tracks).
+    first = select(label_issues).where(suspect).order_by(label_issues.c.rank).limit(max(1, int(limit))).subquery()
+    found = conn.execute(
+        select(first, tracks.c.artist, tracks.c.title).join(tracks, tracks.c.id == first.c.track_id)
+        .order_by(first.c.rank)).mappings().all()
+    names = students_of(conn, [int(r["track_id"]) for r in found])
+    rows = [AuditRow(rank=int(r["rank"]), track_id=int(r["track_id"]), artist=r["artist"], title=r["title"],
+                     students=names.get(int(r["track_id"]), []), sheet_genre=r["sheet_genre"],
+                     heard_genre=r["heard_genre"], sheet_probability=float(r["sheet_probability"]),
+                     heard_probability=float(r["heard_probability"]), flagged=bool(r["flagged"])) for r in found]
+    return AuditQueue(audit_id=int(run["id"]), dataset=run["dataset_name"], kind=run["model_kind"],
+                      created_at=run["created_at"], n_tracks=int(run["n_tracks"]), n_suspects=n_suspects, rows=rows)

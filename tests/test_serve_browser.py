@@ -1,0 +1,147 @@
+"""`serve` in a real browser: Playwright for Python driving the system's Chromium (never a downloaded
+one) against the page served by uvicorn on 127.0.0.1. A track plays (its audio element's currentTime
+advances and the audio arrived by a Range request answered 206), the audit queue's keys play the
+suspects, the Retrain button runs a job whose progress htmx polls, and the Content-Security-Policy
+reports no violation (all script is in static files). Screenshots go to tmp_path, and to docs/img
+when MUSIC_CLASSIFIER_SCREENSHOTS=1 (the README's pictures)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import unavailable
+from serve_helpers import build_class
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+DOCS_IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
+WAIT_MS = 120_000  # a ceiling that only catches hangs: every wait below ends on an event
+
+
+@pytest.fixture
+def server(sqlite_engine, tmp_path, models_dir):
+    """The page over a small generated class, served by uvicorn in a thread on a free port."""
+    import uvicorn
+
+    from music_classifier.web.app import ServeConfig, create_app
+
+    served = build_class(sqlite_engine, tmp_path)
+    config = ServeConfig(database_url=sqlite_engine.url.render_as_string(hide_password=False),
+                         models_path=models_dir, retrain_options={"grid": served.grid, "cv": 3, "repeats": 1})
+    app = create_app(config, engine=sqlite_engine)
+    # The socket listens before the server thread starts: the browser's first request waits in its
+    # backlog until uvicorn accepts it, so nothing has to wait for "started".
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    port = sock.getsockname()[1]
+    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}", served
+    uv.should_exit = True
+    thread.join(timeout=30)
+    sock.close()
+
+
+@pytest.fixture
+def page(tmp_path):
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        unavailable("playwright", str(exc))
+    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
+        unavailable("Chromium", f"{CHROMIUM} not found (apt-get install chromium)")
+    with sync_playwright() as p:
+        try:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        except Exception as exc:  # noqa: BLE001 - whatever playwright raises when the browser cannot start
+            unavailable("Chromium", str(exc).strip().splitlines()[0])
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        pg = context.new_page()
+        pg.set_default_timeout(WAIT_MS)
+        pg.console_errors = []
+        pg.on("console", lambda m: pg.console_errors.append(m.text) if m.type == "error" else None)
+        pg.on("pageerror", lambda e: pg.console_errors.append(str(e)))
+        yield pg
+        context.close()
+        browser.close()
+
+
+def _screenshot(page, tmp_path: Path, name: str) -> None:
+    shot = tmp_path / name
+    page.screenshot(path=str(shot), full_page=True)
+    if os.environ.get("MUSIC_CLASSIFIER_SCREENSHOTS") == "1":
+        DOCS_IMG.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, DOCS_IMG / name)
+
+
+def test_a_track_plays_with_range_requests(server, page, tmp_path):
+    base, served = server
+    audio_answers = []
+    page.on("response", lambda r: audio_answers.append(r) if "/audio/" in r.url else None)
+    page.goto(f"{base}/tracks/{served.tagged}")
+    page.wait_for_function("() => document.getElementById('track-audio').readyState >= 1")  # metadata loaded
+    page.keyboard.press("Space")  # the page's own shortcut: play
+    page.wait_for_function("() => document.getElementById('track-audio').currentTime > 0.5")
+    assert not page.evaluate("document.getElementById('track-audio').paused")
+    assert any(r.status == 206 and r.url.endswith(f"/audio/{served.tagged}") for r in audio_answers), \
+        [(r.url, r.status) for r in audio_answers]
+    assert page.locator("h2:has-text('Similar tracks') + table button.play").count() == 5
+    assert page.locator("strong.predicted").inner_text() in ("Rock", "Jazz", "Pop")
+    _screenshot(page, tmp_path, "serve-track.png")
+    page.keyboard.press("Space")
+    page.wait_for_function("() => document.getElementById('track-audio').paused")
+
+    # A similar track's play button plays it in the shared player.
+    page.locator("h2:has-text('Similar tracks') + table button.play").first.click()
+    page.wait_for_function("() => document.getElementById('player').currentTime > 0.3")
+    assert not page.console_errors, page.console_errors  # no CSP violation, no script error
+
+
+def test_audit_queue_keys_play_the_suspects_in_order(server, page, tmp_path):
+    base, served = server
+    page.goto(f"{base}/audit")
+    rows = page.locator("#queue tr.suspect")
+    assert rows.count() >= 2
+    first, second = rows.nth(0).get_attribute("data-track"), rows.nth(1).get_attribute("data-track")
+    assert {int(first), int(second)} == set(served.flipped)
+    page.keyboard.press("j")  # the first suspect: selected and playing
+    page.wait_for_function("() => document.getElementById('player').currentTime > 0.3")
+    assert page.evaluate("document.getElementById('player').getAttribute('src')") == f"/audio/{first}"
+    assert page.locator("#queue tr.suspect.current").get_attribute("data-track") == first
+    _screenshot(page, tmp_path, "serve-audit.png")
+    page.keyboard.press("Space")  # pause
+    page.wait_for_function("() => document.getElementById('player').paused")
+    page.keyboard.press("j")  # next: the second suspect plays
+    page.wait_for_function(f"() => document.getElementById('player').getAttribute('src') === '/audio/{second}' "
+                           "&& document.getElementById('player').currentTime > 0.3")
+    assert page.locator("#queue tr.suspect.current").get_attribute("data-track") == second
+    page.keyboard.press("k")  # back to the first
+    page.wait_for_function(f"() => document.getElementById('player').getAttribute('src') === '/audio/{first}' "
+                           "&& !document.getElementById('player').paused")
+    assert not page.console_errors, page.console_errors
+
+
+def test_retrain_button_runs_a_job_and_the_new_model_shows(server, page, tmp_path):
+    base, served = server
+    page.goto(f"{base}/models")
+    before = page.locator("table.models tbody tr").count()
+    page.locator("#retrain").click()
+    page.wait_for_selector("#job [data-state='done'], #job [data-state='failed']")  # htmx polls the job
+    job = page.locator("#job .job")
+    assert job.get_attribute("data-state") == "done", job.inner_text()
+    link = job.locator("a").get_attribute("href")
+    page.goto(f"{base}/models")
+    assert page.locator("table.models tbody tr").count() == before + 1
+    assert page.locator(f"table.models a[href='{link}']").count() == 1
+    page.goto(f"{base}{link}")
+    assert "final" in page.locator("main").inner_text()
+    _screenshot(page, tmp_path, "serve-models.png")
+    assert not page.console_errors, page.console_errors
