@@ -139,6 +139,12 @@ def settled_track_ids(conn: Connection) -> set[int]:
     return set(_standing(conn))
 
 
+def settled_genres(conn: Connection) -> dict[int, str]:
+    """Settled track id -> the genre its standing decision gives it (display name)."""
+    names = dict(conn.execute(select(genres.c.id, genres.c.display_name)).all())
+    return {tid: names.get(r["genre_id"], "?") for tid, r in _standing(conn).items()}
+
+
 def audit_of(conn: Connection, track_id: int) -> int | None:
     """The newest label audit that lists the track (the audit a decision on it most likely answers)."""
     return conn.execute(select(func.max(label_issues.c.audit_id))
@@ -170,7 +176,8 @@ def _outcome(conn: Connection, track_id: int, song: str, written_id: int | None,
 def set_genre(conn: Connection, track: int | str, genre: str, *, decided_by: str | None = None,
               note: str | None = None, audit_id: int | None = None) -> DecisionOutcome:
     """File ``track`` under ``genre`` (an existing genre or an alias of one). Appends a ``set`` row;
-    nothing is written when the track's standing decision already says ``genre``."""
+    nothing is written when the track's standing decision already says ``genre``. ``audit_id``: the label
+    audit the decision answers (default: the newest audit that lists the track, if any)."""
     track_id, artist, title = _track(conn, track)
     song = f"{artist} - {title}"
     gid = _genre_id(conn, genre)
@@ -182,7 +189,7 @@ def set_genre(conn: Connection, track: int | str, genre: str, *, decided_by: str
                         f"track {track_id} ({song}) is already decided as {name!r}; nothing written")
     sheet = _sheet_genre_id(conn, track_id)
     new_id = _append(conn, track_id=track_id, action="set", genre_before_id=sheet, genre_id=gid, decided_by=by,
-                     audit_id=audit_id, note=note)
+                     audit_id=audit_of(conn, track_id) if audit_id is None else audit_id, note=note)
     before = _genre_name(conn, sheet)
     return _outcome(conn, track_id, song, new_id,
                     f"track {track_id} ({song}): {before or 'no sheet genre'} -> {name} (decision {new_id})")
@@ -192,7 +199,7 @@ def keep_genre(conn: Connection, track: int | str, *, decided_by: str | None = N
                audit_id: int | None = None) -> DecisionOutcome:
     """Confirm the sheet's coarse genre of ``track``: a ``keep`` row, so the track counts as settled and a
     later change of the sheet is reported as a conflict. Nothing is written when a standing decision
-    already keeps that genre."""
+    already keeps that genre. ``audit_id`` as in :func:`set_genre`."""
     track_id, artist, title = _track(conn, track)
     song = f"{artist} - {title}"
     sheet = _sheet_genre_id(conn, track_id)
@@ -206,7 +213,7 @@ def keep_genre(conn: Connection, track: int | str, *, decided_by: str | None = N
         return _outcome(conn, track_id, song, None,
                         f"track {track_id} ({song}) is already settled as {name!r}; nothing written")
     new_id = _append(conn, track_id=track_id, action="keep", genre_before_id=sheet, genre_id=sheet, decided_by=by,
-                     audit_id=audit_id, note=note)
+                     audit_id=audit_of(conn, track_id) if audit_id is None else audit_id, note=note)
     return _outcome(conn, track_id, song, new_id, f"track {track_id} ({song}): kept {name} (decision {new_id})")
 
 
@@ -301,4 +308,4 @@ def decision_conflicts(conn: Connection, sheet_changes: Mapping[int, tuple[int |
 
 
 __all__ = ["Decision", "DecisionConflict", "DecisionOutcome", "audit_of", "decision_conflicts", "decisions_csv",
-           "keep_genre", "list_decisions", "set_genre", "settled_track_ids", "undo_decision"]
+           "keep_genre", "list_decisions", "set_genre", "settled_genres", "settled_track_ids", "undo_decision"]
