@@ -267,3 +267,29 @@ def test_the_view_survives_a_migration_that_drops_and_recreates_views(engine):
         with views_dropped(conn, FEATURE_VIEWS_LATEST, SEGMENT_VIEWS_LATEST, wide_stores=WIDE_STORES_LATEST):
             assert "track_effective_genres" not in conn.dialect.get_view_names(conn)
     assert _effective(engine, _id(engine, "Creep")) == ("Jazz", "Rock", "set")
+
+
+def test_the_report_shows_settled_tracks(engine, tmp_path):
+    import json
+
+    from music_classifier.models.audit import run_audit
+    from music_classifier.models.report import build_report
+    from music_classifier.models.train import TrainOptions, train_model
+
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"n_estimators": [10]}))
+    with engine.begin() as conn:
+        fill_separable(conn, genres_=["Rock", "Jazz", "Pop"], per_genre=6)
+        create_dataset(conn, "class", DatasetDefinition(features="gtzan_csv", top=3, min_per_genre=3))
+        model = train_model(conn, "class", TrainOptions(kind="rf", grid=str(grid), cv=2, test_size=0.5, seed=0),
+                            models_path=tmp_path / "models").model_id
+        audited = run_audit(conn, "class", n_splits=3, n_repeats=1)
+        first = audited.rows[0]
+        set_genre(conn, first.track_id, "Pop" if first.sheet_genre != "Pop" else "Rock")
+        for r in audited.rows[1:]:
+            keep_genre(conn, r.track_id)
+    with engine.connect() as conn:
+        page = build_report(conn, model, out_dir=tmp_path / "r", settings=None).read_text(encoding="utf-8")
+    table = page[page.index('id="label-issues"'):page.index("</table>", page.index('id="label-issues"'))]
+    cells = table.count('<td class="settled">')
+    assert cells >= 1 and table.count('<td class="settled">—</td>') == 0  # every listed track shows its genre
