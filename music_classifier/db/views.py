@@ -208,9 +208,12 @@ GROUP BY s.id, s.name, g.display_name""",
 # The effective genre of each live track (migration 0007): its latest standing label decision (a 'set' or
 # 'keep' row no 'undo' row cancels), else the sheet's coarse genre (track_genres rank 0). dataset create,
 # genres and the audit read it; decided_genre_id is NULL for a track nobody decided on.
-_STANDING = """SELECT track_id, MAX(id) AS id FROM label_decisions d
-  WHERE d.action <> 'undo' AND NOT EXISTS (SELECT 1 FROM label_decisions u WHERE u.undoes_id = d.id)
-  GROUP BY track_id"""
+# The standing decision is found per track by a correlated MAX over the track's own rows (index
+# ix_label_decisions_track_id; most tracks have none). A join to a grouped subquery instead lets
+# PostgreSQL, before ANALYZE has seen a freshly synced library, re-run the grouping for every track
+# (34 s instead of 0.5 s on 100,000 tracks).
+_STANDING = """(SELECT MAX(x.id) FROM label_decisions x WHERE x.track_id = t.id AND x.action <> 'undo'
+    AND NOT EXISTS (SELECT 1 FROM label_decisions u WHERE u.undoes_id = x.id))"""
 DECISION_VIEWS = {
     "track_effective_genres": f"""CREATE VIEW track_effective_genres AS
 SELECT t.id AS track_id, COALESCE(d.genre_id, tg.genre_id) AS genre_id, g.display_name AS genre,
@@ -219,8 +222,7 @@ SELECT t.id AS track_id, COALESCE(d.genre_id, tg.genre_id) AS genre_id, g.displa
 FROM tracks t
 LEFT JOIN track_genres tg ON tg.track_id = t.id AND tg.rank = 0
 LEFT JOIN genres sg ON sg.id = tg.genre_id
-LEFT JOIN ({_STANDING}) standing ON standing.track_id = t.id
-LEFT JOIN label_decisions d ON d.id = standing.id
+LEFT JOIN label_decisions d ON d.id = {_STANDING}
 JOIN genres g ON g.id = COALESCE(d.genre_id, tg.genre_id)
 WHERE t.removed_at IS NULL""",
 }
