@@ -293,3 +293,16 @@ def test_the_report_shows_settled_tracks(engine, tmp_path):
     table = page[page.index('id="label-issues"'):page.index("</table>", page.index('id="label-issues"'))]
     cells = table.count('<td class="settled">')
     assert cells >= 1 and table.count('<td class="settled">—</td>') == 0  # every listed track shows its genre
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["set", "99999999999999999999", "Jazz"], "no track 99999999999999999999"),
+    (["set", "²", "Jazz"], "give a track id"),
+    (["set", "1", "Jazz", "--note", "a\x00b"], "--note contains a NUL character"),
+])
+def test_odd_input_is_one_line(engine, models_dir, monkeypatch, args, message):
+    _sync(engine, SHEET)
+    run = sqlite_cli(engine, models_dir, monkeypatch)
+    out = run("labels", *args, code=1).output.strip()
+    assert len(out.splitlines()) == 1 and message in out
+    assert _decision_rows(engine) == []

@@ -29,6 +29,7 @@ from music_classifier.errors import InputError
 CSV_COLUMNS = ("id", "track_id", "artist", "title", "action", "genre_before", "genre", "status", "decided_by",
                "decided_at", "audit_id", "note")
 MAX_NOTE = 2000
+MAX_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -82,11 +83,13 @@ class DecisionConflict:
 def _track(conn: Connection, track: int | str) -> tuple[int, str, str]:
     """(id, artist, title) of a live track given by id; InputError otherwise."""
     raw = str(track).strip()
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise InputError(f"track {raw!r}: give a track id (a number; see music-classifier sql "
                          "\"SELECT id, artist, title FROM tracks\")")
-    row = conn.execute(select(tracks.c.id, tracks.c.artist, tracks.c.title, tracks.c.removed_at)
-                       .where(tracks.c.id == int(raw))).first()
+    # Ids are 32-bit integers on PostgreSQL; a longer number names no track (and must not reach the driver).
+    row = None if int(raw) > MAX_ID else conn.execute(
+        select(tracks.c.id, tracks.c.artist, tracks.c.title, tracks.c.removed_at)
+        .where(tracks.c.id == int(raw))).first()
     if row is None:
         raise InputError(f"no track {int(raw)}")
     if row.removed_at is not None:
@@ -155,6 +158,8 @@ def _clean_text(value: str | None, what: str, limit: int) -> str | None:
     if value is None:
         return None
     value = value.strip()
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL; refused on both databases alike
+        raise InputError(f"{what} contains a NUL character")
     if len(value) > limit:
         raise InputError(f"{what} is longer than {limit} characters")
     return value or None
