@@ -38,6 +38,7 @@ COMMAND_MODULES = [
     "demo",
     "plots",
     "audit",
+    "labels",
     "tags",
     "serve",
 ]

@@ -178,7 +178,7 @@ def test_audit_command_prints_table_and_csv_with_formulas_neutralised(sqlite_eng
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader(io.StringIO(res.stdout)))
     assert list(rows[0]) == ["rank", "track_id", "artist", "title", "student", "sheet_genre", "heard_genre",
-                             "score", "flagged"]
+                             "score", "flagged", "settled"]
     assert len(rows) == len(flat)
     assert {int(r["track_id"]) for r in rows[:3]} == {flat[i] for i in FLIPS}
     assert all(not r["student"].startswith("=") for r in rows)

@@ -60,11 +60,13 @@ def audit(
                       "track with its score)", highlight=False, soft_wrap=True)
         return
     title = "Most disputed labels first" if result.flagged else "Not flagged, but heard as another genre out of fold"
-    table = Table("#", "track", "artist - title", "student", "sheet -> heard", "score",
-                  title=title, caption="* flagged by confident learning; score = 1 - P(sheet genre), out of fold")
+    table = Table("#", "track", "artist - title", "student", "sheet -> heard", "score", "settled",
+                  title=title, caption="* flagged by confident learning; score = 1 - P(sheet genre), out of fold; "
+                  "settled: a label decision (music-classifier labels) gave the track this genre")
     for r in disputed[:top]:
         table.add_row(f"{r.rank}{'*' if r.flagged else ''}", str(r.track_id), _text(f"{r.artist} - {r.title}"),
-                      _text(r.student or "-"), _text(f"{r.sheet_genre} -> {r.heard_genre}"), f"{r.dispute_score:.2f}")
+                      _text(r.student or "-"), _text(f"{r.sheet_genre} -> {r.heard_genre}"), f"{r.dispute_score:.2f}",
+                      _text(r.settled or "-"))
     console.print(table)
     agreed = len(result.rows) - len(disputed)
     if agreed:

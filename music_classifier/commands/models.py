@@ -94,6 +94,11 @@ def dataset_create(
                          f"{summary.n_tracks} tracks in {len(summary.genre_counts)} genres: {counts}"))
     for genre, n, why in summary.left_out:
         console.print(f"left out: {genre} ({n} tracks): {why}", highlight=False, markup=False, soft_wrap=True)
+    if summary.decided:
+        relabelled = sum(m.action == "set" for m in summary.decided)
+        console.print(f"{len(summary.decided)} member(s) took a decided genre ({relabelled} relabelled, "
+                      f"{len(summary.decided) - relabelled} kept; see: music-classifier dataset show {summary.name})",
+                      highlight=False, markup=False, soft_wrap=True)
 
 
 @dataset_app.command("list")
@@ -145,6 +150,11 @@ def dataset_show(ctx: typer.Context, name: str = typer.Argument(..., help="Datas
     if d.n_live != d.n_tracks:
         console.print(f"warning: {d.n_tracks - d.n_live} member(s) removed or without features since the dataset "
                       "was created", highlight=False)
+    if d.decided:
+        console.print(f"members that took a decided genre: {len(d.decided)}", highlight=False)
+        for m in d.decided:
+            console.print(f"  track {m.track_id} ({m.song}): sheet {m.sheet_genre or '-'} -> {m.genre} "
+                          f"({m.action}, decision {m.decision_id})", highlight=False, markup=False, soft_wrap=True)
 
 
 @dataset_app.command("drop")

@@ -80,6 +80,11 @@ def _print_report(report: Any) -> None:
                       highlight=False)
     for note in files.taken:
         console.print(note, highlight=False, markup=False, soft_wrap=True)
+    if report.decision_conflicts:  # not an error: the decisions stand, the teacher sees where the sheet moved
+        console.print(f"label decisions the sheet now disagrees with: {len(report.decision_conflicts)}",
+                      highlight=False)
+        for conflict in report.decision_conflicts:
+            console.print(f"  conflict: {conflict}", highlight=False, markup=False, soft_wrap=True)
 
 
 @sheet_app.command("sync")

@@ -20,7 +20,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    column,
     func,
+    table,
 )
 
 from music_classifier.db.feature_columns import WIDE_STORES_LATEST
@@ -273,4 +275,44 @@ label_issues = Table(
     Column("heard_probability", Float, nullable=False),
     Column("dispute_score", Float, nullable=False),
     Column("flagged", Boolean, nullable=False),
+)
+
+# Label decisions (migration 0007): append-only. A teacher's 'set' (another genre) or 'keep' (the sheet's
+# genre confirmed) per track; an 'undo' row cancels the decision it names (undoes_id). The view
+# track_effective_genres (db/views.py DECISION_VIEWS) gives each live track its latest standing decision's
+# genre, else the sheet's coarse genre. The sheet's own rows (track_genres, proposals) are never changed.
+DECISION_ACTIONS = ("set", "keep", "undo")
+
+label_decisions = Table(
+    "label_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("track_id", Integer, ForeignKey("tracks.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("action", String(10), nullable=False),
+    Column("genre_before_id", Integer, ForeignKey("genres.id", ondelete="RESTRICT"), nullable=True),
+    Column("genre_id", Integer, ForeignKey("genres.id", ondelete="RESTRICT"), nullable=True),  # NULL for undo
+    Column("undoes_id", Integer, ForeignKey("label_decisions.id", ondelete="CASCADE"), nullable=True, index=True),
+    Column("decided_by", String(MAX_TEXT), nullable=True),
+    Column("decided_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("audit_id", Integer, ForeignKey("label_audits.id", ondelete="SET NULL"), nullable=True),
+    Column("note", Text, nullable=True),
+    CheckConstraint("action IN ('set', 'keep', 'undo')", name="action"),
+)
+
+# Members of a dataset whose genre came from a label decision when the dataset was created.
+dataset_member_decisions = Table(
+    "dataset_member_decisions",
+    metadata,
+    Column("dataset_id", Integer, ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True),
+    Column("track_id", Integer, ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True),
+    Column("decision_id", Integer, ForeignKey("label_decisions.id", ondelete="CASCADE"), nullable=False),
+)
+
+# The view track_effective_genres (db/views.py DECISION_VIEWS), for queries: not part of the metadata, so
+# nothing takes it for a table.
+track_effective_genres = table(
+    "track_effective_genres",
+    column("track_id", Integer), column("genre_id", Integer), column("genre", String),
+    column("sheet_genre_id", Integer), column("sheet_genre", String), column("decided_genre_id", Integer),
+    column("decision_id", Integer), column("decision", String),
 )

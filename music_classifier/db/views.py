@@ -212,9 +212,33 @@ GROUP BY s.id, s.name, g.display_name""",
 }
 
 
+# The effective genre of each live track (migration 0007): its latest standing label decision (a 'set' or
+# 'keep' row no 'undo' row cancels), else the sheet's coarse genre (track_genres rank 0). dataset create,
+# genres and the audit read it; decided_genre_id is NULL for a track nobody decided on.
+# The standing decision is found per track by a correlated MAX over the track's own rows (index
+# ix_label_decisions_track_id; most tracks have none). A join to a grouped subquery instead lets
+# PostgreSQL, before ANALYZE has seen a freshly synced library, re-run the grouping for every track
+# (34 s instead of 0.5 s on 100,000 tracks).
+_STANDING = """(SELECT MAX(x.id) FROM label_decisions x WHERE x.track_id = t.id AND x.action <> 'undo'
+    AND NOT EXISTS (SELECT 1 FROM label_decisions u WHERE u.undoes_id = x.id))"""
+DECISION_VIEWS = {
+    "track_effective_genres": f"""CREATE VIEW track_effective_genres AS
+SELECT t.id AS track_id, COALESCE(d.genre_id, tg.genre_id) AS genre_id, g.display_name AS genre,
+  tg.genre_id AS sheet_genre_id, sg.display_name AS sheet_genre,
+  d.genre_id AS decided_genre_id, d.id AS decision_id, d.action AS decision
+FROM tracks t
+LEFT JOIN track_genres tg ON tg.track_id = t.id AND tg.rank = 0
+LEFT JOIN genres sg ON sg.id = tg.genre_id
+LEFT JOIN label_decisions d ON d.id = {_STANDING}
+JOIN genres g ON g.id = COALESCE(d.genre_id, tg.genre_id)
+WHERE t.removed_at IS NULL""",
+}
+
+
 def project_view_names(conn: Connection) -> list[str]:
     names = inspect(conn).get_view_names()
-    return [n for n in names if n.startswith("dataset_") or n.endswith("_features") or n in AUDIT_VIEWS]
+    return [n for n in names if n.startswith("dataset_") or n.endswith("_features") or n in AUDIT_VIEWS
+            or n in DECISION_VIEWS]
 
 
 def drop_views(conn: Connection, names: list[str]) -> None:
@@ -306,7 +330,7 @@ def views_dropped(conn: Connection, feature_views: dict[str, tuple[str, list[str
     present = set(inspector.get_table_names()) | set(inspector.get_view_names())
     for name in names:
         if (name.startswith("dataset_") or name in feature_views or name in segment_views or name in AUDIT_VIEWS
-                or name not in saved):
+                or name in DECISION_VIEWS or name not in saved):
             continue
         if set(_READ_FROM.findall(saved[name])) <= present:
             conn.execute(text(saved[name]))
@@ -314,3 +338,5 @@ def views_dropped(conn: Connection, feature_views: dict[str, tuple[str, list[str
     create_dataset_views(conn, columns, saved={n: sql for n, sql in saved.items() if n.startswith("dataset_")})
     for name in [n for n in AUDIT_VIEWS if n in names]:  # only where migration 0006 had made them
         conn.execute(text(AUDIT_VIEWS[name]))
+    for name in [n for n in DECISION_VIEWS if n in names]:  # only where migration 0007 had made them
+        conn.execute(text(DECISION_VIEWS[name]))

@@ -19,7 +19,16 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, select, text, update
 
-from music_classifier.db.tables import dataset_members, datasets, genre_aliases, genres, models, proposals, track_genres
+from music_classifier.db.tables import (
+    dataset_members,
+    datasets,
+    genre_aliases,
+    genres,
+    label_decisions,
+    models,
+    proposals,
+    track_genres,
+)
 from music_classifier.errors import InputError
 
 
@@ -107,6 +116,9 @@ def merge_genre(conn: Connection, source_id: int, target_id: int) -> GenreMerge:
 
     done = [_merge_dataset(conn, plan, source_id, target_id) for plan in plans]
     conn.execute(update(track_genres).where(track_genres.c.genre_id == source_id).values(genre_id=target_id))
+    # Label decisions name genres too (append-only, but a merge renames a genre, it decides nothing).
+    for col in (label_decisions.c.genre_id, label_decisions.c.genre_before_id):
+        conn.execute(update(label_decisions).where(col == source_id).values({col.name: target_id}))
     conn.execute(update(genre_aliases).where(genre_aliases.c.genre_id == source_id).values(genre_id=target_id))
     conn.execute(delete(genres).where(genres.c.id == source_id))
     return GenreMerge(source=source, target=target, tracks=int(n_tracks), proposals=int(n_proposals),

@@ -1,5 +1,8 @@
 """How many live tracks each coarse genre holds, and how far the biggest genres are from a target.
 
+A track counts under its effective genre (view ``track_effective_genres``: its label decision, else
+the sheet's coarse genre), as ``dataset create`` counts it.
+
 A classifier needs enough examples per class; a class sheet has a long tail of genres with one or
 two tracks. This report says which of the top N genres need how many more tracks (and how many
 more with audio, which the librosa features need) to reach K.
@@ -12,7 +15,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, case, func, select
 
-from music_classifier.db.tables import TRACK_SOURCES, genres, track_genres, tracks
+from music_classifier.db.tables import TRACK_SOURCES, genres, track_effective_genres, tracks
 from music_classifier.errors import InputError
 
 
@@ -54,9 +57,11 @@ def _check_sources(sources: Sequence[str] | None) -> list[str]:
 
 
 def _live_coarse(sources: list[str]):  # noqa: ANN202 - a select's FROM and WHERE, shared by both counts
-    joined = (track_genres.join(tracks, tracks.c.id == track_genres.c.track_id)
-              .join(genres, genres.c.id == track_genres.c.genre_id))
-    where = [track_genres.c.rank == 0, tracks.c.removed_at.is_(None)]
+    # The effective genre (a label decision, else the sheet's coarse genre): what `dataset create` counts.
+    eg = track_effective_genres
+    joined = (eg.join(tracks, tracks.c.id == eg.c.track_id)
+              .join(genres, genres.c.id == eg.c.genre_id))
+    where = [tracks.c.removed_at.is_(None)]
     if len(sources) < len(TRACK_SOURCES):
         where.append(tracks.c.source.in_(sources))
     return joined, where

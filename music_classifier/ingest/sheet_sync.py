@@ -33,6 +33,7 @@ from music_classifier.ingest.genres import (
     validate_genre_name,
 )
 from music_classifier.ingest.keys import KEY_SEPARATOR, fold, normalise_artist, normalise_title
+from music_classifier.ingest.label_decisions import DecisionConflict, decision_conflicts
 from music_classifier.ingest.sheet_files import (
     FileLinks,
     FilePlan,
@@ -128,6 +129,8 @@ class SyncReport:
     proposals_added: int = 0
     proposals_removed: int = 0
     proposals_moved: int = 0  # same student and song, different sheet row
+    # Decided tracks (label_decisions) whose sheet genre this sync changed: the decision stands, listed here
+    decision_conflicts: list[DecisionConflict] = field(default_factory=list)
     dry_run: bool = False
 
     @property
@@ -704,6 +707,12 @@ def _sync(conn: Connection, parsed: ParsedSheet, *, dry_run: bool, strict: bool,
         genre_inserts = [(tid, rank, genre_ids[name]) for key, row in wanted.items()
                          for tid in (track_ids[key],) for rank, name in enumerate(row.genres)]
         genre_updates, genre_deletes = [], []
+    # The sheet's coarse genre (rank 0) of kept tracks, before -> after: a decided track whose sheet genre
+    # changes is a conflict to report; the sync writes track_genres (the students' genre), never a decision.
+    sheet_changes = {r["b_track"]: (stored_genres.get(r["b_track"] * 4), r.get("genre_id"))
+                     for r in (*genre_updates, *genre_deletes) if r["b_rank"] == 0}
+    sheet_changes.update({tid: (None, gid) for tid, rank, gid in genre_inserts if rank == 0 and tid in kept_ids})
+    report.decision_conflicts = decision_conflicts(conn, sheet_changes)
     genre_changed = ({r[0] for r in genre_inserts} | {r["b_track"] for r in genre_updates}
                      | {r["b_track"] for r in genre_deletes})
 

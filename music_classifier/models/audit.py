@@ -23,7 +23,8 @@ from music_classifier.errors import InputError
 from music_classifier.models.oof import DEFAULT_FOLDS, DEFAULT_REPEATS, OutOfFold, Progress
 from music_classifier.text_safety import escape_value
 
-CSV_COLUMNS = ("rank", "track_id", "artist", "title", "student", "sheet_genre", "heard_genre", "score", "flagged")
+CSV_COLUMNS = ("rank", "track_id", "artist", "title", "student", "sheet_genre", "heard_genre", "score", "flagged",
+               "settled")
 METHOD = "confident learning (off-diagonal confident joint), ranked by self-confidence"
 
 
@@ -39,6 +40,8 @@ class AuditRow:
     sheet_probability: float
     heard_probability: float
     flagged: bool
+    # A person settled the track's genre (a standing label decision): its effective genre, else None.
+    settled: str | None = None
 
     @property
     def dispute_score(self) -> float:
@@ -86,6 +89,16 @@ def students_of(conn: Connection, track_ids: Sequence[int]) -> dict[int, list[st
     return out
 
 
+def mark_settled(conn: Connection, rows: Sequence[AuditRow]) -> None:
+    """Set each row's ``settled`` to the track's decided genre when a label decision settled it
+    (``labels set``/``keep``; see :func:`~music_classifier.ingest.label_decisions.settled_track_ids`)."""
+    from music_classifier.ingest.label_decisions import settled_genres
+
+    decided = settled_genres(conn)
+    for r in rows:
+        r.settled = decided.get(r.track_id)
+
+
 def audit_rows(oof: OutOfFold, students: dict[int, list[str]]) -> list[AuditRow]:
     """Every track, most disputed first (see :func:`.confident.rank_label_issues`)."""
     from music_classifier.models.confident import confident_classes, find_label_issues, rank_label_issues
@@ -118,6 +131,7 @@ def run_audit(conn: Connection, dataset: str, *, kind: str = "rf", n_splits: int
     frame = load_dataset(conn, dataset)
     oof = out_of_fold(frame, kind=kind, n_splits=n_splits, n_repeats=n_repeats, seed=seed, progress=progress)
     rows = audit_rows(oof, students_of(conn, oof.track_ids.tolist()))
+    mark_settled(conn, rows)
     result = AuditResult(audit_id=None, dataset=dataset, kind=kind, n_splits=oof.n_splits, n_repeats=n_repeats,
                          accuracy=oof.accuracy, rows=rows)
     if store:
@@ -157,6 +171,7 @@ def latest_audit(conn: Connection, dataset: str | None = None) -> AuditResult | 
                      students=names.get(int(r["track_id"]), []), sheet_genre=r["sheet_genre"],
                      heard_genre=r["heard_genre"], sheet_probability=float(r["sheet_probability"]),
                      heard_probability=float(r["heard_probability"]), flagged=bool(r["flagged"])) for r in found]
+    mark_settled(conn, rows)
     return AuditResult(audit_id=int(run["id"]), dataset=run["dataset_name"], kind=run["model_kind"],
                        n_splits=int(params.get("n_splits") or 0), n_repeats=int(params.get("n_repeats") or 0),
                        accuracy=float(run["accuracy"]) if run["accuracy"] is not None else float("nan"),
@@ -177,7 +192,7 @@ def audit_csv(result: AuditResult, *, only_flagged: bool = False) -> str:
         if only_flagged and not r.flagged:
             continue
         writer.writerow([r.rank, r.track_id, safe(r.artist), safe(r.title), safe(r.student), safe(r.sheet_genre),
-                         safe(r.heard_genre), f"{r.dispute_score:.4f}", int(r.flagged)])
+                         safe(r.heard_genre), f"{r.dispute_score:.4f}", int(r.flagged), safe(r.settled or "")])
     return buf.getvalue()
 
 

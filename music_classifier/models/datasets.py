@@ -3,8 +3,10 @@
 Membership is chosen by SQL that gives the same rows on SQLite and PostgreSQL:
 
 * candidates: live tracks of the chosen sources that have the features (a row in the feature view,
-  which already keeps each track's newest ``done`` extraction) and a coarse genre (rank 0; subgenres
-  never count);
+  which already keeps each track's newest ``done`` extraction) and an effective genre (the view
+  ``track_effective_genres``: the track's standing label decision, else the sheet's coarse genre,
+  rank 0; subgenres never count); members whose genre came from a decision are recorded in
+  ``dataset_member_decisions``;
 * the top-N coarse genres having at least K candidates, ties broken by genre name. The counts come
   from SQL; the ordering of (count desc, name) is done in Python by code point, so a database
   collation cannot reorder ties;
@@ -25,7 +27,16 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, text
 
 from music_classifier.db.feature_columns import FEATURE_VIEWS_LATEST, SEGMENT_VIEWS_LATEST
-from music_classifier.db.tables import TRACK_SOURCES, dataset_members, datasets, genres, models
+from music_classifier.db.tables import (
+    TRACK_SOURCES,
+    dataset_member_decisions,
+    dataset_members,
+    datasets,
+    genres,
+    label_decisions,
+    models,
+    tracks,
+)
 from music_classifier.db.views import (
     DATASET_NAME,
     DATASET_VIEW_PREFIX,
@@ -81,6 +92,18 @@ class DatasetDefinition:
             raise InputError(f"--seed {self.seed}: must be between 0 and {MAX_SEED}")
 
 
+@dataclass(frozen=True)
+class DecidedMember:
+    """A member whose genre came from a label decision (not the sheet) when the dataset was created."""
+
+    track_id: int
+    song: str  # "artist - title"
+    sheet_genre: str | None  # the sheet's coarse genre when the decision was made
+    genre: str  # the member's genre in the dataset
+    action: str  # set | keep
+    decision_id: int
+
+
 @dataclass
 class DatasetSummary:
     id: int
@@ -91,6 +114,7 @@ class DatasetSummary:
     created_at: Any = None
     live_counts: dict[str, int] = field(default_factory=dict)  # display name -> members still in the view
     left_out: list[tuple[str, int, str]] = field(default_factory=list)  # at creation: (genre, tracks, why)
+    decided: list[DecidedMember] = field(default_factory=list)  # members that took a decided genre
 
     @property
     def n_tracks(self) -> int:
@@ -150,8 +174,8 @@ def view_columns() -> dict[str, list[str]]:
 def _candidates_sql(views: list[str]) -> str:
     # View names come from the fixed FEATURE_SET_VIEWS / SEGMENT_SET_VIEWS tables, never from user input.
     has_features = " ".join(f"AND t.id IN (SELECT track_id FROM {v})" for v in views)
-    return (f"SELECT t.id AS track_id, tg.genre_id AS genre_id FROM tracks t "
-            f"JOIN track_genres tg ON tg.track_id = t.id AND tg.rank = 0 "
+    return (f"SELECT t.id AS track_id, eg.genre_id AS genre_id FROM tracks t "
+            f"JOIN track_effective_genres eg ON eg.track_id = t.id "
             f"WHERE t.removed_at IS NULL AND t.source IN :sources {has_features}")
 
 
@@ -243,6 +267,10 @@ def create_dataset(conn: Connection, name: str, definition: DatasetDefinition, *
                               .returning(datasets.c.id)).scalar_one()
     conn.execute(insert(dataset_members), [{"dataset_id": dataset_id, "track_id": t, "genre_id": g}
                                            for t, g in members])
+    conn.execute(text("INSERT INTO dataset_member_decisions (dataset_id, track_id, decision_id) "
+                      "SELECT m.dataset_id, m.track_id, eg.decision_id FROM dataset_members m "
+                      "JOIN track_effective_genres eg ON eg.track_id = m.track_id "
+                      "WHERE m.dataset_id = :ds AND eg.decision_id IS NOT NULL"), {"ds": dataset_id})
     conn.execute(text(dataset_view_sql(name, dataset_id, definition.features, definition.segments, view_columns())))
     summary = get_dataset(conn, name, count_live=False)
     summary.live_counts = dict(summary.genre_counts)  # just selected from the views: every member is live
@@ -284,7 +312,26 @@ def get_dataset(conn: Connection, name: str, *, count_live: bool = True) -> Data
     live = _live_counts(conn, row["name"]) if count_live else {}
     return DatasetSummary(id=row["id"], name=row["name"], view=dataset_view_name(row["name"]),
                           definition=_definition(row["definition"]), genre_counts=counts,
-                          created_at=row["created_at"], live_counts={g: live.get(g, 0) for g in counts})
+                          created_at=row["created_at"], live_counts={g: live.get(g, 0) for g in counts},
+                          decided=decided_members(conn, row["id"]))
+
+
+def decided_members(conn: Connection, dataset_id: int) -> list[DecidedMember]:
+    """The dataset's members that took a decided genre at creation, by track id."""
+    before = genres.alias("gb")
+    rows = conn.execute(
+        select(dataset_member_decisions.c.track_id, tracks.c.artist, tracks.c.title,
+               before.c.display_name, genres.c.display_name, label_decisions.c.action, label_decisions.c.id)
+        .join(dataset_members, (dataset_members.c.dataset_id == dataset_member_decisions.c.dataset_id)
+              & (dataset_members.c.track_id == dataset_member_decisions.c.track_id))
+        .join(tracks, tracks.c.id == dataset_member_decisions.c.track_id)
+        .join(genres, genres.c.id == dataset_members.c.genre_id)
+        .join(label_decisions, label_decisions.c.id == dataset_member_decisions.c.decision_id)
+        .outerjoin(before, before.c.id == label_decisions.c.genre_before_id)
+        .where(dataset_member_decisions.c.dataset_id == dataset_id)
+        .order_by(dataset_member_decisions.c.track_id)).all()
+    return [DecidedMember(track_id=int(t), song=f"{a} - {ti}", sheet_genre=b, genre=str(g), action=str(act),
+                          decision_id=int(d)) for t, a, ti, b, g, act, d in rows]
 
 
 def summary_drift(d: DatasetSummary, live_counts: dict[str, int] | None = None) -> DatasetDrift:
@@ -326,6 +373,7 @@ def drop_dataset(conn: Connection, name: str) -> DatasetSummary:
     summary = get_dataset(conn, name)
     conn.execute(text(f'DROP VIEW IF EXISTS "{dataset_view_name(name)}"'))
     conn.execute(models.update().where(models.c.dataset_id == summary.id).values(dataset_id=None))
+    conn.execute(delete(dataset_member_decisions).where(dataset_member_decisions.c.dataset_id == summary.id))
     conn.execute(delete(dataset_members).where(dataset_members.c.dataset_id == summary.id))
     conn.execute(delete(datasets).where(datasets.c.id == summary.id))
     return summary
