@@ -119,6 +119,19 @@ def test_rows_come_from_tracks_model_tags_and_audit(engine, tmp_path, one_candid
     formula = by_id[ids["formula"]]
     assert (formula.student, formula.predicted_genre, formula.top_tags, formula.audit_score) == ("Bob", "Jazz", "",
                                                                                                    None)
+
+    # Label decisions: the effective genre and what was decided; the sheet genre stays the students'.
+    from music_classifier.ingest.label_decisions import keep_genre, set_genre
+
+    with engine.begin() as conn:
+        set_genre(conn, ids["queen"], "Jazz", decided_by="teacher")
+        keep_genre(conn, ids["formula"], decided_by="teacher")
+    with engine.connect() as conn:
+        decided = {r.track_id: r for r in push_rows(conn).rows}
+    assert (decided[ids["queen"]].sheet_genre, decided[ids["queen"]].effective_genre,
+            decided[ids["queen"]].decision) == ("Rock", "Jazz", "relabelled")
+    assert (decided[ids["formula"]].effective_genre, decided[ids["formula"]].decision) == (
+        formula.sheet_genre, "kept")
     assert table.cells()[0] == list(PUSH_HEADER)
     assert table.cells()[1][0] == ids["queen"] and table.cells()[2][9] == ""
 

@@ -90,13 +90,11 @@ def _sheet_genres(conn: Connection) -> dict[int, str]:
 
 
 def _decisions(conn: Connection) -> dict[int, tuple[str, str]]:
-    """Track id -> (effective genre, decision).
-
-    TODO(label decisions, issue 18 item 2): switch to the ``track_effective_genres`` view (and the
-    latest ``label_decisions`` row for the decision) when that view lands. Until then the effective genre
-    is the sheet's coarse genre and there is no decision.
-    """
-    return {tid: (genre, "") for tid, genre in _sheet_genres(conn).items()}
+    """Track id -> (effective genre, decision): the ``track_effective_genres`` view (the standing label
+    decision, else the sheet's coarse genre) and what the decision did ("relabelled", "kept", or "")."""
+    words = {"set": "relabelled", "keep": "kept"}
+    rows = conn.execute(text("SELECT track_id, genre, decision FROM track_effective_genres"))
+    return {int(tid): (genre, words.get(decision or "", decision or "")) for tid, genre, decision in rows}
 
 
 def _top_tags(conn: Connection, ids: list[int]) -> dict[int, str]:
