@@ -171,3 +171,31 @@ def test_readme_counts_the_try_next_queries_the_demo_prints():
     said = re.search(r"and (\w+) SQL queries to try next", readme.replace("\n", " "))
     words = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
     assert said is not None and words[said.group(1)] == len(TRY_NEXT)
+
+
+def test_the_printed_serve_command_opens_the_demo_in_the_class_page(demo_run):
+    """`make demo` ends with the `serve` command: the page it opens (same database, same models directory)
+    lists the demo's tracks, queues the audit's suspects, plays audio and shows the demo's model."""
+    import shlex
+
+    from starlette.testclient import TestClient
+
+    from music_classifier.web.app import ServeConfig, create_app
+
+    words = shlex.split(demo_run.serve_command)
+    env = dict(w.split("=", 1) for w in words if "=" in w and not w.startswith("-"))
+    args = [w for w in words if w not in {f"{k}={v}" for k, v in env.items()}]
+    assert args[:2] == ["music-classifier", "--db"] and args[3:] == ["serve"]
+    config = ServeConfig(database_url=args[2], models_path=Path(env["MUSIC_CLASSIFIER_MODELS_DIR"]))
+    client = TestClient(create_app(config), base_url="http://127.0.0.1:8765")
+    tracks = client.get("/tracks")
+    assert tracks.status_code == 200
+    audit = client.get("/audit")
+    assert audit.status_code == 200
+    assert any(html.escape(song.split(" - ", 1)[1]) in audit.text for song in demo_run.mislabelled), \
+        "the demo's misfiled songs are not in the audit queue"
+    first = int(re.search(r'href="/tracks/(\d+)"', tracks.text).group(1))
+    audio = client.get(f"/audio/{first}", headers={"Range": "bytes=0-99"})
+    assert audio.status_code == 206 and len(audio.content) == 100
+    model = client.get(f"/models/{demo_run.model_id}")
+    assert model.status_code == 200 and "confusion" in model.text.lower()

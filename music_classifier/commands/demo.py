@@ -41,6 +41,8 @@ def demo(
     for query in TRY_NEXT:
         console.print(f"  music-classifier --db {result.database_url} sql \"{query}\"", highlight=False,
                       markup=False, soft_wrap=True)
+    console.print(styled("\n", bold("Listen to the audit's suspects, settle them and retrain, in the browser:")))
+    console.print(f"  {result.serve_command}", highlight=False, markup=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -41,6 +41,15 @@ class DemoResult:
     macro_f1: float | None = None
     chance: float | None = None
     steps: list[tuple[str, str]] = field(default_factory=list)  # (step, summary)
+
+    @property
+    def serve_command(self) -> str:
+        """The command that opens the class page over this run's database (audit queue, player, retrain);
+        the models directory is named, since the page only loads model files from inside it."""
+        import shlex
+
+        models = shlex.quote(str(self.out_dir / "models"))
+        return f"MUSIC_CLASSIFIER_MODELS_DIR={models} music-classifier --db {shlex.quote(self.database_url)} serve"
     feature_sets: str = "librosa"  # what the dataset was built from: "librosa,musicnn" with musicnn installed
 
 
