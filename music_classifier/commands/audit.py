@@ -29,7 +29,8 @@ def audit(
     """Audit a dataset's sheet genres: the tracks whose label the audio most disputes, and who proposed them.
 
     Out-of-fold probabilities from repeated stratified K-fold; confident learning flags a track when
-    it is confidently another genre; ranked by the probability of its sheet genre (score = 1 - that).
+    it is confidently another genre; ranked by one score alone, 1 - P(sheet genre), highest first (a flag
+    does not move a track up). The table lists the top disputed rows (flagged, or heard as another genre).
     Stored in table label_issues (newest audit feeds the views student_summary, student_genres).
 
     Example: music-classifier audit gtzan70 --model rf --repeats 5 --csv > suspects.csv
@@ -57,10 +58,13 @@ def audit(
         console.print("every track is heard as its sheet genre out of fold: no dispute to list (--csv lists every "
                       "track with its score)", highlight=False, soft_wrap=True)
         return
-    title = "Most disputed labels first" if result.flagged else "Not flagged, but heard as another genre out of fold"
+    shown = disputed[:top]
+    # One order: by score, highest first (the rank column); the flag is a mark, not a sort key.
     table = Table("#", "track", "artist - title", "student", "sheet -> heard", "score",
-                  title=title, caption="* flagged by confident learning; score = 1 - P(sheet genre), out of fold")
-    for r in disputed[:top]:
+                  title=f"Most disputed labels first, by score ({sum(r.flagged for r in shown)} of {len(shown)} "
+                        "flagged)",
+                  caption="* flagged by confident learning; score = 1 - P(sheet genre), out of fold")
+    for r in shown:
         table.add_row(f"{r.rank}{'*' if r.flagged else ''}", str(r.track_id), _text(f"{r.artist} - {r.title}"),
                       _text(r.student or "-"), _text(f"{r.sheet_genre} -> {r.heard_genre}"), f"{r.dispute_score:.2f}")
     console.print(table)

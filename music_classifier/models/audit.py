@@ -2,8 +2,10 @@
 
 Out-of-fold probabilities (:mod:`.oof`, the repeated CV of training) -> confident learning
 (:mod:`.confident`) -> one ``label_audits`` row and one ``label_issues`` row per audited track, ranked
-(1 = most disputed). ``label_issues`` joins ``tracks``, ``proposals`` and ``students`` by track id;
-the views ``student_summary`` and ``student_genres`` read the newest audit.
+(1 = most disputed) by one score, ``dispute_score`` = 1 - out-of-fold P(sheet genre), which never rises
+down the ranks; the confident-learning flag is a column beside it, not a sort key. ``label_issues``
+joins ``tracks``, ``proposals`` and ``students`` by track id; the views ``student_summary`` and
+``student_genres`` read the newest audit.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from music_classifier.errors import InputError
 from music_classifier.models.oof import DEFAULT_FOLDS, DEFAULT_REPEATS, OutOfFold, Progress
 
 CSV_COLUMNS = ("rank", "track_id", "artist", "title", "student", "sheet_genre", "heard_genre", "score", "flagged")
-METHOD = "confident learning (off-diagonal confident joint), ranked by self-confidence"
+METHOD = ("ranked by self-confidence alone (score = 1 - P(sheet genre), out of fold); flag = confident learning "
+          "(off-diagonal confident joint)")
 
 
 @dataclass
@@ -66,8 +69,8 @@ class AuditResult:
 
     @property
     def disputed(self) -> list[AuditRow]:
-        """Rows the audio disputes, in rank order: flagged, or heard as another genre out of fold. A track
-        heard as its sheet genre and not flagged is no dispute, whatever its rank."""
+        """Rows the audio disputes, in rank order (highest score first): flagged, or heard as another genre
+        out of fold. A track heard as its sheet genre and not flagged is no dispute, whatever its rank."""
         return [r for r in self.rows if r.flagged or r.heard_genre != r.sheet_genre]
 
 
@@ -86,7 +89,7 @@ def students_of(conn: Connection, track_ids: Sequence[int]) -> dict[int, list[st
 
 
 def audit_rows(oof: OutOfFold, students: dict[int, list[str]]) -> list[AuditRow]:
-    """Every track, most disputed first (see :func:`.confident.rank_label_issues`)."""
+    """Every track, most disputed first: by score alone (see :func:`.confident.rank_label_issues`)."""
     from music_classifier.models.confident import confident_classes, find_label_issues, rank_label_issues
 
     labels = oof.label_index
@@ -150,7 +153,9 @@ def latest_audit(conn: Connection, dataset: str | None = None) -> AuditResult | 
     found = conn.execute(
         select(label_issues, tracks.c.artist, tracks.c.title)
         .join(tracks, tracks.c.id == label_issues.c.track_id)
-        .where(label_issues.c.audit_id == run["id"]).order_by(label_issues.c.rank)).mappings().all()
+        # By score first: audits stored before ranking by score alone (flagged first) read in today's order.
+        .where(label_issues.c.audit_id == run["id"])
+        .order_by(label_issues.c.dispute_score.desc(), label_issues.c.rank)).mappings().all()
     names = students_of(conn, [r["track_id"] for r in found])
     rows = [AuditRow(rank=int(r["rank"]), track_id=int(r["track_id"]), artist=r["artist"], title=r["title"],
                      students=names.get(int(r["track_id"]), []), sheet_genre=r["sheet_genre"],

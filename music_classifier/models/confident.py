@@ -11,7 +11,11 @@ applies it, written here over numpy (cleanlab would pull in a large dependency t
    probable in among them; below every threshold it is not counted;
 3. label issues are the examples in an off-diagonal cell (labelled ``i``, confidently ``j != i``);
 4. ranking by label quality = self-confidence, the probability of the given label (cleanlab's
-   default ``rank_by="self_confidence"``): the lower, the more the audio disputes the label.
+   default ``rank_by="self_confidence"``, Northcutt et al. section 4 / cleanlab
+   ``get_label_quality_scores(method="self_confidence")``): the lower, the more the audio disputes
+   the label. The ranking is by that score alone, over every example: whether step 3 flags an
+   example does not move it up or down. (A flagged-first order put correctly labelled tracks at
+   self-confidence 0.07-0.30 above mislabels at 0.017, which no genre's threshold claimed.)
 
 All arrays: ``labels`` int class indices, shape (n,); ``proba`` rows summing to 1, shape (n, k).
 """
@@ -85,12 +89,12 @@ def self_confidence(labels: np.ndarray, proba: np.ndarray) -> np.ndarray:
 
 
 def rank_label_issues(labels: np.ndarray, proba: np.ndarray) -> np.ndarray:
-    """Example indices, most disputed first: flagged issues before the rest, each part by ascending
-    self-confidence, ties by the larger probability of another class, then by index."""
+    """Example indices, most disputed first: ascending self-confidence (so the score
+    ``1 - self-confidence`` never rises down the list), ties by the larger probability of another
+    class, then by index. The confident-learning flag (:func:`find_label_issues`) is not a key."""
     labels, proba = _check(labels, proba)
-    flagged = find_label_issues(labels, proba)
     quality = self_confidence(labels, proba)
     others = proba.copy()
     others[np.arange(len(labels)), labels] = -np.inf
     best_other = others.max(axis=1) if proba.shape[1] > 1 else np.zeros(len(labels))
-    return np.lexsort((np.arange(len(labels)), -best_other, quality, ~flagged))
+    return np.lexsort((np.arange(len(labels)), -best_other, quality))
