@@ -36,29 +36,31 @@ def test_thresholds_and_confident_joint_by_hand():
     assert confident.rank_label_issues(labels, proba)[0] == 2
 
 
-def test_ranking_by_lowest_self_confidence_ties_by_competing_genre():
+def test_ranking_by_normalized_margin_weighs_the_competing_genre():
     labels = np.array([0, 1, 2, 0, 1, 2])
     proba = np.array([[0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8],
                       [0.5, 0.3, 0.2], [0.1, 0.5, 0.4], [0.05, 0.05, 0.9]])
+    np.testing.assert_allclose(confident.normalized_margin(labels, proba), [0.25, 0.85, 0.85, 0.6, 0.55, 0.925])
     order = confident.rank_label_issues(labels, proba).tolist()
-    # 0 is labelled 0 but confidently 1, and the lowest self-confidence; the 0.5 tie goes to the track
-    # with the stronger competing genre (4: 0.4 against 3: 0.3); equal rows by index.
+    # 0 is labelled 0 but confidently 1, the lowest margin; 3 and 4 both give their label 0.5, but 4's
+    # competing genre is stronger (0.4 against 0.3); equal rows by index.
     assert order == [0, 4, 3, 1, 2, 5]
     assert confident.find_label_issues(labels, proba).sum() == 1
 
 
-def test_ranking_is_by_self_confidence_alone_not_flagged_first():
+def test_ranking_is_by_score_alone_not_flagged_first():
     """Issue 18.1: a track whose sheet genre gets 0.017 but that no other genre's threshold claims (not
-    flagged) must still come before a flagged track at 0.15, and the score must never rise down the list."""
+    flagged) must still come before a flagged track whose label keeps more, and the score must never rise
+    down the list."""
     labels = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
     proba = np.array([[0.90, 0.05, 0.05], [0.80, 0.10, 0.10], [0.017, 0.49, 0.493],
-                      [0.05, 0.90, 0.05], [0.10, 0.85, 0.05], [0.30, 0.60, 0.10],
-                      [0.05, 0.05, 0.90], [0.10, 0.10, 0.80], [0.05, 0.80, 0.15]])
+                      [0.30, 0.60, 0.10], [0.35, 0.55, 0.10], [0.30, 0.60, 0.10],
+                      [0.05, 0.05, 0.90], [0.10, 0.10, 0.80], [0.05, 0.60, 0.35]])
     flagged = confident.find_label_issues(labels, proba)
-    assert flagged.tolist() == [False] * 8 + [True]  # 0.80 reaches class 1's threshold 0.783; 0.49 does not
+    assert flagged.tolist() == [False] * 8 + [True]  # 0.60 reaches class 1's threshold 0.583; 0.49 does not
     order = confident.rank_label_issues(labels, proba).tolist()
-    assert order[:3] == [2, 8, 5]
-    quality = confident.self_confidence(labels, proba)[order]
+    assert order[:3] == [2, 8, 4]
+    quality = confident.normalized_margin(labels, proba)[order]
     assert (np.diff(quality) >= 0).all()
 
 

@@ -29,14 +29,15 @@ def audit(
     """Audit a dataset's sheet genres: the tracks whose label the audio most disputes, and who proposed them.
 
     Out-of-fold probabilities from repeated stratified K-fold; confident learning flags a track when
-    it is confidently another genre; ranked by one score alone, 1 - P(sheet genre), highest first (a flag
-    does not move a track up). The table lists the top disputed rows (flagged, or heard as another genre).
+    it is confidently another genre; ranked by one score alone, highest first (a flag does not move a
+    track up): (1 - P(sheet genre) + P(strongest other genre)) / 2, i.e. 1 - the normalized margin.
+    The table lists the top disputed rows by that score (flagged, or heard as another genre).
     Stored in table label_issues (newest audit feeds the views student_summary, student_genres).
 
     Example: music-classifier audit gtzan70 --model rf --repeats 5 --csv > suspects.csv
     """
     from music_classifier.commands.models import _progress_bar
-    from music_classifier.models.audit import audit_csv, run_audit
+    from music_classifier.models.audit import SCORE_HELP, audit_csv, run_audit
 
     with _progress_bar("out-of-fold fits") as progress, state(ctx).engine.begin() as conn:
         result = run_audit(conn, dataset, kind=model, n_splits=cv, n_repeats=repeats, seed=seed, progress=progress)
@@ -63,7 +64,7 @@ def audit(
     table = Table("#", "track", "artist - title", "student", "sheet -> heard", "score",
                   title=f"Most disputed labels first, by score ({sum(r.flagged for r in shown)} of {len(shown)} "
                         "flagged)",
-                  caption="* flagged by confident learning; score = 1 - P(sheet genre), out of fold")
+                  caption=f"* flagged by confident learning; {SCORE_HELP}")
     for r in shown:
         table.add_row(f"{r.rank}{'*' if r.flagged else ''}", str(r.track_id), _text(f"{r.artist} - {r.title}"),
                       _text(r.student or "-"), _text(f"{r.sheet_genre} -> {r.heard_genre}"), f"{r.dispute_score:.2f}")

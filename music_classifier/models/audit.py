@@ -2,8 +2,9 @@
 
 Out-of-fold probabilities (:mod:`.oof`, the repeated CV of training) -> confident learning
 (:mod:`.confident`) -> one ``label_audits`` row and one ``label_issues`` row per audited track, ranked
-(1 = most disputed) by one score, ``dispute_score`` = 1 - out-of-fold P(sheet genre), which never rises
-down the ranks; the confident-learning flag is a column beside it, not a sort key. ``label_issues``
+(1 = most disputed) by one score, ``dispute_score`` = 1 - the normalized margin of the out-of-fold
+probabilities = (1 - P(sheet genre) + P(strongest other genre)) / 2, which never rises down the ranks;
+the confident-learning flag is a column beside it, not a sort key. ``label_issues``
 joins ``tracks``, ``proposals`` and ``students`` by track id; the views ``student_summary`` and
 ``student_genres`` read the newest audit.
 """
@@ -25,8 +26,9 @@ from music_classifier.errors import InputError
 from music_classifier.models.oof import DEFAULT_FOLDS, DEFAULT_REPEATS, OutOfFold, Progress
 
 CSV_COLUMNS = ("rank", "track_id", "artist", "title", "student", "sheet_genre", "heard_genre", "score", "flagged")
-METHOD = ("ranked by self-confidence alone (score = 1 - P(sheet genre), out of fold); flag = confident learning "
-          "(off-diagonal confident joint)")
+METHOD = ("ranked by normalized margin alone (score = (1 - P(sheet genre) + P(strongest other genre)) / 2, out of "
+          "fold); flag = confident learning (off-diagonal confident joint)")
+SCORE_HELP = "score = (1 - P(sheet genre) + P(strongest other genre)) / 2, out of fold"
 
 
 @dataclass
@@ -41,11 +43,9 @@ class AuditRow:
     sheet_probability: float
     heard_probability: float
     flagged: bool
-
-    @property
-    def dispute_score(self) -> float:
-        """1 - P(sheet genre): 0 = the audio agrees fully, 1 = it rules the sheet genre out."""
-        return 1.0 - self.sheet_probability
+    # 1 - normalized margin: 0 = the audio is sure of the sheet genre, 0.5 = it ties with another genre,
+    # 1 = sure of another genre. The rank follows it. (Audits stored before issue 18.1: 1 - P(sheet genre).)
+    dispute_score: float
 
     @property
     def student(self) -> str:
@@ -90,20 +90,27 @@ def students_of(conn: Connection, track_ids: Sequence[int]) -> dict[int, list[st
 
 def audit_rows(oof: OutOfFold, students: dict[int, list[str]]) -> list[AuditRow]:
     """Every track, most disputed first: by score alone (see :func:`.confident.rank_label_issues`)."""
-    from music_classifier.models.confident import confident_classes, find_label_issues, rank_label_issues
+    from music_classifier.models.confident import (
+        confident_classes,
+        find_label_issues,
+        normalized_margin,
+        rank_label_issues,
+    )
 
     labels = oof.label_index
     flagged = find_label_issues(labels, oof.proba)
     # Heard: the out-of-fold prediction; for a flagged track the genre it is confidently (which can differ
     # from the most probable one when that genre's own threshold is not reached).
     heard = np.where(flagged, confident_classes(labels, oof.proba), oof.proba.argmax(axis=1))
+    score = 1.0 - normalized_margin(labels, oof.proba)
     rows = []
     for rank, i in enumerate(rank_label_issues(labels, oof.proba), start=1):
         tid = int(oof.track_ids[i])
         rows.append(AuditRow(rank=rank, track_id=tid, artist=str(oof.artists[i]), title=str(oof.titles[i]),
                              students=students.get(tid, []), sheet_genre=str(oof.labels[i]),
                              heard_genre=oof.classes[heard[i]], sheet_probability=float(oof.proba[i, labels[i]]),
-                             heard_probability=float(oof.proba[i, heard[i]]), flagged=bool(flagged[i])))
+                             heard_probability=float(oof.proba[i, heard[i]]), flagged=bool(flagged[i]),
+                             dispute_score=float(score[i])))
     return rows
 
 
@@ -160,7 +167,8 @@ def latest_audit(conn: Connection, dataset: str | None = None) -> AuditResult | 
     rows = [AuditRow(rank=int(r["rank"]), track_id=int(r["track_id"]), artist=r["artist"], title=r["title"],
                      students=names.get(int(r["track_id"]), []), sheet_genre=r["sheet_genre"],
                      heard_genre=r["heard_genre"], sheet_probability=float(r["sheet_probability"]),
-                     heard_probability=float(r["heard_probability"]), flagged=bool(r["flagged"])) for r in found]
+                     heard_probability=float(r["heard_probability"]), flagged=bool(r["flagged"]),
+                     dispute_score=float(r["dispute_score"])) for r in found]
     return AuditResult(audit_id=int(run["id"]), dataset=run["dataset_name"], kind=run["model_kind"],
                        n_splits=int(params.get("n_splits") or 0), n_repeats=int(params.get("n_repeats") or 0),
                        accuracy=float(run["accuracy"]) if run["accuracy"] is not None else float("nan"),
