@@ -259,3 +259,19 @@ def test_a_flagged_track_is_heard_as_its_confident_genre_even_when_not_the_most_
     assert rows[4].rank == 3  # the flag does not move it: tracks 5 and 6 have the lower P(sheet genre), 0.4
     assert [r.track_id for r in sorted(rows.values(), key=lambda r: r.rank)] == [5, 6, 4, 3, 2, 1]
     assert not rows[5].flagged and rows[5].heard_genre == "A"  # labelled B, argmax A, below A's threshold
+
+
+def test_the_report_lists_the_top_scores_flagged_or_not(sqlite_engine):
+    """Issue 18.1: the report's audit table is the audit's order (by score), not only the flagged tracks."""
+    from music_classifier.models.report_class import AUDIT_ROWS, class_view
+
+    with sqlite_engine.begin() as conn:
+        seed_class(conn, flips=FLIPS)
+        stored = run_audit(conn, "class", n_splits=4, n_repeats=1, seed=0)
+    with sqlite_engine.connect() as conn:
+        view = class_view(conn, {"dataset_name": "class"}, members=None, available=True, misclassified=[])
+    shown = view["audit_rows"]
+    assert [r.track_id for r in shown] == [r.track_id for r in stored.rows[:AUDIT_ROWS]]
+    assert [r.dispute_score for r in shown] == sorted((r.dispute_score for r in shown), reverse=True)
+    assert sum(r.flagged for r in shown) == len(FLIPS) < len(shown)  # unflagged rows follow, in score order
+    assert f"{AUDIT_ROWS} highest scores are shown, {len(FLIPS)} of them flagged" in view["class_notes"]["audit"]
