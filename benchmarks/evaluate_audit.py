@@ -3,7 +3,7 @@
 
 The three clips are chosen by a fixed rule, not by looking at results: the first clip (``00000``) of the
 first three genres in alphabetical order, each filed under the next genre in that order (blues.00000 ->
-classical, classical.00000 -> country, country.00000 -> disco). This was the only rule tried. Labels
+classical, classical.00000 -> country, country.00000 -> disco). It was not changed after any run. Labels
 come from the folders (``audio scan DIR --add-unmatched --genre FOLDER``), as in the other excerpt
 sections; RandomForest, 5 x 5-fold out-of-fold probabilities, seed 0; librosa features alone, then
 librosa + musicnn. Used by ``python benchmarks/evaluate.py --audit`` (writes the EVALUATION.md section)
@@ -109,7 +109,8 @@ def section_lines(res: dict[str, Any]) -> list[str]:
     lines = [HEADING, "",
              "Does the audit put real mislabels first? The 70 excerpts of `../shared/data/audio/gtzan_subset_zenny126` "
              f"with three clips moved to a wrong genre folder: {moved}. The rule, fixed before any run: the first clip "
-             "of the first three genres (alphabetical), each filed under the next genre; it was the only rule tried. "
+             "of the first three genres (alphabetical), each filed under the next genre; it was not changed after "
+             "any run (the two other rules below served only to choose the score). "
              f"`music-classifier audit --csv` ranks every track by one score, (1 - P(folder genre) + P(strongest "
              f"other genre)) / 2 (1 - the normalized margin) from RandomForest out-of-fold probabilities ({REPEATS} x "
              f"5-fold, seed {SEED}), highest first; confident learning's flag is a column, not the sort key. For "
