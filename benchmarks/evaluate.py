@@ -15,7 +15,8 @@ For each table (the GTZAN 30 s feature table, the TidyTuesday Spotify songs tabl
    compare ``--json`` files and from the registry rows, never retyped.
 
 And on the 70 GTZAN excerpts: librosa vs musicnn vs both, whole clips and segments, repeated CV, and
-final models on GTZAN clips outside the 70 (:mod:`evaluate_musicnn`; ``--only-musicnn`` runs that alone).
+final models on GTZAN clips outside the 70 (:mod:`evaluate_musicnn`; ``--only-musicnn`` runs that alone);
+where the audit ranks three excerpts filed under a wrong genre (:mod:`evaluate_audit`; ``--audit``).
 
 Run:  python benchmarks/evaluate.py                      (full tables; all-model comparison on a
                                                           --compare-sample of the Spotify table)
@@ -46,6 +47,7 @@ import pandas as pd  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "benchmarks") not in sys.path:  # imported by path from the tests: its sibling modules too
     sys.path.insert(0, str(ROOT / "benchmarks"))
+import evaluate_audit  # noqa: E402
 from evaluate_musicnn import HEADING, run_musicnn, section_lines  # noqa: E402
 
 TABLES = ROOT.parent / "shared" / "data" / "tables"
@@ -434,6 +436,16 @@ def run_audit_clips(workdir: Path, processes: int) -> dict[str, Any]:
     return res
 
 
+def run_audit_order(workdir: Path, processes: int) -> dict[str, Any]:
+    """The excerpts with three clips misfiled (:mod:`evaluate_audit`): where `audit --csv` ranks them."""
+    tree = workdir / "misfiled"
+    copy_commands = evaluate_audit.misfile_tree(CLIPS, tree)
+    res = evaluate_audit.run_audit_order(new_cli(workdir, "misfiled"), tree,
+                                         lambda cli: evaluate_audit.compute_features(cli, processes))
+    res["commands"] = [*copy_commands, *res["commands"]]
+    return res
+
+
 def audit_markdown(audit: dict[str, Any]) -> str:
     runs = audit["runs"]
     lines = [AUDIT_HEADING, "",
@@ -441,7 +453,9 @@ def audit_markdown(audit: dict[str, Any]) -> str:
              "`../shared/data/audio/gtzan_subset_zenny126` (7 per genre, label = folder): RandomForest out-of-fold "
              "probabilities from 5 x 5-fold repeated stratified CV, confident learning flags a clip that is "
              "confidently another genre (heard: the out-of-fold prediction, for a flagged clip the genre it is "
-             "confidently); score = 1 - P(folder genre); flagged clips are listed first. Produced by "
+             "confidently); ranked by one score, (1 - P(folder genre) + P(strongest other genre)) / 2 (1 - the "
+             "normalized margin), highest first; the flag is a column, not the "
+             "sort key. Produced by "
              "`python benchmarks/evaluate.py --audit-only` (the commands are below).", ""]
     flagged_sets = {}
     for name, run in runs.items():
@@ -560,6 +574,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "EVALUATION.md")
     ap.add_argument("--audit-only", action="store_true",
                     help="Only (re)write the label-audit section of the 70 GTZAN excerpts.")
+    ap.add_argument("--audit", action="store_true",
+                    help="Only (re)write the audit-order section: three excerpts filed under a wrong genre.")
     ap.add_argument("--only-musicnn", action="store_true",
                     help="Only (re)write the librosa/musicnn section of the 70 GTZAN excerpts.")
     ap.add_argument("--small-data-only", action="store_true",
@@ -567,6 +583,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     only = {"small_data_only": (SMALL_DATA_HEADING, run_small_data, small_data_markdown),
             "audit_only": (AUDIT_HEADING, run_audit_clips, audit_markdown),
+            "audit": (evaluate_audit.HEADING, run_audit_order,
+                      lambda res: "\n".join(evaluate_audit.section_lines(res)) + "\n"),
             "only_musicnn": (HEADING, lambda work, processes: run_musicnn(new_cli(work, "musicnn"), work, processes),
                              lambda res: "\n".join(section_lines(res)))}
     for flag, (heading, run, markdown) in only.items():

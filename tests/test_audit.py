@@ -36,15 +36,32 @@ def test_thresholds_and_confident_joint_by_hand():
     assert confident.rank_label_issues(labels, proba)[0] == 2
 
 
-def test_ranking_puts_flagged_first_then_lowest_self_confidence():
+def test_ranking_by_normalized_margin_weighs_the_competing_genre():
     labels = np.array([0, 1, 2, 0, 1, 2])
     proba = np.array([[0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8],
                       [0.5, 0.3, 0.2], [0.1, 0.5, 0.4], [0.05, 0.05, 0.9]])
+    np.testing.assert_allclose(confident.normalized_margin(labels, proba), [0.25, 0.85, 0.85, 0.6, 0.55, 0.925])
     order = confident.rank_label_issues(labels, proba).tolist()
-    # 0 is labelled 0 but confidently 1; then by self-confidence; the 0.5 tie goes to the track
-    # with the stronger competing genre (4: 0.4 against 3: 0.3); equal rows by index.
+    # 0 is labelled 0 but confidently 1, the lowest margin; 3 and 4 both give their label 0.5, but 4's
+    # competing genre is stronger (0.4 against 0.3); equal rows by index.
     assert order == [0, 4, 3, 1, 2, 5]
     assert confident.find_label_issues(labels, proba).sum() == 1
+
+
+def test_ranking_is_by_score_alone_not_flagged_first():
+    """Issue 18.1: a track whose sheet genre gets 0.017 but that no other genre's threshold claims (not
+    flagged) must still come before a flagged track whose label keeps more, and the score must never rise
+    down the list."""
+    labels = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
+    proba = np.array([[0.90, 0.05, 0.05], [0.80, 0.10, 0.10], [0.017, 0.49, 0.493],
+                      [0.30, 0.60, 0.10], [0.35, 0.55, 0.10], [0.30, 0.60, 0.10],
+                      [0.05, 0.05, 0.90], [0.10, 0.10, 0.80], [0.05, 0.60, 0.35]])
+    flagged = confident.find_label_issues(labels, proba)
+    assert flagged.tolist() == [False] * 8 + [True]  # 0.60 reaches class 1's threshold 0.583; 0.49 does not
+    order = confident.rank_label_issues(labels, proba).tolist()
+    assert order[:3] == [2, 8, 4]
+    quality = confident.normalized_margin(labels, proba)[order]
+    assert (np.diff(quality) >= 0).all()
 
 
 def test_bad_shapes_are_input_errors():
@@ -239,5 +256,22 @@ def test_a_flagged_track_is_heard_as_its_confident_genre_even_when_not_the_most_
                     n_splits=2, n_repeats=1)
     rows = {r.track_id: r for r in audit_rows(oof, {})}
     assert rows[4].flagged and rows[4].heard_genre == "B" and rows[4].heard_probability == pytest.approx(0.45)
-    assert rows[4].rank == 1
+    assert rows[4].rank == 3  # the flag does not move it: tracks 5 and 6 have the lower P(sheet genre), 0.4
+    assert [r.track_id for r in sorted(rows.values(), key=lambda r: r.rank)] == [5, 6, 4, 3, 2, 1]
     assert not rows[5].flagged and rows[5].heard_genre == "A"  # labelled B, argmax A, below A's threshold
+
+
+def test_the_report_lists_the_top_scores_flagged_or_not(sqlite_engine):
+    """Issue 18.1: the report's audit table is the audit's order (by score), not only the flagged tracks."""
+    from music_classifier.models.report_class import AUDIT_ROWS, class_view
+
+    with sqlite_engine.begin() as conn:
+        seed_class(conn, flips=FLIPS)
+        stored = run_audit(conn, "class", n_splits=4, n_repeats=1, seed=0)
+    with sqlite_engine.connect() as conn:
+        view = class_view(conn, {"dataset_name": "class"}, members=None, available=True, misclassified=[])
+    shown = view["audit_rows"]
+    assert [r.track_id for r in shown] == [r.track_id for r in stored.rows[:AUDIT_ROWS]]
+    assert [r.dispute_score for r in shown] == sorted((r.dispute_score for r in shown), reverse=True)
+    assert sum(r.flagged for r in shown) == len(FLIPS) < len(shown)  # unflagged rows follow, in score order
+    assert f"{AUDIT_ROWS} highest scores are shown, {len(FLIPS)} of them flagged" in view["class_notes"]["audit"]

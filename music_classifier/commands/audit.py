@@ -31,13 +31,15 @@ def audit(
     """Audit a dataset's sheet genres: the tracks whose label the audio most disputes, and who proposed them.
 
     Out-of-fold probabilities from repeated stratified K-fold; confident learning flags a track when
-    it is confidently another genre; ranked by the probability of its sheet genre (score = 1 - that).
+    it is confidently another genre; ranked by one score alone, highest first (a flag does not move a
+    track up): (1 - P(sheet genre) + P(strongest other genre)) / 2, i.e. 1 - the normalized margin.
+    The table lists the top disputed rows by that score (flagged, or heard as another genre).
     Stored in table label_issues (newest audit feeds the views student_summary, student_genres).
 
     Example: music-classifier audit gtzan70 --model rf --repeats 5 --csv > suspects.csv
     """
     from music_classifier.commands.models import _progress_bar
-    from music_classifier.models.audit import audit_csv, run_audit
+    from music_classifier.models.audit import SCORE_HELP, audit_csv, run_audit
 
     with _progress_bar("out-of-fold fits") as progress, state(ctx).engine.begin() as conn:
         result = run_audit(conn, dataset, kind=model, n_splits=cv, n_repeats=repeats, seed=seed, progress=progress)
@@ -59,11 +61,14 @@ def audit(
         console.print("every track is heard as its sheet genre out of fold: no dispute to list (--csv lists every "
                       "track with its score)", highlight=False, soft_wrap=True)
         return
-    title = "Most disputed labels first" if result.flagged else "Not flagged, but heard as another genre out of fold"
+    shown = disputed[:top]
+    # One order: by score, highest first (the rank column); the flag is a mark, not a sort key.
     table = Table("#", "track", "artist - title", "student", "sheet -> heard", "score", "settled",
-                  title=title, caption="* flagged by confident learning; score = 1 - P(sheet genre), out of fold; "
-                  "settled: a label decision (music-classifier labels) gave the track this genre")
-    for r in disputed[:top]:
+                  title=f"Most disputed labels first, by score ({sum(r.flagged for r in shown)} of {len(shown)} "
+                        "flagged)",
+                  caption=f"* flagged by confident learning; {SCORE_HELP}; settled: a label decision "
+                          "(music-classifier labels) gave the track this genre")
+    for r in shown:
         table.add_row(f"{r.rank}{'*' if r.flagged else ''}", str(r.track_id), _text(f"{r.artist} - {r.title}"),
                       _text(r.student or "-"), _text(f"{r.sheet_genre} -> {r.heard_genre}"), f"{r.dispute_score:.2f}",
                       _text(r.settled or "-"))

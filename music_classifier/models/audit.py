@@ -2,8 +2,11 @@
 
 Out-of-fold probabilities (:mod:`.oof`, the repeated CV of training) -> confident learning
 (:mod:`.confident`) -> one ``label_audits`` row and one ``label_issues`` row per audited track, ranked
-(1 = most disputed). ``label_issues`` joins ``tracks``, ``proposals`` and ``students`` by track id;
-the views ``student_summary`` and ``student_genres`` read the newest audit.
+(1 = most disputed) by one score, ``dispute_score`` = 1 - the normalized margin of the out-of-fold
+probabilities = (1 - P(sheet genre) + P(strongest other genre)) / 2, which never rises down the ranks;
+the confident-learning flag is a column beside it, not a sort key. ``label_issues``
+joins ``tracks``, ``proposals`` and ``students`` by track id; the views ``student_summary`` and
+``student_genres`` read the newest audit.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from music_classifier.text_safety import escape_value
 
 CSV_COLUMNS = ("rank", "track_id", "artist", "title", "student", "sheet_genre", "heard_genre", "score", "flagged",
                "settled")
-METHOD = "confident learning (off-diagonal confident joint), ranked by self-confidence"
+METHOD = ("ranked by normalized margin alone (score = (1 - P(sheet genre) + P(strongest other genre)) / 2, out of "
+          "fold); flag = confident learning (off-diagonal confident joint)")
+SCORE_HELP = "score = (1 - P(sheet genre) + P(strongest other genre)) / 2, out of fold"
 
 
 @dataclass
@@ -40,13 +45,11 @@ class AuditRow:
     sheet_probability: float
     heard_probability: float
     flagged: bool
+    # 1 - normalized margin: 0 = the audio is sure of the sheet genre, 0.5 = it ties with another genre,
+    # 1 = sure of another genre. The rank follows it. (Audits stored before issue 18.1: 1 - P(sheet genre).)
+    dispute_score: float
     # A person settled the track's genre (a standing label decision): its effective genre, else None.
     settled: str | None = None
-
-    @property
-    def dispute_score(self) -> float:
-        """1 - P(sheet genre): 0 = the audio agrees fully, 1 = it rules the sheet genre out."""
-        return 1.0 - self.sheet_probability
 
     @property
     def student(self) -> str:
@@ -70,8 +73,8 @@ class AuditResult:
 
     @property
     def disputed(self) -> list[AuditRow]:
-        """Rows the audio disputes, in rank order: flagged, or heard as another genre out of fold. A track
-        heard as its sheet genre and not flagged is no dispute, whatever its rank."""
+        """Rows the audio disputes, in rank order (highest score first): flagged, or heard as another genre
+        out of fold. A track heard as its sheet genre and not flagged is no dispute, whatever its rank."""
         return [r for r in self.rows if r.flagged or r.heard_genre != r.sheet_genre]
 
 
@@ -100,21 +103,28 @@ def mark_settled(conn: Connection, rows: Sequence[AuditRow]) -> None:
 
 
 def audit_rows(oof: OutOfFold, students: dict[int, list[str]]) -> list[AuditRow]:
-    """Every track, most disputed first (see :func:`.confident.rank_label_issues`)."""
-    from music_classifier.models.confident import confident_classes, find_label_issues, rank_label_issues
+    """Every track, most disputed first: by score alone (see :func:`.confident.rank_label_issues`)."""
+    from music_classifier.models.confident import (
+        confident_classes,
+        find_label_issues,
+        normalized_margin,
+        rank_label_issues,
+    )
 
     labels = oof.label_index
     flagged = find_label_issues(labels, oof.proba)
     # Heard: the out-of-fold prediction; for a flagged track the genre it is confidently (which can differ
     # from the most probable one when that genre's own threshold is not reached).
     heard = np.where(flagged, confident_classes(labels, oof.proba), oof.proba.argmax(axis=1))
+    score = 1.0 - normalized_margin(labels, oof.proba)
     rows = []
     for rank, i in enumerate(rank_label_issues(labels, oof.proba), start=1):
         tid = int(oof.track_ids[i])
         rows.append(AuditRow(rank=rank, track_id=tid, artist=str(oof.artists[i]), title=str(oof.titles[i]),
                              students=students.get(tid, []), sheet_genre=str(oof.labels[i]),
                              heard_genre=oof.classes[heard[i]], sheet_probability=float(oof.proba[i, labels[i]]),
-                             heard_probability=float(oof.proba[i, heard[i]]), flagged=bool(flagged[i])))
+                             heard_probability=float(oof.proba[i, heard[i]]), flagged=bool(flagged[i]),
+                             dispute_score=float(score[i])))
     return rows
 
 
@@ -165,12 +175,15 @@ def latest_audit(conn: Connection, dataset: str | None = None) -> AuditResult | 
     found = conn.execute(
         select(label_issues, tracks.c.artist, tracks.c.title)
         .join(tracks, tracks.c.id == label_issues.c.track_id)
-        .where(label_issues.c.audit_id == run["id"]).order_by(label_issues.c.rank)).mappings().all()
+        # By score first: audits stored before ranking by score alone (flagged first) read in today's order.
+        .where(label_issues.c.audit_id == run["id"])
+        .order_by(label_issues.c.dispute_score.desc(), label_issues.c.rank)).mappings().all()
     names = students_of(conn, [r["track_id"] for r in found])
     rows = [AuditRow(rank=int(r["rank"]), track_id=int(r["track_id"]), artist=r["artist"], title=r["title"],
                      students=names.get(int(r["track_id"]), []), sheet_genre=r["sheet_genre"],
                      heard_genre=r["heard_genre"], sheet_probability=float(r["sheet_probability"]),
-                     heard_probability=float(r["heard_probability"]), flagged=bool(r["flagged"])) for r in found]
+                     heard_probability=float(r["heard_probability"]), flagged=bool(r["flagged"]),
+                     dispute_score=float(r["dispute_score"])) for r in found]
     mark_settled(conn, rows)
     return AuditResult(audit_id=int(run["id"]), dataset=run["dataset_name"], kind=run["model_kind"],
                        n_splits=int(params.get("n_splits") or 0), n_repeats=int(params.get("n_repeats") or 0),

@@ -10,8 +10,14 @@ applies it, written here over numpy (cleanlab would pull in a large dependency t
    reaches ``t_j``; an example above several thresholds counts once, for the class it is most
    probable in among them; below every threshold it is not counted;
 3. label issues are the examples in an off-diagonal cell (labelled ``i``, confidently ``j != i``);
-4. ranking by label quality = self-confidence, the probability of the given label (cleanlab's
-   default ``rank_by="self_confidence"``): the lower, the more the audio disputes the label.
+4. ranking by label quality, one score for every example whether step 3 flags it or not: the
+   normalized margin, ``(p_given - max_{k != given} p_k + 1) / 2`` in [0, 1], lower = the audio
+   disputes the label more (cleanlab's ``get_label_quality_scores(method="normalized_margin")``;
+   compared with self-confidence and confidence-weighted entropy by Kuan & Mueller, "Model-agnostic
+   label quality scoring to detect real-world label errors", ICML DataPerf workshop 2022). Unlike
+   self-confidence alone it also weighs how strongly another genre claims the example. The flag does
+   not move an example up or down: a flagged-first order put correctly labelled tracks at
+   self-confidence 0.07-0.30 above mislabels at 0.017 that no genre's threshold claimed.
 
 All arrays: ``labels`` int class indices, shape (n,); ``proba`` rows summing to 1, shape (n, k).
 """
@@ -84,13 +90,21 @@ def self_confidence(labels: np.ndarray, proba: np.ndarray) -> np.ndarray:
     return proba[np.arange(len(labels)), labels]
 
 
-def rank_label_issues(labels: np.ndarray, proba: np.ndarray) -> np.ndarray:
-    """Example indices, most disputed first: flagged issues before the rest, each part by ascending
-    self-confidence, ties by the larger probability of another class, then by index."""
+def normalized_margin(labels: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    """Label quality: ``(p_given - largest other p + 1) / 2``, shape (n,), in [0, 1] (0.5 = the given
+    label ties with another class; one class only: the self-confidence)."""
     labels, proba = _check(labels, proba)
-    flagged = find_label_issues(labels, proba)
     quality = self_confidence(labels, proba)
+    if proba.shape[1] < 2:
+        return quality
     others = proba.copy()
     others[np.arange(len(labels)), labels] = -np.inf
-    best_other = others.max(axis=1) if proba.shape[1] > 1 else np.zeros(len(labels))
-    return np.lexsort((np.arange(len(labels)), -best_other, quality, ~flagged))
+    return (quality - others.max(axis=1) + 1.0) / 2.0
+
+
+def rank_label_issues(labels: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    """Example indices, most disputed first: ascending :func:`normalized_margin` (so the dispute score
+    ``1 - normalized margin`` never rises down the list), ties by the lower self-confidence, then by
+    index. The confident-learning flag (:func:`find_label_issues`) is not a key."""
+    labels, proba = _check(labels, proba)
+    return np.lexsort((np.arange(len(labels)), self_confidence(labels, proba), normalized_margin(labels, proba)))

@@ -77,13 +77,14 @@ def class_view(conn: Connection, row: Mapping[str, Any], *, members: set[int] | 
         notes["audit"] = notes["students"] = f"No label audit: {exc}"
     if audit is not None:
         out["audit"] = audit
-        out["audit_rows"] = [r for r in audit.rows if r.flagged][:AUDIT_ROWS] or audit.rows[:5]
+        # The order of `music-classifier audit`: by score alone, highest first; the flag is a column.
+        out["audit_rows"] = audit.rows[:AUDIT_ROWS]
         out["students"] = student_rows(audit)
+        shown_flagged = sum(r.flagged for r in out["audit_rows"])
         notes["audit"] = (f"{source}{audit.kind}, {audit.n_repeats} x {audit.n_splits}-fold out-of-fold "
                           f"probabilities; confident learning flags {len(audit.flagged)} of {len(audit.rows)} tracks "
-                          f"(out-of-fold accuracy against the sheet {audit.accuracy:.3f}).")
-        if not audit.flagged:
-            notes["audit"] += " No track is flagged; the five lowest-scoring are shown."
+                          f"(out-of-fold accuracy against the sheet {audit.accuracy:.3f}). The "
+                          f"{len(out['audit_rows'])} highest scores are shown, {shown_flagged} of them flagged.")
 
     try:
         data = dataset_map_data(conn, dataset, seed=seed, track_ids=members, audit=audit)
