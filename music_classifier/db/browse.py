@@ -239,6 +239,7 @@ def audit_queue(conn: Connection, *, limit: int = MAX_SUSPECTS) -> AuditQueue | 
     rows = [AuditRow(rank=int(r["rank"]), track_id=int(r["track_id"]), artist=r["artist"], title=r["title"],
                      students=names.get(int(r["track_id"]), []), sheet_genre=r["sheet_genre"],
                      heard_genre=r["heard_genre"], sheet_probability=float(r["sheet_probability"]),
-                     heard_probability=float(r["heard_probability"]), flagged=bool(r["flagged"])) for r in found]
+                     heard_probability=float(r["heard_probability"]), flagged=bool(r["flagged"]),
+                     dispute_score=float(r["dispute_score"])) for r in found]
     return AuditQueue(audit_id=int(run["id"]), dataset=run["dataset_name"], kind=run["model_kind"],
                       created_at=run["created_at"], n_tracks=int(run["n_tracks"]), n_suspects=n_suspects, rows=rows)
