@@ -58,7 +58,7 @@
     if (!form) { return; }
     var button = form.querySelector("button[name=action][value=" + action + "]");
     settling = suspects().indexOf(row);
-    form.requestSubmit(button);
+    button.click();  // a click, not requestSubmit(button): htmx sends the value of the button last clicked
   }
 
   var settling = -1;
