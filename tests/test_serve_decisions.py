@@ -4,10 +4,15 @@ databases. Every POST goes through the library's ``labels`` functions and the CS
 
 from __future__ import annotations
 
+import csv
+import re
+import shlex
+from pathlib import Path
+
 import pytest
 from serve_helpers import build_class
 from sqlalchemy import select
-from test_serve import _client
+from test_serve import TestClient, _client
 
 from music_classifier.db.browse import TrackFilter, audit_queue, list_tracks
 from music_classifier.db.tables import label_decisions, proposals, track_genres
@@ -142,3 +147,57 @@ def test_tracks_filter_by_effective_genre(engine, tmp_path, models_dir, by):
         assert '<option value="jazz" selected>Jazz</option>' in page.text and "any effective genre" in page.text
         assert f'href="/tracks/{track}"' not in client.get("/tracks", params={"effective": "rock",
                                                                              "limit": 500}).text
+
+
+def readme_loop_commands() -> list[list[str]]:
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    start = text.index("## The class's loop: audit -> listen -> decide -> retrain -> push")
+    block = re.search(r"```bash\n(.*?)```", text[start:], flags=re.S).group(1)
+    return [shlex.split(line) for line in block.splitlines() if line.startswith("music-classifier ")]
+
+
+#: Test-only options appended to a README command (a small grid and fewer folds keep the test short).
+QUICK = {"audit": ["--repeats", "1"], "train": ["--cv", "3", "--repeats", "1"]}
+
+
+def test_the_readme_loop_runs_as_shown(engine, tmp_path, models_dir, monkeypatch):
+    """The README's loop, command by command through the CLI (TRACK -> a track the sheet misfiles; `serve`
+    builds its page, which is then asked for the audit queue instead of listening on a port)."""
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from music_classifier.cli import app
+
+    served = build_class(engine, tmp_path, audit=False, model=False)
+    track = served.flipped[1]  # Jazz audio filed under Rock
+    monkeypatch.chdir(tmp_path)
+    pages = []
+
+    def answer_once(asgi, **kwargs):  # uvicorn.run's stand-in: one request instead of serving for ever
+        client = TestClient(asgi, base_url=f"http://{kwargs['host']}:{kwargs['port']}")
+        pages.append(client.get("/audit"))
+
+    monkeypatch.setattr(uvicorn, "run", answer_once)
+    commands = readme_loop_commands()
+    assert [c[1] for c in commands] == ["audit", "serve", "labels", "labels", "dataset", "train", "sheet"]
+    outputs = {}
+    for command in commands:
+        args = [a.replace("TRACK", str(track)) for a in command[1:]]
+        if args[0] == "train":
+            args += ["--grid", str(served.grid)]
+        result = CliRunner().invoke(app, ["--db", engine.url.render_as_string(hide_password=False), *args,
+                                          *QUICK.get(args[0], [])])
+        assert result.exit_code == 0, (command, result.output)
+        outputs[" ".join(command[1:3])] = result.stdout
+    [queue] = pages
+    assert queue.status_code == 200 and f'<tr class="suspect" data-track="{track}"' in queue.text
+    assert f"track {track} (artist Jazz 2 - Jazz song 2): Rock -> Jazz" in outputs["labels set"]
+    assert "a sax solo, not rock" in outputs["labels list"]
+    with engine.connect() as conn:
+        assert track not in [r.track_id for r in audit_queue(conn).rows]  # settled: it left the queue
+        from music_classifier.models.datasets import get_dataset
+
+        assert [m.track_id for m in get_dataset(conn, "class2").decided] == [track]
+    with open(tmp_path / "class-results.csv", newline="", encoding="utf-8") as f:
+        rows = {r["track"]: r for r in csv.DictReader(f)}
+    assert (rows[str(track)]["sheet genre"], rows[str(track)]["effective genre"]) == ("Rock", "Jazz")
