@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, column, exists, func, not_, or_, select, table
+from sqlalchemy import Connection, and_, exists, func, not_, or_, select
 
 from music_classifier.db.tables import (
     dataset_members,
@@ -26,8 +26,6 @@ from music_classifier.db.tables import (
     tracks,
 )
 
-#: The view of each live track's effective genre (db/views.py DECISION_VIEWS).
-_EFFECTIVE = table("track_effective_genres", column("track_id"), column("genre_id"))
 #: The state filter's values, as the page names them.
 TRACK_STATES = ("no-audio", "waiting", "extracted", "failed")
 DEFAULT_PAGE_SIZE = 50
@@ -85,9 +83,10 @@ def _where(flt: TrackFilter) -> list[Any]:
             track_genres.c.track_id == tracks.c.id, track_genres.c.rank == 0,
             track_genres.c.genre_id == select(genres.c.id).where(genres.c.name == flt.genre).scalar_subquery())))
     if flt.effective:
-        conds.append(exists().where(and_(
-            _EFFECTIVE.c.track_id == tracks.c.id,
-            _EFFECTIVE.c.genre_id == select(genres.c.id).where(genres.c.name == flt.effective).scalar_subquery())))
+        from music_classifier.ingest.label_decisions import effective_genre_clause
+
+        conds.append(effective_genre_clause(
+            tracks.c.id, select(genres.c.id).where(genres.c.name == flt.effective).scalar_subquery()))
     if flt.student:
         conds.append(exists().where(and_(
             proposals.c.track_id == tracks.c.id,
@@ -168,6 +167,11 @@ def filter_choices(conn: Connection) -> dict[str, list[tuple[str, str]]]:
         "dataset": [(r.name, r.name) for r in conn.execute(select(datasets.c.name).order_by(datasets.c.name))],
         "state": [(s, s.replace("-", " ")) for s in TRACK_STATES],
     }
+
+
+def genre_names(conn: Connection) -> list[str]:
+    """Every genre's display name, by name: the "relabel to" menus."""
+    return list(conn.execute(select(genres.c.display_name).order_by(genres.c.display_name)).scalars())
 
 
 @dataclass

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, exists, func, insert, select, text
+from sqlalchemy import Connection, and_, bindparam, exists, func, insert, or_, select, text
 
 from music_classifier.csv_safety import neutralise_cell
 from music_classifier.db.tables import MAX_TEXT, genres, label_decisions, label_issues, track_genres, tracks
@@ -155,6 +155,24 @@ def settled_clause(track_id: Any) -> Any:
     x, u = label_decisions.alias("sx"), label_decisions.alias("su")
     return exists().where(x.c.track_id == track_id, x.c.action != "undo",
                           ~exists().where(u.c.undoes_id == x.c.id))
+
+
+def _standing_id(track_id: Any) -> Any:
+    """The id of the standing decision of the track in column ``track_id`` (NULL when none), correlated."""
+    x, u = label_decisions.alias("ix"), label_decisions.alias("iu")
+    return (select(func.max(x.c.id)).where(x.c.track_id == track_id, x.c.action != "undo",
+                                           ~exists().where(u.c.undoes_id == x.c.id)).scalar_subquery())
+
+
+def effective_genre_clause(track_id: Any, genre_id: Any) -> Any:
+    """A SQL condition: the effective genre (as ``track_effective_genres`` defines it) of the track in
+    column ``track_id`` is ``genre_id``. Written per track rather than through the view, so a paged
+    list probes the indexes of the few tracks it reads instead of PostgreSQL building the view."""
+    d = label_decisions.alias("ed")
+    decided = exists().where(d.c.id == _standing_id(track_id), d.c.genre_id == genre_id)
+    sheet = and_(~settled_clause(track_id), exists().where(
+        track_genres.c.track_id == track_id, track_genres.c.rank == 0, track_genres.c.genre_id == genre_id))
+    return or_(decided, sheet)
 
 
 @dataclass(frozen=True)
@@ -342,5 +360,5 @@ def decision_conflicts(conn: Connection, sheet_changes: Mapping[int, tuple[int |
 
 
 __all__ = ["Decision", "DecisionConflict", "DecisionOutcome", "TrackDecision", "audit_of", "decision_conflicts",
-           "decisions_csv", "keep_genre", "list_decisions", "set_genre", "settled_clause", "settled_genres",
-           "settled_track_ids", "track_decision", "undo_decision"]
+           "decisions_csv", "effective_genre_clause", "keep_genre", "list_decisions", "set_genre", "settled_clause",
+           "settled_genres", "settled_track_ids", "track_decision", "undo_decision"]

@@ -31,6 +31,7 @@ from music_classifier.db.browse import (
     TrackFilter,
     audit_queue,
     filter_choices,
+    genre_names,
     list_tracks,
     track_facts,
 )
@@ -108,9 +109,9 @@ def create_app(config: ServeConfig, *, engine: Engine | None = None) -> Any:
             tags = _top_tags(conn, track_id)
             similar, similar_note = _similar(conn, track_id)
             decision = track_decision(conn, track_id)
-            genre_names = _genre_names(conn)
+            menu = genre_names(conn)
         return page(request, "track.html", track=facts, prediction=prediction, prediction_note=prediction_note,
-                    tags=tags, similar=similar, similar_note=similar_note, decision=decision, genres=genre_names)
+                    tags=tags, similar=similar, similar_note=similar_note, decision=decision, genres=menu)
 
     def audio(request: Request) -> Response:
         track_id = request.path_params["track_id"]
@@ -124,8 +125,8 @@ def create_app(config: ServeConfig, *, engine: Engine | None = None) -> Any:
     def audit_page(request: Request) -> Response:
         with engine.connect() as conn:
             queue = audit_queue(conn)
-            genre_names = _genre_names(conn) if queue else []
-        return page(request, "audit.html", audit=queue, suspects=queue.rows if queue else [], genres=genre_names)
+            menu = genre_names(conn) if queue else []
+        return page(request, "audit.html", audit=queue, suspects=queue.rows if queue else [], genres=menu)
 
     async def decide(request: Request) -> Response:
         """keep / set / undo a track's genre (the ``labels`` functions); the form's CSRF token was checked
@@ -285,11 +286,6 @@ def _decide(engine: Engine, track_id: int, form: dict[str, str]) -> Any:
         if action == "set":
             return set_genre(conn, track_id, form.get("genre", ""), decided_by=by, note=note, audit_id=audit_id)
         return undo_decision(conn, track_id, decided_by=by, note=note)
-
-
-def _genre_names(conn: Any) -> list[str]:
-    """Every genre's display name, for the "relabel to" menus."""
-    return [label for _, label in filter_choices(conn)["genre"]]
 
 
 def _retrainer(config: ServeConfig, engine: Engine, models_path: Path) -> Any:
