@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from serve_helpers import build_class
-from sqlalchemy import select
+from sqlalchemy import select, text
 from test_serve import TestClient, _client
 
 from music_classifier.db.browse import TrackFilter, audit_queue, list_tracks
@@ -141,6 +141,16 @@ def test_tracks_filter_by_effective_genre(engine, tmp_path, models_dir, by):
             assert ids(TrackFilter(effective="jazz")) == sorted(
                 [t for t in served.ids["Jazz"] if t != track] + [track])
             assert ids(TrackFilter(genre="rock", effective="jazz")) == [track]
+        # A second decision stands over the first; undoing it brings the first back, then the sheet's genre.
+        for action, genre, expected in (("set", "Pop", "Pop"), ("undo", "", "Jazz"), ("undo", "", "Rock")):
+            assert client.post(f"/tracks/{track}/decide", data={"action": action, "genre": genre,
+                                                                "csrf_token": csrf}).status_code == 303
+            with engine.connect() as conn:
+                shown = [g for g in ("Rock", "Jazz", "Pop") if track in [
+                    r.id for r in list_tracks(conn, TrackFilter(effective=g.lower()), limit=500).rows]]
+                view = conn.execute(text("SELECT genre FROM track_effective_genres WHERE track_id = :t"),
+                                    {"t": track}).scalar_one()
+            assert shown == [view] == [expected]
     else:
         page = client.get("/tracks", params={"effective": "jazz", "limit": 500})
         assert page.status_code == 200 and f'href="/tracks/{track}"' in page.text

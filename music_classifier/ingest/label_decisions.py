@@ -157,19 +157,17 @@ def settled_clause(track_id: Any) -> Any:
                           ~exists().where(u.c.undoes_id == x.c.id))
 
 
-def _standing_id(track_id: Any) -> Any:
-    """The id of the standing decision of the track in column ``track_id`` (NULL when none), correlated."""
-    x, u = label_decisions.alias("ix"), label_decisions.alias("iu")
-    return (select(func.max(x.c.id)).where(x.c.track_id == track_id, x.c.action != "undo",
-                                           ~exists().where(u.c.undoes_id == x.c.id)).scalar_subquery())
-
-
 def effective_genre_clause(track_id: Any, genre_id: Any) -> Any:
     """A SQL condition: the effective genre (as ``track_effective_genres`` defines it) of the track in
     column ``track_id`` is ``genre_id``. Written per track rather than through the view, so a paged
     list probes the indexes of the few tracks it reads instead of PostgreSQL building the view."""
-    d = label_decisions.alias("ed")
-    decided = exists().where(d.c.id == _standing_id(track_id), d.c.genre_id == genre_id)
+    # The standing decision: a set/keep row of the track no undo cancels, with no newer such row.
+    d, du, n, nu = (label_decisions.alias(a) for a in ("ed", "edu", "en", "enu"))
+    decided = exists().where(
+        d.c.track_id == track_id, d.c.genre_id == genre_id, d.c.action != "undo",
+        ~exists().where(du.c.undoes_id == d.c.id),
+        ~exists().where(n.c.track_id == d.c.track_id, n.c.id > d.c.id, n.c.action != "undo",
+                        ~exists().where(nu.c.undoes_id == n.c.id)))
     sheet = and_(~settled_clause(track_id), exists().where(
         track_genres.c.track_id == track_id, track_genres.c.rank == 0, track_genres.c.genre_id == genre_id))
     return or_(decided, sheet)
