@@ -134,7 +134,7 @@ def main() -> None:
             ("tracks, state = failed", "/tracks?state=failed"),
             ("tracks, search (artist or title)", "/tracks?q=title+9999"),
             ("tracks, effective genre filter", "/tracks?effective=genre3"),
-            (f"audit queue (first 200 unsettled suspects; {N_SETTLED:,} settled)", "/audit"),
+            (f"audit queue (first 100 unsettled suspects; {N_SETTLED:,} settled)", "/audit"),
         ]
         rows = []
         for label, path in cases:

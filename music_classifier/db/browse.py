@@ -215,7 +215,7 @@ def audio_path_of(conn: Connection, track_id: int) -> str | None:
 
 
 #: The audit queue shows at most this many suspects at a time (a pass through a class is far shorter).
-MAX_SUSPECTS = 200
+MAX_SUSPECTS = 100
 
 
 @dataclass
