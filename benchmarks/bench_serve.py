@@ -1,11 +1,12 @@
 """Server time of the `serve` page's tracks list and audit queue on a large PostgreSQL library.
 
 Builds a class of --tracks tracks (default 100,000) in a fresh schema of the test PostgreSQL (COPY),
-with genres, students, proposals, extractions (done / failed / none) and one stored audit over every
-track, then times requests through the ASGI app in this process (Starlette's TestClient: routing,
-guard, database, template; no network), p50 and p95 over --requests runs each. The baseline, in the
-same process: a static file through the same app (the fixed cost of a request), and the deep page
-read with LIMIT/OFFSET instead of the keyset, to show what the keyset saves.
+with genres, students, proposals, extractions (done / failed / none), one stored audit over every
+track and label decisions settling the first 2,000 suspects, then times requests through the ASGI
+app in this process (Starlette's TestClient: routing, guard, database, template; no network), p50
+and p95 over --requests runs each. The baseline, in the same process: a static file through the
+same app (the fixed cost of a request), and the deep page read with LIMIT/OFFSET instead of the
+keyset, to show what the keyset saves.
 
     python benchmarks/bench_serve.py --tracks 100000 --requests 40
 """
@@ -24,6 +25,7 @@ from sqlalchemy import text
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 N_GENRES, N_STUDENTS = 10, 30
+N_SETTLED = 2_000
 
 
 def build(engine, n: int) -> None:
@@ -62,6 +64,14 @@ def build(engine, n: int) -> None:
                 p = 0.05 if disputed else 0.9
                 cp.write_row((1, i, rank, f"Genre {i % N_GENRES}", f"Genre {(i + 1) % N_GENRES}" if disputed
                               else f"Genre {i % N_GENRES}", p, 1 - p, 1 - p, i % 50 == 3))
+        # The first N_SETTLED suspects are settled (label decisions, half kept, half relabelled): the audit
+        # queue leaves them out, and the effective-genre filter reads them.
+        with cur.copy("COPY label_decisions (track_id, action, genre_before_id, genre_id, decided_by, audit_id) "
+                      "FROM STDIN") as cp:
+            for k, i in enumerate(range(3, min(n, 10 * N_SETTLED) + 1, 10)):
+                before = gid[f"genre{i % N_GENRES}"]
+                cp.write_row((i, "keep", before, before, "bench", 1) if k % 2 else
+                             (i, "set", before, gid[f"genre{(i + 1) % N_GENRES}"], "bench", 1))
         for table in ("genres", "students", "tracks", "extractions", "label_audits"):
             cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
         raw.commit()
@@ -123,7 +133,8 @@ def main() -> None:
             ("tracks, student filter", "/tracks?student=student+7"),
             ("tracks, state = failed", "/tracks?state=failed"),
             ("tracks, search (artist or title)", "/tracks?q=title+9999"),
-            ("audit queue (first 200 suspects)", "/audit"),
+            ("tracks, effective genre filter", "/tracks?effective=genre3"),
+            (f"audit queue (first 100 unsettled suspects; {N_SETTLED:,} settled)", "/audit"),
         ]
         rows = []
         for label, path in cases:

@@ -116,7 +116,6 @@ def test_audit_queue_keys_play_the_suspects_in_order(server, page, tmp_path):
     page.wait_for_function("() => document.getElementById('player').currentTime > 0.3")
     assert page.evaluate("document.getElementById('player').getAttribute('src')") == f"/audio/{first}"
     assert page.locator("#queue tr.suspect.current").get_attribute("data-track") == first
-    _screenshot(page, tmp_path, "serve-audit.png")
     page.keyboard.press("Space")  # pause
     page.wait_for_function("() => document.getElementById('player').paused")
     page.keyboard.press("j")  # next: the second suspect plays
@@ -126,6 +125,52 @@ def test_audit_queue_keys_play_the_suspects_in_order(server, page, tmp_path):
     page.keyboard.press("k")  # back to the first
     page.wait_for_function(f"() => document.getElementById('player').getAttribute('src') === '/audio/{first}' "
                            "&& !document.getElementById('player').paused")
+    assert not page.console_errors, page.console_errors
+
+
+def test_a_suspect_is_settled_with_the_keyboard(server, page, tmp_path, sqlite_engine):
+    from sqlalchemy import select
+
+    from music_classifier.db.browse import audit_queue
+    from music_classifier.db.tables import genres, label_decisions
+
+    base, served = server
+    with sqlite_engine.connect() as conn:
+        queue = audit_queue(conn)
+    heard = {r.track_id: r.heard_genre for r in queue.rows}
+    page.goto(f"{base}/audit")
+    page.fill("#decider", "Ms K")  # remembered in localStorage for the next visit
+    page.reload()
+    assert page.input_value("#decider") == "Ms K"
+    rows = page.locator("#queue tr.suspect")
+    assert rows.count() == len(queue.rows) >= 2
+    first, second = (int(rows.nth(i).get_attribute("data-track")) for i in range(2))
+    page.locator("h1").click()  # the keys act outside the form fields
+    page.keyboard.press("j")  # the first suspect: selected and playing
+    page.wait_for_function("() => document.getElementById('player').currentTime > 0.3")
+    page.keyboard.press("a")  # accept the heard genre
+    page.wait_for_selector(f"#queue tr.settled[data-track='{first}']")
+    assert page.locator(f"#queue tr.suspect[data-track='{first}']").count() == 0
+    page.wait_for_selector(f"#queue tr.suspect.current[data-track='{second}']")  # the next one is current
+    _screenshot(page, tmp_path, "serve-audit.png")
+    page.keyboard.press("n")  # a note, then Esc back to the keys
+    page.keyboard.type("the sheet is right")
+    page.keyboard.press("Escape")
+    page.keyboard.press("s")  # keep the sheet's genre
+    page.wait_for_selector(f"#queue tr.settled[data-track='{second}']")
+
+    with sqlite_engine.connect() as conn:
+        names = dict(conn.execute(select(genres.c.id, genres.c.display_name)).all())
+        stored = [(r.track_id, r.action, names[r.genre_id], r.decided_by, r.audit_id, r.note) for r in conn.execute(
+            select(label_decisions).order_by(label_decisions.c.id))]
+        left = [r.track_id for r in audit_queue(conn).rows]
+    sheet = {r.track_id: r.sheet_genre for r in queue.rows}
+    assert stored == [(first, "set", heard[first], "Ms K", queue.audit_id, None),
+                      (second, "keep", sheet[second], "Ms K", queue.audit_id, "the sheet is right")]
+    assert left == [r.track_id for r in queue.rows if r.track_id not in (first, second)]
+    page.reload()  # settled tracks have left the queue
+    assert [int(t) for t in page.locator("#queue tr.suspect").evaluate_all(
+        "rows => rows.map(r => r.dataset.track)")] == left
     assert not page.console_errors, page.console_errors
 
 

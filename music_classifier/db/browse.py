@@ -36,6 +36,7 @@ MAX_SEARCH = 200
 @dataclass(frozen=True)
 class TrackFilter:
     genre: str | None = None  # genres.name (the normalised key) of the coarse genre
+    effective: str | None = None  # genres.name of the effective genre (a standing decision, else the sheet's)
     student: str | None = None  # students.name
     dataset: str | None = None  # datasets.name
     state: str | None = None  # one of TRACK_STATES
@@ -81,6 +82,11 @@ def _where(flt: TrackFilter) -> list[Any]:
         conds.append(exists().where(and_(
             track_genres.c.track_id == tracks.c.id, track_genres.c.rank == 0,
             track_genres.c.genre_id == select(genres.c.id).where(genres.c.name == flt.genre).scalar_subquery())))
+    if flt.effective:
+        from music_classifier.ingest.label_decisions import effective_genre_clause
+
+        conds.append(effective_genre_clause(
+            tracks.c.id, select(genres.c.id).where(genres.c.name == flt.effective).scalar_subquery()))
     if flt.student:
         conds.append(exists().where(and_(
             proposals.c.track_id == tracks.c.id,
@@ -155,10 +161,17 @@ def filter_choices(conn: Connection) -> dict[str, list[tuple[str, str]]]:
     return {
         "genre": [(r.name, r.display_name) for r in conn.execute(
             select(genres.c.name, genres.c.display_name).order_by(genres.c.display_name))],
+        "effective": [(r.name, r.display_name) for r in conn.execute(
+            select(genres.c.name, genres.c.display_name).order_by(genres.c.display_name))],
         "student": [(r.name, r.name) for r in conn.execute(select(students.c.name).order_by(students.c.name))],
         "dataset": [(r.name, r.name) for r in conn.execute(select(datasets.c.name).order_by(datasets.c.name))],
         "state": [(s, s.replace("-", " ")) for s in TRACK_STATES],
     }
+
+
+def genre_names(conn: Connection) -> list[str]:
+    """Every genre's display name, by name: the "relabel to" menus."""
+    return list(conn.execute(select(genres.c.display_name).order_by(genres.c.display_name)).scalars())
 
 
 @dataclass
@@ -202,7 +215,7 @@ def audio_path_of(conn: Connection, track_id: int) -> str | None:
 
 
 #: The audit queue shows at most this many suspects at a time (a pass through a class is far shorter).
-MAX_SUSPECTS = 200
+MAX_SUSPECTS = 100
 
 
 @dataclass
@@ -212,22 +225,26 @@ class AuditQueue:
     kind: str
     created_at: Any
     n_tracks: int
-    n_suspects: int  # in all, of which ``rows`` are the first MAX_SUSPECTS
+    n_suspects: int  # unsettled, in all, of which ``rows`` are the first MAX_SUSPECTS
     rows: list[Any]  # models.audit.AuditRow, in the audit's stored rank order
 
 
 def audit_queue(conn: Connection, *, limit: int = MAX_SUSPECTS) -> AuditQueue | None:
-    """The newest stored audit's suspects (flagged, or heard as another genre: ``AuditResult.disputed``),
-    in its stored rank order, the first ``limit`` of them; None before any audit. Reads only those rows,
-    not the whole audit (``latest_audit`` reads every audited track)."""
+    """The newest stored audit's suspects (flagged, or heard as another genre: ``AuditResult.disputed``)
+    that nobody has settled yet (no standing label decision: ``settled_track_ids``), in its stored rank
+    order, the first ``limit`` of them; None before any audit. Reads only those rows, not the whole
+    audit (``latest_audit`` reads every audited track)."""
     from music_classifier.db.tables import label_audits, label_issues
     from music_classifier.models.audit import AuditRow, students_of
 
     run = conn.execute(select(label_audits).order_by(label_audits.c.id.desc()).limit(1)).mappings().first()
     if run is None:
         return None
+    from music_classifier.ingest.label_decisions import settled_clause
+
     suspect = and_(label_issues.c.audit_id == run["id"],
-                   or_(label_issues.c.flagged, label_issues.c.heard_genre != label_issues.c.sheet_genre))
+                   or_(label_issues.c.flagged, label_issues.c.heard_genre != label_issues.c.sheet_genre),
+                   not_(settled_clause(label_issues.c.track_id)))
     n_suspects = int(conn.execute(select(func.count()).select_from(label_issues).where(suspect)).scalar_one())
     # The first suspects by rank first, then their tracks by primary key: joining before the LIMIT
     # makes PostgreSQL hash-join every suspect with every track (5x slower on 100,000 tracks).

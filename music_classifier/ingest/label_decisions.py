@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, text
+from sqlalchemy import Connection, and_, bindparam, exists, func, insert, or_, select, text
 
 from music_classifier.csv_safety import neutralise_cell
 from music_classifier.db.tables import MAX_TEXT, genres, label_decisions, label_issues, track_genres, tracks
@@ -146,6 +146,51 @@ def settled_genres(conn: Connection) -> dict[int, str]:
     """Settled track id -> the genre its standing decision gives it (display name)."""
     names = dict(conn.execute(select(genres.c.id, genres.c.display_name)).all())
     return {tid: names.get(r["genre_id"], "?") for tid, r in _standing(conn).items()}
+
+
+def settled_clause(track_id: Any) -> Any:
+    """A SQL condition: the track whose id is the column ``track_id`` has a standing decision (what
+    :func:`settled_track_ids` lists), as a correlated EXISTS on ``ix_label_decisions_track_id``, so a
+    query leaves settled tracks out without reading every decision."""
+    x, u = label_decisions.alias("sx"), label_decisions.alias("su")
+    return exists().where(x.c.track_id == track_id, x.c.action != "undo",
+                          ~exists().where(u.c.undoes_id == x.c.id))
+
+
+def effective_genre_clause(track_id: Any, genre_id: Any) -> Any:
+    """A SQL condition: the effective genre (as ``track_effective_genres`` defines it) of the track in
+    column ``track_id`` is ``genre_id``. Written per track rather than through the view, so a paged
+    list probes the indexes of the few tracks it reads instead of PostgreSQL building the view."""
+    # The standing decision: a set/keep row of the track no undo cancels, with no newer such row.
+    d, du, n, nu = (label_decisions.alias(a) for a in ("ed", "edu", "en", "enu"))
+    decided = exists().where(
+        d.c.track_id == track_id, d.c.genre_id == genre_id, d.c.action != "undo",
+        ~exists().where(du.c.undoes_id == d.c.id),
+        ~exists().where(n.c.track_id == d.c.track_id, n.c.id > d.c.id, n.c.action != "undo",
+                        ~exists().where(nu.c.undoes_id == n.c.id)))
+    sheet = and_(~settled_clause(track_id), exists().where(
+        track_genres.c.track_id == track_id, track_genres.c.rank == 0, track_genres.c.genre_id == genre_id))
+    return or_(decided, sheet)
+
+
+@dataclass(frozen=True)
+class TrackDecision:
+    """Where a track's genre stands: its effective and sheet genre and its standing decision (None when
+    nobody decided, or the last decision was undone)."""
+
+    track_id: int
+    effective_genre: str | None
+    sheet_genre: str | None
+    standing: Decision | None
+
+
+def track_decision(conn: Connection, track_id: int) -> TrackDecision:
+    """The effective genre of a track (``track_effective_genres``) with its standing decision."""
+    row = conn.execute(text("SELECT genre, sheet_genre FROM track_effective_genres WHERE track_id = :t"),
+                       {"t": int(track_id)}).first()
+    standing = next((d for d in list_decisions(conn, track_id=int(track_id)) if d.status == "standing"), None)
+    return TrackDecision(track_id=int(track_id), effective_genre=row[0] if row else None,
+                         sheet_genre=row[1] if row else None, standing=standing)
 
 
 def audit_of(conn: Connection, track_id: int) -> int | None:
@@ -312,5 +357,6 @@ def decision_conflicts(conn: Connection, sheet_changes: Mapping[int, tuple[int |
     return out
 
 
-__all__ = ["Decision", "DecisionConflict", "DecisionOutcome", "audit_of", "decision_conflicts", "decisions_csv",
-           "keep_genre", "list_decisions", "set_genre", "settled_genres", "settled_track_ids", "undo_decision"]
+__all__ = ["Decision", "DecisionConflict", "DecisionOutcome", "TrackDecision", "audit_of", "decision_conflicts",
+           "decisions_csv", "effective_genre_clause", "keep_genre", "list_decisions", "set_genre", "settled_clause",
+           "settled_genres", "settled_track_ids", "track_decision", "undo_decision"]

@@ -31,10 +31,12 @@ from music_classifier.db.browse import (
     TrackFilter,
     audit_queue,
     filter_choices,
+    genre_names,
     list_tracks,
     track_facts,
 )
 from music_classifier.errors import MusicClassifierError
+from music_classifier.ingest.label_decisions import track_decision
 from music_classifier.web.audio import AudioRefused, audio_file
 from music_classifier.web.retrain import Retrainer
 from music_classifier.web.security import CSRF_FIELD, Guard, new_csrf_token
@@ -78,7 +80,8 @@ def create_app(config: ServeConfig, *, engine: Engine | None = None) -> Any:
     def tracks_page(request: Request) -> Response:
         q = request.query_params
         state = q.get("state") or None
-        flt = TrackFilter(genre=q.get("genre") or None, student=q.get("student") or None,
+        flt = TrackFilter(genre=q.get("genre") or None, effective=q.get("effective") or None,
+                          student=q.get("student") or None,
                           dataset=q.get("dataset") or None, state=state if state in TRACK_STATES else None,
                           search=(q.get("q") or "").strip() or None)
         limit = _int(q.get("limit"))
@@ -105,8 +108,10 @@ def create_app(config: ServeConfig, *, engine: Engine | None = None) -> Any:
             prediction, prediction_note = _prediction(conn, track_id, models_path)
             tags = _top_tags(conn, track_id)
             similar, similar_note = _similar(conn, track_id)
+            decision = track_decision(conn, track_id)
+            menu = genre_names(conn)
         return page(request, "track.html", track=facts, prediction=prediction, prediction_note=prediction_note,
-                    tags=tags, similar=similar, similar_note=similar_note)
+                    tags=tags, similar=similar, similar_note=similar_note, decision=decision, genres=menu)
 
     def audio(request: Request) -> Response:
         track_id = request.path_params["track_id"]
@@ -120,7 +125,22 @@ def create_app(config: ServeConfig, *, engine: Engine | None = None) -> Any:
     def audit_page(request: Request) -> Response:
         with engine.connect() as conn:
             queue = audit_queue(conn)
-        return page(request, "audit.html", audit=queue, suspects=queue.rows if queue else [])
+            menu = genre_names(conn) if queue else []
+        return page(request, "audit.html", audit=queue, suspects=queue.rows if queue else [], genres=menu)
+
+    async def decide(request: Request) -> Response:
+        """keep / set / undo a track's genre (the ``labels`` functions); the form's CSRF token was checked
+        by the Guard. From the audit queue's htmx the answer is the settled row; else a redirect back."""
+        track_id = request.path_params["track_id"]
+        form = await _form(request)
+        back = "/audit" if form.get("back") == "audit" else f"/tracks/{track_id}"  # never a path from the request
+        try:
+            outcome = await run_in_threadpool(_decide, engine, track_id, form)
+        except MusicClassifierError as exc:
+            return PlainTextResponse(str(exc), status_code=400)
+        if request.headers.get("hx-request") == "true":
+            return page(request, "settled_row.html", outcome=outcome, action=form.get("action"))
+        return RedirectResponse(back, status_code=303)
 
     def models_page(request: Request) -> Response:
         from music_classifier.models.datasets import list_datasets
@@ -214,6 +234,7 @@ def create_app(config: ServeConfig, *, engine: Engine | None = None) -> Any:
         Route("/", home),
         Route("/tracks", tracks_page),
         Route("/tracks/{track_id:int}", track_page),
+        Route("/tracks/{track_id:int}/decide", decide, methods=["POST"]),
         Route("/audio/{track_id:int}", audio, methods=["GET", "HEAD"]),
         Route("/audit", audit_page),
         Route("/models", models_page),
@@ -229,6 +250,42 @@ def create_app(config: ServeConfig, *, engine: Engine | None = None) -> Any:
     app.state.retrainer = retrainer
     app.state.csrf_token = csrf
     return Guard(app, csrf_token=csrf, token=config.token)
+
+
+#: Who decided, when the page's "your name" field is empty.
+DEFAULT_DECIDER = "serve"
+DECISION_ACTIONS = ("keep", "set", "undo")
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """A small urlencoded form (the Guard has read the body and checked its CSRF token): the last value
+    of each field."""
+    from urllib.parse import parse_qs
+
+    return {k: v[-1] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
+
+
+def _decide(engine: Engine, track_id: int, form: dict[str, str]) -> Any:
+    """One label decision from the page's form, through the same library functions as ``labels``."""
+    from music_classifier.db.tables import label_audits
+    from music_classifier.errors import InputError
+    from music_classifier.ingest.label_decisions import keep_genre, set_genre, undo_decision
+
+    action = form.get("action", "")
+    if action not in DECISION_ACTIONS:
+        raise InputError(f"unknown action {action[:40]!r}: keep, set or undo")
+    by = (form.get("decided_by") or "").strip() or DEFAULT_DECIDER
+    note = form.get("note") or None
+    audit_id = _int(form.get("audit_id"))
+    with engine.begin() as conn:
+        if audit_id is not None and conn.execute(
+                select(label_audits.c.id).where(label_audits.c.id == audit_id)).first() is None:
+            raise InputError(f"no audit {audit_id}")
+        if action == "keep":
+            return keep_genre(conn, track_id, decided_by=by, note=note, audit_id=audit_id)
+        if action == "set":
+            return set_genre(conn, track_id, form.get("genre", ""), decided_by=by, note=note, audit_id=audit_id)
+        return undo_decision(conn, track_id, decided_by=by, note=note)
 
 
 def _retrainer(config: ServeConfig, engine: Engine, models_path: Path) -> Any:
