@@ -82,17 +82,41 @@ def test_postgres_arrays_and_json_arrive_as_text(db):
     assert result.rows == [("{1,2,3}", '{"k": [1]}', "[1,5)", 42, "x")]
 
 
+# Runs the command in this child and, at exit, writes the child's own peak resident memory (VmHWM of
+# its address space). Not ru_maxrss: Linux carries the parent's high-water mark over the fork and exec,
+# so a child of a long pytest session "peaks" at the session's size (1 GiB late in the suite).
+_REPORT_PEAK = """
+import atexit, runpy, sys
+out, how, what, *rest = sys.argv[1:]
+def report():
+    with open("/proc/self/status") as status:
+        kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    with open(out, "w") as f:
+        f.write(str(kib))
+atexit.register(report)
+sys.argv = [what, *rest]
+if how == "-m":
+    runpy.run_module(what, run_name="__main__", alter_sys=True)
+else:
+    exec(compile(what, "<probe>", "exec"), {"__name__": "__main__"})
+"""
+
+
 def _peak_rss_mib(args: list[str]) -> tuple[int, str, int]:
-    """Run ``args`` in a child process; its exit code, stderr and peak resident memory (MiB)."""
+    """Run ``args`` (``python -m MODULE ...`` or ``python -c CODE``) in a child process; its exit code,
+    stderr and peak resident memory (MiB, the child's own)."""
+    import tempfile
+
     env = {**os.environ, "MUSIC_CLASSIFIER_READONLY_ROLE": "", "MUSIC_CLASSIFIER_READONLY_URL": "",
            "MUSIC_CLASSIFIER_STATEMENT_TIMEOUT_MS": "60000"}
     env = {k: v for k, v in env.items() if v != ""}
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    err = proc.stderr.read().decode()
-    proc.stderr.close()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, err, usage.ru_maxrss // 1024  # ru_maxrss is in KiB on Linux
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "peak")
+        proc = subprocess.run([args[0], "-c", _REPORT_PEAK, out, *args[1:]], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, env=env, check=False)
+        with open(out) as f:
+            peak_kib = int(f.read())
+    return proc.returncode, proc.stderr.decode(), peak_kib // 1024
 
 
 def test_huge_results_stop_with_one_line_and_bounded_memory(db):
