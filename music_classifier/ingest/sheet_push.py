@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from music_classifier.csv_safety import neutralise_row
-from music_classifier.errors import InputError, RemoteError
+from music_classifier.errors import InputError
 from music_classifier.ingest.push_rows import PUSH_HEADER, PushTable
 
 if TYPE_CHECKING:
@@ -184,10 +184,7 @@ def push_to_google_sheet(table: PushTable, key_or_url: str, *, worksheet: str = 
                          dry_run: bool = False) -> PushResult:
     """Write ``table`` to ``worksheet`` of the Google Sheet (see the module docstring). With ``dry_run``
     only read: the metadata and the tab's values, to say what would change."""
-    import gspread
-    import requests
-    from google.auth.exceptions import GoogleAuthError
-
+    from music_classifier.ingest.google_errors import google_sheet_errors
     from music_classifier.ingest.sheet_source import split_key
 
     credentials = credentials or settings.google_credentials
@@ -200,7 +197,9 @@ def push_to_google_sheet(table: PushTable, key_or_url: str, *, worksheet: str = 
     client, email, info = _open(key, Path(credentials), settings)
     cells = table.cells()
     n_cols = len(PUSH_HEADER)
-    try:
+    forbidden = (f"Google Sheet {key}: the service account {email} may not edit it; share the sheet "
+                 "with that address as Editor")
+    with google_sheet_errors(key, email, info["token_uri"], forbidden=forbidden):
         http = client.http_client  # gspread's request methods, without gspread.Spreadsheet's extra metadata GET
         props = next((s["properties"] for s in http.fetch_sheet_metadata(key).get("sheets", [])
                       if s["properties"]["title"] == worksheet), None)
@@ -236,19 +235,5 @@ def push_to_google_sheet(table: PushTable, key_or_url: str, *, worksheet: str = 
         padded = [list(r) + [""] * (width - len(r)) for r in cells] + [[""] * width] * (n_rows - len(cells))
         http.values_batch_update(key, {"valueInputOption": "RAW", "data": [
             {"range": _a1_range(worksheet, n_rows, width), "majorDimension": "ROWS", "values": padded}]})
-    except gspread.exceptions.APIError as exc:
-        status = exc.response.status_code
-        if status == 403:
-            raise RemoteError(f"Google Sheet {key}: the service account {email} may not edit it; share the sheet "
-                              "with that address as Editor") from None
-        if status == 404:
-            raise RemoteError(f"Google Sheet {key} not found; check the key or URL") from None
-        message = str(exc.error.get("message", "")).splitlines()[0] if exc.error.get("message") else ""
-        raise RemoteError(f"Google Sheets API error {status} for sheet {key}: {message}".rstrip(": ")) from None
-    except GoogleAuthError as exc:
-        raise RemoteError(f"Google token request for {email} failed at {info['token_uri']}: "
-                          f"{str(exc).splitlines()[0][:200]}") from None
-    except requests.RequestException as exc:
-        raise RemoteError(f"cannot reach the Google Sheets API for sheet {key}: {type(exc).__name__}") from None
     return result
 

@@ -416,9 +416,10 @@ def read_google_sheet(key_or_url: str, *, worksheet: str | None = None, credenti
     """Read a worksheet (the named one, the URL's gid, or the first) through the Sheets API with a
     service account. The sheet must be shared with the service account's email address."""
     import gspread
-    import requests
     from google.auth.exceptions import GoogleAuthError
     from google.oauth2.service_account import Credentials
+
+    from music_classifier.ingest.google_errors import google_sheet_errors
 
     credentials = credentials or settings.google_credentials
     if credentials is None or str(credentials) in ("", "."):
@@ -431,33 +432,22 @@ def read_google_sheet(key_or_url: str, *, worksheet: str | None = None, credenti
     except (ValueError, GoogleAuthError) as exc:
         raise InputError(f"--credentials {credentials}: unusable service-account key ({exc})") from None
     client = gspread.Client(auth=creds, http_client=_sheets_http_client(settings.sheets_api_url))
-    try:
-        spreadsheet = gspread.Spreadsheet(client.http_client, {"id": key})
-        if worksheet is not None:
-            ws = spreadsheet.worksheet(worksheet)
-        elif gid is not None:
-            ws = spreadsheet.get_worksheet_by_id(int(gid))
-        else:
-            ws = spreadsheet.sheet1
-        values = ws.get_values()
-    except gspread.exceptions.WorksheetNotFound:
-        names = ", ".join(w.title for w in spreadsheet.worksheets())
-        what = f"worksheet {worksheet!r}" if worksheet is not None else f"worksheet gid={gid}"
-        raise InputError(f"Google Sheet {key}: no {what} (worksheets: {names})") from None
-    except gspread.exceptions.APIError as exc:
-        status = exc.response.status_code
-        if status == 403:
-            raise RemoteError(f"Google Sheet {key} is not shared with the service account {email}: "
-                              "share it with that address as Viewer") from None
-        if status == 404:
-            raise RemoteError(f"Google Sheet {key} not found; check the key or URL") from None
-        message = str(exc.error.get("message", "")).splitlines()[0] if exc.error.get("message") else ""
-        raise RemoteError(f"Google Sheets API error {status} for sheet {key}: {message}".rstrip(": ")) from None
-    except GoogleAuthError as exc:
-        raise RemoteError(f"Google token request for {email} failed at {info['token_uri']}: "
-                          f"{str(exc).splitlines()[0][:200]}") from None
-    except requests.RequestException as exc:
-        raise RemoteError(f"cannot reach the Google Sheets API for sheet {key}: {type(exc).__name__}") from None
+    forbidden = (f"Google Sheet {key} is not shared with the service account {email}: share it with that address "
+                 "as Viewer")
+    with google_sheet_errors(key, email, info["token_uri"], forbidden=forbidden):
+        try:
+            spreadsheet = gspread.Spreadsheet(client.http_client, {"id": key})
+            if worksheet is not None:
+                ws = spreadsheet.worksheet(worksheet)
+            elif gid is not None:
+                ws = spreadsheet.get_worksheet_by_id(int(gid))
+            else:
+                ws = spreadsheet.sheet1
+            values = ws.get_values()
+        except gspread.exceptions.WorksheetNotFound:
+            names = ", ".join(w.title for w in spreadsheet.worksheets())
+            what = f"worksheet {worksheet!r}" if worksheet is not None else f"worksheet gid={gid}"
+            raise InputError(f"Google Sheet {key}: no {what} (worksheets: {names})") from None
     cells = [[_cell_text(v) for v in row] for row in values]
     return build_table(cells or [[]], f"Google Sheet {key} [{ws.title}]")
 
