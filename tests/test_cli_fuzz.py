@@ -27,9 +27,11 @@ from music_classifier.db.engine import make_engine
 # 0 ok, 1 domain error, 2 usage error, 3 partial success (bad rows skipped)
 EXIT_CODES = {0, 1, 2, 3}
 EXAMPLES_PER_COMMAND = 12
-# `demo` with valid arguments synthesises audio and trains models for minutes: it has its own tests
-# (tests/test_demo_pipeline.py); here it gets only arguments that must be refused before any work.
-LONG_RUNNING = {("demo",)}
+# `demo` with valid arguments synthesises audio and trains models for minutes, and `serve` serves until it
+# is stopped: they have their own tests (tests/test_demo_pipeline.py, tests/test_serve.py); here every
+# example ends with an option value each must refuse before any work (the last occurrence of an option wins).
+LONG_RUNNING = {("demo",): ("--tracks-per-genre", ["-1", "0", "1", "201", "x", "[/]", "1e309", ""]),
+                ("serve",): ("--port", ["-1", "65536", "x", "[/]", "1e309", "", "99999999999999999999"])}
 CLOSED = "http://127.0.0.1:9/"  # the discard port: nothing listens, a request fails at once
 
 NASTY = ["[/]", "[/x]", "[bold]x", "]", "[", "{0}", "{}", "%s", "-1", "0", "1", "2", "999999999999999999999",
@@ -96,10 +98,10 @@ def check_invocation(url: str, path: tuple[str, ...], args: list[str]) -> None:
 def test_no_traceback_for_any_arguments(cli_env, path):
     command = COMMANDS[path]
     tokens = st.sampled_from(NASTY + _option_names(command)) | st.text(max_size=8)
-    if path in LONG_RUNNING:  # every example carries a value --tracks-per-genre (2..200) refuses
-        refused = st.sampled_from(["-1", "0", "1", "201", "x", "[/]", "1e309", ""])
-        examples = st.tuples(refused, st.lists(tokens, max_size=3)).map(
-            lambda case: [*case[1], "--tracks-per-genre", case[0]])
+    if path in LONG_RUNNING:  # every example ends with a value the command refuses
+        option, values = LONG_RUNNING[path]
+        examples = st.tuples(st.sampled_from(values), st.lists(tokens, max_size=3)).map(
+            lambda case, option=option: [*case[1], option, case[0]])
     else:
         examples = st.lists(tokens, max_size=5)
 
