@@ -13,13 +13,13 @@ import argparse
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks_md import write_section  # noqa: E402 - the script's folder is on sys.path
+from timing import best  # noqa: E402
 
 from music_classifier.models.fitted_checks import check_fitted_model  # noqa: E402
 from music_classifier.models.pipelines import make_pipeline  # noqa: E402
@@ -27,14 +27,6 @@ from music_classifier.models.registry import audit_model_file  # noqa: E402
 
 SECTION = "## Model array checks"
 
-
-def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,7 +16,6 @@ import random
 import string
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from rapidfuzz import process
@@ -28,6 +27,7 @@ from music_classifier.ingest.genres import max_genre_edits, near_misses
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchmarks_md import write_section  # noqa: E402
+from timing import best  # noqa: E402
 
 SECTION = "## Genre near misses"
 
@@ -58,14 +58,6 @@ def pairwise(counts: dict[str, int]) -> int:
                 break
     return found
 
-
-def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:

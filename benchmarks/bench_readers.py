@@ -15,7 +15,6 @@ import argparse
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from music_classifier.ingest.sheet_source import read_csv, read_xlsx
@@ -23,17 +22,10 @@ from music_classifier.ingest.sheet_source import read_csv, read_xlsx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from benchmarks_md import write_section  # noqa: E402 - the script's folder is on sys.path
 from test_reader_bounds import crafted_xlsx, songs_csv  # noqa: E402 - the inputs the tests use
+from timing import best  # noqa: E402
 
 SECTION = "## Sheet readers on wide inputs"
 
-
-def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:

@@ -16,7 +16,6 @@ import json
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks_md import write_section  # noqa: E402 - the script's folder is on sys.path
+from timing import best  # noqa: E402
 
 from music_classifier.db import migrate  # noqa: E402
 from music_classifier.db.engine import make_engine  # noqa: E402
@@ -64,14 +64,6 @@ def fill(conn, n: int) -> None:
     conn.execute(insert(features), [{"extraction_id": i + 1, "name": c, "value": float(values[i, j])}
                                     for i in range(n) for j, c in enumerate(GTZAN_V1)])
 
-
-def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main(argv: list[str] | None = None) -> None:
