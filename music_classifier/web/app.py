@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -38,6 +38,9 @@ from music_classifier.db.browse import (
 from music_classifier.errors import MusicClassifierError
 from music_classifier.ingest.label_decisions import track_decision
 from music_classifier.web.audio import AudioRefused, audio_file
+from music_classifier.web.compressed import asset_response
+from music_classifier.web.model_map import MapCache
+from music_classifier.web.plotly_assets import PlotlyAssets
 from music_classifier.web.retrain import Retrainer
 from music_classifier.web.security import CSRF_FIELD, Guard, new_csrf_token
 
@@ -47,6 +50,8 @@ TOP_TAGS = 10
 #: The SQL page shows at most this many rows (the CSV download has the `sql` command's limits).
 SQL_PAGE_ROWS = 1000
 SQL_PAGE_BYTES = 4 << 20
+#: plotly.js's address names its version, so a browser keeps it until an upgrade changes the address.
+VENDOR_CACHE = "private, max-age=31536000, immutable"
 
 
 @dataclass
@@ -72,6 +77,8 @@ def create_app(config: ServeConfig, *, engine: Engine | None = None) -> Any:
     csrf = new_csrf_token()
     models_path = config.models_path or (Path.cwd() / "models").resolve()
     retrainer = _retrainer(config, engine, models_path)
+    maps = MapCache(engine)
+    plotly = PlotlyAssets()
 
     def page(request: Request, name: str, status: int = 200, **context: Any) -> Response:
         return templates.TemplateResponse(request, name, {"csrf": csrf, "csrf_field": CSRF_FIELD, **context},
@@ -175,7 +182,24 @@ def create_app(config: ServeConfig, *, engine: Engine | None = None) -> Any:
                                               [g for g in labels if g in per_genre] +
                                               [g for g in per_genre if g not in labels]],
                     per_genre_note=None if per_genre else per_genre_absent_note(row),
-                    metrics={k: tm.get(k) for k in ("accuracy", "balanced_accuracy", "macro_f1", "n")})
+                    metrics={k: tm.get(k) for k in ("accuracy", "balanced_accuracy", "macro_f1", "n")},
+                    plotly_js=plotly.script_url, plotly_css=plotly.css_url)
+
+    def model_map_json(request: Request) -> Response:
+        """The model page's map as Plotly figure JSON (computed once per model and audit: :class:`MapCache`)."""
+        try:
+            answer = maps.get(request.path_params["model_id"])
+        except MusicClassifierError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=404)
+        return asset_response(request, answer, cache_control="private, no-cache")
+
+    def vendor(request: Request) -> Response:
+        name, version = request.path_params["name"], plotly.version
+        asset = (plotly.script if name == f"plotly-{version}.min.js" else
+                 plotly.css if name == f"plotly-{version}.css" else None) if version else None
+        if asset is None:
+            raise HTTPException(404, "no such file")
+        return asset_response(request, asset, cache_control=VENDOR_CACHE)
 
     async def retrain_async(request: Request) -> Response:
         from urllib.parse import parse_qs
@@ -239,6 +263,8 @@ def create_app(config: ServeConfig, *, engine: Engine | None = None) -> Any:
         Route("/audit", audit_page),
         Route("/models", models_page),
         Route("/models/{model_id:int}", model_page),
+        Route("/models/{model_id:int}/map.json", model_map_json),
+        Route("/vendor/{name:str}", vendor),
         Route("/retrain", retrain_async, methods=["POST"]),
         Route("/jobs/{job_id:str}", job_page),
         Route("/sql", sql_page),
@@ -248,6 +274,7 @@ def create_app(config: ServeConfig, *, engine: Engine | None = None) -> Any:
     app = Starlette(routes=routes, exception_handlers={HTTPException: not_found})
     app.state.engine = engine
     app.state.retrainer = retrainer
+    app.state.maps = maps
     app.state.csrf_token = csrf
     return Guard(app, csrf_token=csrf, token=config.token)
 
