@@ -16,7 +16,7 @@ from music_classifier.db.tables import tracks
 from music_classifier.models.report import member_track_ids, model_row
 from music_classifier.web.app import ServeConfig, create_app
 from music_classifier.web.model_map import MapCache
-from music_classifier.web.plotly_assets import plotly_css, plotly_js_path, plotly_js_version
+from music_classifier.web.plotly_assets import injected_style_ids, plotly_css, plotly_js_path, plotly_js_version
 from music_classifier.web.security import CSP
 
 with warnings.catch_warnings():
@@ -52,6 +52,8 @@ def test_the_model_page_loads_a_playable_map(engine, tmp_path, models_dir):
             f'href="/vendor/plotly-{version}.css">') in page
     assert f'data-src="/models/{served.model_id}/map.json"' in page and '<audio id="map-audio"' in page
     assert page.count("<script") == page.count('<script src="/') == 4  # no inline script
+    for style_id in injected_style_ids(plotly_js_path().read_text(encoding="utf-8")):  # maplibre's own <style>
+        assert f'<template id="{style_id}"></template>' in page
     assert "style=" not in page and "<style" not in page
     assert maps.computed == 0  # the page itself computes nothing: its script asks for the map
 
@@ -67,6 +69,7 @@ def test_the_model_page_loads_a_playable_map(engine, tmp_path, models_dir):
     assert first[:2] == ["artist Rock 0", "Rock song 0"] and first[3] == "Rock" and first[4] in GENRES
     assert points[served.flipped[0]][3] == "Pop"  # the sheet's (wrong) genre colours the point
     assert points[marked][1] == html.escape(EVIL_TITLE, quote=False) and EVIL_TITLE not in answer.text
+    assert "<b>" not in answer.text  # Plotly would draw it as a style attribute, which the CSP refuses
     assert any("stored audit" in n for n in body["notes"])  # the hover shows the stored audit's predictions
     assert body["config"]["displaylogo"] is False
 
@@ -151,3 +154,6 @@ def test_plotly_css_reads_the_rule_table():
     assert plotly_css("no table here") is None
     assert plotly_css('x={"X,X div":"a:b;}</style>"}') is None  # not plain rules: refused, not passed on
     assert plotly_js_version(b"/**\n* plotly.js v4.1.1\n*/") == "4.1.1"
+    bundle = ('(function(){if(!document.getElementById("9f2a")){var e=document.createElement("style");'
+              'e.id="9f2a",e.textContent=".m{}"}})();x=document.getElementById("other")')
+    assert injected_style_ids(bundle) == ["9f2a"]

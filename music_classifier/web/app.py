@@ -183,7 +183,8 @@ def create_app(config: ServeConfig, *, engine: Engine | None = None) -> Any:
                                               [g for g in per_genre if g not in labels]],
                     per_genre_note=None if per_genre else per_genre_absent_note(row),
                     metrics={k: tm.get(k) for k in ("accuracy", "balanced_accuracy", "macro_f1", "n")},
-                    plotly_js=plotly.script_url, plotly_css=plotly.css_url)
+                    plotly_js=plotly.script_url, plotly_css=plotly.css_url,
+                    plotly_skip_styles=plotly.skip_style_ids if plotly.script_url else [])
 
     def model_map_json(request: Request) -> Response:
         """The model page's map as Plotly figure JSON (computed once per model and audit: :class:`MapCache`)."""

@@ -57,6 +57,9 @@ def model_map(conn: Connection, model_id: int, *, seed: int = MAP_SEED) -> dict[
     dataset = row["dataset_name"]
     data = dataset_map_data(conn, dataset, seed=seed, track_ids=member_track_ids(row))
     figure = json.loads(map_figure(data, title=f"Tracks of {dataset} (model {int(model_id)})").to_json())
+    for trace in figure["data"]:
+        # Plotly draws <b> as a style attribute, which the page's CSP (style-src 'self') refuses.
+        trace["hovertemplate"] = trace["hovertemplate"].replace("<b>", "").replace("</b>", "")
     notes = [f"{len(data.track_ids)} tracks; t-SNE of standardised features; colour: the sheet's genre; "
              f"hover: {data.prediction_source}. Click a point to play its track.", *data.notes]
     return {"model_id": int(model_id), "n_tracks": len(data.track_ids), "figure": figure, "config": PLOTLY_CONFIG,

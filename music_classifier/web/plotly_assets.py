@@ -9,7 +9,11 @@ except for one sheet of global rules it writes into an inline ``<style>`` at loa
 refuses. plotly.js skips that step when the page already has an element ``#plotly.js-style-global`` of
 class ``no-inline-styles`` (plotly.js PR #7109), so the page links those same rules as a stylesheet from
 this server: :func:`plotly_css` reads them out of the installed plotly.min.js (the ``"X ...": "..."``
-table of its ``build/plotcss`` module), so they always match the script. No CSP directive is relaxed.
+table of its ``build/plotcss`` module), so they always match the script. The bundled maplibre (map traces,
+which the page does not draw) injects its own ``<style>`` unless an element with a fixed id exists:
+:func:`injected_style_ids` finds those ids and the page carries an empty ``<template>`` of each. The one
+style *attribute* plotly.js writes is for ``<b>`` in hover text; the page's figure has none
+(:mod:`.model_map`). No CSP directive is relaxed.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ _PLOT = ".js-plotly-plot .plotly"
 _NOTIFIER = ".plotly-notifier"
 _TABLE_START = re.compile(r'=\{"X,X div":')
 _STRING = r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\''
+# A bundled library's self-injected stylesheet, skipped when an element of that id already exists.
+_GUARDED_STYLE = re.compile(r'getElementById\("([A-Za-z0-9_-]{1,100})"\)\)\{var [A-Za-z_$][\w$]*='
+                           r'document\.createElement\("style"\)')
 _KEY = rf"{_STRING}|[A-Za-z_$][\w$]*"  # a quoted key, or a bare one (plotly.js writes Y:'...')
 _PAIR = re.compile(rf"\s*({_KEY})\s*:\s*({_STRING})\s*([,}}])")
 
@@ -73,6 +80,11 @@ def plotly_css(script: str) -> str | None:
     return "\n".join(rules) + "\n"
 
 
+def injected_style_ids(script: str) -> list[str]:
+    """The ids whose presence stops a bundled library from injecting its own ``<style>`` (maplibre's)."""
+    return sorted(set(_GUARDED_STYLE.findall(script)))
+
+
 class PlotlyAssets:
     """plotly.js and its CSS, read and compressed on first use (the server starts without reading 4.7 MB)."""
 
@@ -99,8 +111,15 @@ class PlotlyAssets:
         return make_asset(self.path.read_bytes(), "text/javascript; charset=utf-8") if self.path else None
 
     @cached_property
+    def _source(self) -> str:
+        return self.path.read_text(encoding="utf-8") if self.path else ""
+
+    @cached_property
     def css(self) -> Asset | None:
-        if self.path is None:
-            return None
-        text = plotly_css(self.path.read_text(encoding="utf-8"))
+        text = plotly_css(self._source) if self.path else None
         return make_asset(text.encode(), "text/css; charset=utf-8") if text is not None else None
+
+    @cached_property
+    def skip_style_ids(self) -> list[str]:
+        """Ids of the empty elements the page carries so plotly.js's bundle injects no stylesheet of its own."""
+        return injected_style_ids(self._source)
