@@ -1,19 +1,23 @@
 """The model page's interactive map through Starlette's TestClient, on both databases: the figure JSON
 (one point per member track, the track id in customdata, user text escaped, the stored audit's predictions),
 computed once per model and audit, plotly.js and its CSS served from the installed ``plotly`` package
-under the unchanged Content-Security-Policy."""
+under the unchanged Content-Security-Policy. Computed once per dataset, audit and members: a retrained model
+shares its predecessor's map, a new audit makes a new one."""
 
 from __future__ import annotations
 
 import html
+import os
 import threading
 import warnings
+from pathlib import Path
 
 from serve_helpers import EVIL_TITLE, GENRES, build_class
 from sqlalchemy import update
 
 from music_classifier.db.tables import tracks
 from music_classifier.models.report import member_track_ids, model_row
+from music_classifier.models.train import TrainOptions, train_model
 from music_classifier.web.app import ServeConfig, create_app
 from music_classifier.web.model_map import MapCache
 from music_classifier.web.plotly_assets import injected_style_ids, plotly_css, plotly_js_path, plotly_js_version
@@ -79,6 +83,12 @@ def test_the_model_page_loads_a_playable_map(engine, tmp_path, models_dir):
     assert client.get(f"/models/{served.model_id}/map.json",
                       headers={"if-none-match": answer.headers["etag"]}).status_code == 304
     assert maps.computed == 1
+
+    # A model retrained on the same tracks (Retrain: `train --final`) shares the map.
+    with engine.begin() as conn:
+        final = train_model(conn, "class", TrainOptions(kind="rf", grid=served.grid, cv=3, repeats=1, final=True),
+                            models_path=Path(os.environ["MUSIC_CLASSIFIER_MODELS_DIR"])).model_id
+    assert client.get(f"/models/{final}/map.json").content == answer.content and maps.computed == 1
 
     # A new audit of the dataset gives a new map (its predictions are what the hover shows).
     from music_classifier.models.audit import run_audit

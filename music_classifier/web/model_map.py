@@ -4,23 +4,25 @@ track; ``customdata[6]`` of every point is its track id).
 
 The map is of the tracks the model was built on (its recorded members, as in the report), with at most
 :data:`~music_classifier.models.track_map.MAX_MAP_TRACKS` drawn (a seeded subsample, noted on the page).
-t-SNE takes seconds to tens of seconds, so the page fetches the figure after it has shown, and
-:class:`MapCache` computes each one once: the key is the model, the dataset's current id and the dataset's
-newest stored audit (whose out-of-fold predictions the hover text shows), so a new audit or a re-created
-dataset gives a new map, while page views and concurrent first requests share one computation.
-Re-extracted features are read at the next server start.
+t-SNE takes seconds to a minute (BENCHMARKS.md), so the page fetches the figure after it has shown, and
+:class:`MapCache` computes each one once per :class:`MapKey` (the dataset, its newest stored audit, whose
+out-of-fold predictions the hover text shows, and the model's members): a new audit or a re-created dataset
+gives a new map; page views, concurrent first requests and models retrained on the same tracks share one.
+The cache lives in the server's memory (nothing is written); re-extracted features are read at the next
+server start.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
-from music_classifier.errors import InputError
 from music_classifier.web.compressed import Asset, make_asset
 
 #: Maps kept in memory per server (each is ~0.2 kB per track: 3,000 tracks ~ 0.6 MB, ~0.1 MB gzipped).
@@ -29,41 +31,53 @@ MAP_SEED = 0
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
 
 
-def map_key(conn: Connection, model_id: int) -> tuple[int, int | None, int | None]:
-    """(model, the model's dataset's current id, that dataset's newest audit id): what the map depends on
-    besides the feature values. InputError when the model does not exist."""
-    from music_classifier.db.tables import datasets, label_audits, models
+@dataclass(frozen=True)
+class MapKey:
+    """What a model's map depends on besides the feature values: its dataset (by name and current id, so a
+    re-created dataset is another), the dataset's newest audit (the hover's predictions) and the model's
+    members (a digest). Models retrained on the same dataset share one map."""
 
-    name = conn.execute(select(models.c.dataset_name).where(models.c.id == int(model_id))).scalar()
-    if name is None:
-        raise InputError(f"model {model_id} not found (see: music-classifier models list)")
-    dataset_id = conn.execute(select(datasets.c.id).where(datasets.c.name == name)).scalar()
-    audit_id = conn.execute(select(func.max(label_audits.c.id)).where(label_audits.c.dataset_name == name)).scalar()
-    return int(model_id), dataset_id, audit_id
+    dataset: str
+    dataset_id: int | None
+    audit_id: int | None
+    members: str
 
 
-def model_map(conn: Connection, model_id: int, *, seed: int = MAP_SEED) -> dict[str, Any]:
-    """The map of ``model_id``'s tracks: ``{"figure": {data, layout}, "config", "notes", "n_tracks", "model_id"}``.
-
-    The figure is :func:`~music_classifier.models.track_map.map_figure` of
-    :func:`~music_classifier.models.track_map.dataset_map_data` restricted to the model's recorded members;
-    every text in it is escaped there (Plotly shows hover text as a small HTML subset). InputError (one line)
-    when the model or its dataset is gone, or fewer than 4 of its tracks have features.
-    """
+def map_source(conn: Connection, model_id: int) -> tuple[MapKey, set[int] | None]:
+    """The key of ``model_id``'s map and the member track ids it shows (None: every track of the dataset).
+    InputError when the model does not exist."""
+    from music_classifier.db.tables import datasets, label_audits
     from music_classifier.models.report import member_track_ids, model_row
-    from music_classifier.models.track_map import dataset_map_data, map_figure
 
     row = model_row(conn, model_id)
-    dataset = row["dataset_name"]
-    data = dataset_map_data(conn, dataset, seed=seed, track_ids=member_track_ids(row))
-    figure = json.loads(map_figure(data, title=f"Tracks of {dataset} (model {int(model_id)})").to_json())
+    name = row["dataset_name"]
+    members = member_track_ids(row)
+    dataset_id = conn.execute(select(datasets.c.id).where(datasets.c.name == name)).scalar()
+    audit_id = conn.execute(select(func.max(label_audits.c.id)).where(label_audits.c.dataset_name == name)).scalar()
+    digest = hashlib.sha256(",".join(map(str, sorted(members))).encode()).hexdigest() if members is not None else ""
+    return MapKey(name, dataset_id, audit_id, digest), members
+
+
+def dataset_map(conn: Connection, dataset: str, *, members: set[int] | None,
+                seed: int = MAP_SEED) -> dict[str, Any]:
+    """The map of ``dataset``'s tracks (only ``members`` when given: a model's recorded tracks):
+    ``{"figure": {data, layout}, "config", "notes", "n_tracks"}``.
+
+    The figure is :func:`~music_classifier.models.track_map.map_figure` of
+    :func:`~music_classifier.models.track_map.dataset_map_data`; every text in it is escaped there (Plotly
+    shows hover text as a small HTML subset). InputError (one line) when the dataset is gone or fewer than 4
+    of the tracks have features.
+    """
+    from music_classifier.models.track_map import dataset_map_data, map_figure
+
+    data = dataset_map_data(conn, dataset, seed=seed, track_ids=members)
+    figure = json.loads(map_figure(data, title=f"Tracks of {dataset}").to_json())
     for trace in figure["data"]:
         # Plotly draws <b> as a style attribute, which the page's CSP (style-src 'self') refuses.
         trace["hovertemplate"] = trace["hovertemplate"].replace("<b>", "").replace("</b>", "")
     notes = [f"{len(data.track_ids)} tracks; t-SNE of standardised features; colour: the sheet's genre; "
              f"hover: {data.prediction_source}. Click a point to play its track.", *data.notes]
-    return {"model_id": int(model_id), "n_tracks": len(data.track_ids), "figure": figure, "config": PLOTLY_CONFIG,
-            "notes": notes}
+    return {"n_tracks": len(data.track_ids), "figure": figure, "config": PLOTLY_CONFIG, "notes": notes}
 
 
 def _answer(payload: dict[str, Any], status: int = 200) -> Asset:
@@ -81,15 +95,15 @@ class MapCache:
         self.engine = engine
         self.entries = entries
         self.seed = seed
-        self._done: OrderedDict[tuple, Asset] = OrderedDict()
-        self._locks: dict[tuple, threading.Lock] = {}
+        self._done: OrderedDict[MapKey, Asset] = OrderedDict()
+        self._locks: dict[MapKey, threading.Lock] = {}
         self._guard = threading.Lock()
         self.computed = 0  # how many maps were computed (the tests count them)
 
     def get(self, model_id: int) -> Asset:
         """The model's map; InputError when the model does not exist (the route answers 404)."""
         with self.engine.connect() as conn:
-            key = map_key(conn, model_id)
+            key, members = map_source(conn, model_id)
         with self._guard:
             if key in self._done:
                 self._done.move_to_end(key)
@@ -99,7 +113,7 @@ class MapCache:
             with self._guard:
                 if key in self._done:
                     return self._done[key]
-            answer = self._compute(model_id)
+            answer = self._compute(key, members)
             with self._guard:
                 self._done[key] = answer
                 self._locks.pop(key, None)
@@ -107,12 +121,12 @@ class MapCache:
                     self._done.popitem(last=False)
             return answer
 
-    def _compute(self, model_id: int) -> Asset:
+    def _compute(self, key: MapKey, members: set[int] | None) -> Asset:
         from music_classifier.errors import MusicClassifierError
 
         self.computed += 1
         try:
             with self.engine.connect() as conn:
-                return _answer(model_map(conn, model_id, seed=self.seed))
+                return _answer(dataset_map(conn, key.dataset, members=members, seed=self.seed))
         except MusicClassifierError as exc:
-            return _answer({"model_id": int(model_id), "error": f"No map: {exc}"}, status=409)
+            return _answer({"error": f"No map: {exc}"}, status=409)
