@@ -167,3 +167,18 @@ def test_plotly_css_reads_the_rule_table():
     bundle = ('(function(){if(!document.getElementById("9f2a")){var e=document.createElement("style");'
               'e.id="9f2a",e.textContent=".m{}"}})();x=document.getElementById("other")')
     assert injected_style_ids(bundle) == ["9f2a"]
+
+
+def test_the_benchmark_command_runs():
+    """BENCHMARKS.md's command for the model page's first view, on a small class (the figures are measured there,
+    never here)."""
+    import subprocess
+    import sys
+
+    from waits import HANG_S
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_serve_map.py"
+    out = subprocess.run([sys.executable, str(script), "--tracks", "100", "--requests", "2"], capture_output=True,
+                         text=True, timeout=HANG_S, check=True).stdout
+    assert "| **total, 8 requests** |" in out and "/map.json` |" in out and "(gzip)" in out
+    assert "(map answered 304)" in out and "the first map request" in out

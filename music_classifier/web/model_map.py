@@ -75,7 +75,7 @@ def dataset_map(conn: Connection, dataset: str, *, members: set[int] | None,
     for trace in figure["data"]:
         # Plotly draws <b> as a style attribute, which the page's CSP (style-src 'self') refuses.
         trace["hovertemplate"] = trace["hovertemplate"].replace("<b>", "").replace("</b>", "")
-    notes = [f"{len(data.track_ids)} tracks; t-SNE of standardised features; colour: the sheet's genre; "
+    notes = [f"{len(data.track_ids)} tracks; t-SNE of standardised features; colour: the dataset's genre; "
              f"hover: {data.prediction_source}. Click a point to play its track.", *data.notes]
     return {"n_tracks": len(data.track_ids), "figure": figure, "config": PLOTLY_CONFIG, "notes": notes}
 
