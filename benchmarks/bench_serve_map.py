@@ -80,6 +80,13 @@ def main() -> None:
             total += len(plain.content)
             total_gz += wire
         body = client.get(map_path).json()
+        # The class's usual order (audit, then the page): with a stored audit covering the tracks the map reads
+        # its out-of-fold predictions and computes only the t-SNE.
+        from music_classifier.models.audit import run_audit
+
+        with engine.begin() as conn:
+            run_audit(conn, "all", kind="knn", n_splits=5, n_repeats=1, seed=0)
+        audited_ms = _ms(lambda: client.get(map_path))
 
         def timed(path: str) -> list[float]:
             client.get(path)
@@ -103,8 +110,9 @@ def main() -> None:
     base = statistics.median(static)
     print(f"\nserver time, {args.requests} requests each: static file (baseline) {base:.1f} ms p50; model page HTML "
           f"{statistics.median(html_ms):.1f} ms p50 ({statistics.median(html_ms) / base:.1f}x); map JSON from the "
-          f"cache {statistics.median(cached_map):.1f} ms p50 ({statistics.median(cached_map) / base:.1f}x); the first "
-          f"map request (t-SNE + out-of-fold predictions, once per model and audit) {cold_ms / 1000:.1f} s")
+          f"cache {statistics.median(cached_map):.1f} ms p50 ({statistics.median(cached_map) / base:.1f}x). Computing "
+          f"a map (once per dataset, audit and member set): {cold_ms / 1000:.1f} s without a stored audit (t-SNE + "
+          f"one 5-fold out-of-fold pass), {audited_ms / 1000:.1f} s with one (t-SNE only)")
 
 
 if __name__ == "__main__":

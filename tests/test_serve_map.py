@@ -149,6 +149,13 @@ def test_plotly_js_and_its_css_come_from_the_installed_package(sqlite_engine, mo
     assert ".js-plotly-plot .plotly .modebar{position:absolute;top:2px;right:2px;}" in css.text
     assert ".plotly-notifier p{margin:0;}" in css.text and "<" not in css.text
 
+    # With a token, plotly.js and the map are as closed as every other answer.
+    guarded = TestClient(create_app(ServeConfig(database_url=sqlite_engine.url.render_as_string(hide_password=False),
+                                                models_path=models_dir, token="a-test-token-of-enough-length"),
+                                    engine=sqlite_engine), base_url="http://192.0.2.10:8765")
+    for path in (f"/vendor/plotly-{version}.min.js", f"/vendor/plotly-{version}.css", "/models/1/map.json"):
+        assert guarded.get(path).status_code == 401, path
+
     for name in ("plotly-0.0.1.min.js", "plotly.min.js", "widgetbundle.js", "..%2F..%2Fplotly.min.js"):
         assert client.get(f"/vendor/{name}").status_code == 404, name
     assert "script-src 'self';" in CSP and "style-src 'self';" in CSP and "unsafe" not in CSP
@@ -181,4 +188,4 @@ def test_the_benchmark_command_runs():
     out = subprocess.run([sys.executable, str(script), "--tracks", "100", "--requests", "2"], capture_output=True,
                          text=True, timeout=HANG_S, check=True).stdout
     assert "| **total, 8 requests** |" in out and "/map.json` |" in out and "(gzip)" in out
-    assert "(map answered 304)" in out and "the first map request" in out
+    assert "(map answered 304)" in out and "with one (t-SNE only)" in out
