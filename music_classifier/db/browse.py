@@ -307,7 +307,7 @@ def audit_queue(conn: Connection, *, limit: int = MAX_SUSPECTS) -> AuditQueue | 
                    not_(settled_clause(label_issues.c.track_id)))
     # Counted up to MAX_SUSPECT_COUNT + 1, in rank order: that walks the partial index
     # ix_label_issues_suspects (migration 0008), whose predicate is the flagged-or-heard-otherwise test
-    # above, written the same way (or PostgreSQL cannot prove the index applies), and stops there.
+    # above, written the same way (or the database cannot prove the index applies), and stops there.
     # Unordered, PostgreSQL misjudges the share of suspects (a comparison of two columns) and reads the
     # whole audit; uncapped, an audit of 100,000 tracks with most disputed would be read on every view.
     capped = select(label_issues.c.track_id).where(suspect).order_by(label_issues.c.rank) \

@@ -35,12 +35,14 @@ log = logging.getLogger("music_classifier.migrations")
 #: index name -> the expression it holds; db/browse.py's search compares exactly these.
 TRIGRAM_INDEXES = {"ix_tracks_artist_trgm": "lower(artist)", "ix_tracks_title_trgm": "lower(title)"}
 SUSPECTS_INDEX = "ix_label_issues_suspects"
-SUSPECT = "flagged OR heard_genre <> sheet_genre"  # as browse.audit_queue writes it, or the index is not used
+# The suspects' test as db/browse.py's audit_queue writes it on each database (SQLAlchemy renders a bare
+# Boolean column as `= 1` on SQLite): a partial index serves a query only if its predicate is the query's.
+SUSPECT = {"postgresql": "flagged OR heard_genre <> sheet_genre", "sqlite": "flagged = 1 OR heard_genre <> sheet_genre"}
 
 
 def upgrade() -> None:
     op.create_index(SUSPECTS_INDEX, "label_issues", ["audit_id", "rank"],
-                    postgresql_where=sa.text(SUSPECT), sqlite_where=sa.text(SUSPECT))
+                    postgresql_where=sa.text(SUSPECT["postgresql"]), sqlite_where=sa.text(SUSPECT["sqlite"]))
     bind = op.get_bind()
     if bind.dialect.name != "postgresql":
         return
