@@ -116,6 +116,7 @@ CASES = [
     ("baseline: a static file through the same app", "/static/style.css"),
     ("tracks, first page", "/tracks"),
     ("tracks, a deep page (keyset after ~n-50)", "/tracks?after={deep_after}"),
+    ("tracks, back from that page (keyset before it)", "/tracks?before={deep_after}"),
     ("tracks, genre filter (10% of tracks)", "/tracks?genre=genre3"),
     ("tracks, effective genre filter", "/tracks?effective=genre3"),
     ("tracks, student filter", "/tracks?student=student+7"),
