@@ -244,7 +244,7 @@ def main() -> None:
         table = "\n".join(lines)
         saved = "\n".join(["| request | database time | the same statements without the index | ratio |",
                             "|---|---:|---:|---:|", *savings])
-        loads = f"load average (1, 5, 15 min) before: {load_before}; after: {load_after} ({os.cpu_count()} cores)"
+        loads = f"Load average (1, 5, 15 min) before: {load_before}; after: {load_after} ({os.cpu_count()} cores)"
 
         # The first view's transfer: a page and every file it loads (no compression, no cache).
         views = []
@@ -318,7 +318,9 @@ p95 <= 100 ms.
 
 {table}
 
-{verdict} {loads}. The machine has 2 cores shared with other engineers' jobs: with a load average far above 2 every
+{verdict}
+
+{loads}. The machine has 2 cores shared with other engineers' jobs: with a load average far above 2 every
 request waits for a core, so the wall-clock columns measure the machine as much as the page; the database column and
 the table below are the figures to compare between runs.
 
