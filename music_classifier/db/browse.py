@@ -158,11 +158,12 @@ def _prepare_search(conn: Connection, flt: TrackFilter) -> None:
         return
     if conn.dialect.name == "sqlite":
         conn.connection.driver_connection.create_function(SQLITE_FOLD, 1, _sqlite_lower, deterministic=True)
-    elif conn.dialect.name == "postgresql":
+    elif conn.dialect.name == "postgresql" and (conn.dialect.server_version_info or (0,)) >= (12,):
         # psycopg prepares a statement it has run 5 times, and PostgreSQL may then plan it once for any
         # pattern (a "generic plan"): walking the primary key and testing every track, 40x slower for a
         # rare text than the trigram index, which is only chosen when the planner sees the pattern.
-        # This transaction's searches are planned for their own text. (SET LOCAL ends with it.)
+        # This transaction's searches are planned for their own text. (SET LOCAL ends with it; the
+        # setting exists from PostgreSQL 12.)
         conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
