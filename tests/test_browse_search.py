@@ -10,8 +10,9 @@ import pytest
 from models_helpers import add_track
 from sqlalchemy import event, insert
 
-from music_classifier.db import browse
+from music_classifier.db import browse, migrate
 from music_classifier.db.browse import TrackFilter, audit_queue, list_tracks
+from music_classifier.db.engine import make_engine
 from music_classifier.db.tables import label_audits, label_issues
 from music_classifier.ingest.label_decisions import keep_genre
 from music_classifier.web.app import ServeConfig, create_app
@@ -105,14 +106,15 @@ def _plans(engine, run, *settings: str) -> str:
 
 
 @pytest.mark.postgres
-def test_postgresql_search_is_the_trigram_indexes_expression(engine):
-    if engine.dialect.name != "postgresql":
-        pytest.skip("trigram indexes are PostgreSQL's")
+def test_postgresql_search_is_the_trigram_indexes_expression(pg_schema_url):
+    engine = make_engine(pg_schema_url)
+    migrate.upgrade(engine)
     _library(engine)
     # With scans by row and by primary key priced out, the planner reads the trigram indexes only if the
     # query's expressions are exactly theirs (lower(artist), lower(title)); else it must fall back to them.
     plans = _plans(engine, lambda conn: list_tracks(conn, TrackFilter(search="clair")),
                    "SET enable_seqscan = off", "SET enable_indexscan = off")
+    engine.dispose()
     assert "ix_tracks_artist_trgm" in plans and "ix_tracks_title_trgm" in plans, plans
 
 
