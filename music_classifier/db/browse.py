@@ -6,6 +6,13 @@ shown" (or before the first one, going back), so page 1,000 of a 100,000-track l
 page 1 does, where OFFSET would read and discard every row before it. Every filter is an EXISTS on an
 indexed key: the primary keys of ``track_genres`` (track, rank) and ``dataset_members`` (dataset,
 track), the unique keys of ``proposals`` (student, track) and ``extractions`` (track first).
+
+The search (a part of the artist or the title, any case) is ``lower(column) LIKE lower('%text%')``.
+On PostgreSQL that is exactly the expression of the trigram indexes of migration 0008
+(``gin (lower(artist) gin_trgm_ops)``, the same for the title), so a rare text reads a few index
+pages instead of every track; without ``pg_trgm`` (see docs/sql.md) the same query still answers, by a
+scan. On SQLite, whose ``lower()`` folds only ASCII, the same expression compiles to a Python
+``str.lower`` registered on the connection, so "é" finds "É" on both databases.
 """
 
 from __future__ import annotations
@@ -13,7 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, func, not_, or_, select
+from sqlalchemy import Connection, String, and_, exists, func, literal, not_, or_, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from music_classifier.db.tables import (
     dataset_members,
@@ -101,13 +110,61 @@ def _where(flt: TrackFilter) -> list[Any]:
         if flt.state not in conditions:
             raise ValueError(f"unknown state {flt.state!r}")
         conds.append(conditions[flt.state])
-    if flt.search:
+    needle = _search_text(flt.search)
+    if needle:
         # LIKE metacharacters typed by the user are matched literally.
-        needle = "%" + flt.search[:MAX_SEARCH].lower().replace("\\", "\\\\").replace("%", "\\%") \
-            .replace("_", "\\_") + "%"
-        conds.append(or_(func.lower(tracks.c.artist).like(needle, escape="\\"),
-                         func.lower(tracks.c.title).like(needle, escape="\\")))
+        pattern = literal("%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",
+                          String)
+        conds.append(or_(search_fold(tracks.c.artist).like(search_fold(pattern), escape="\\"),
+                         search_fold(tracks.c.title).like(search_fold(pattern), escape="\\")))
     return conds
+
+
+def _search_text(search: str | None) -> str:
+    """The searched text as the query uses it: at most MAX_SEARCH characters, without NUL (which no
+    stored text holds and PostgreSQL refuses in a parameter)."""
+    return (search or "")[:MAX_SEARCH].replace("\x00", "")
+
+
+class search_fold(FunctionElement):  # noqa: N801 (a SQL function, named as SQLAlchemy's func.* are)
+    """``lower(x)`` as the search compares it: PostgreSQL's own ``lower()``, which is also what the
+    trigram indexes hold; on SQLite :data:`SQLITE_FOLD`, Python's ``str.lower`` (SQLite's ``lower()``
+    leaves every non-ASCII letter as it is)."""
+
+    type = String()
+    inherit_cache = True
+
+
+SQLITE_FOLD = "mc_search_lower"
+
+
+@compiles(search_fold)
+def _fold(element: search_fold, compiler: Any, **kw: Any) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(search_fold, "sqlite")
+def _fold_sqlite(element: search_fold, compiler: Any, **kw: Any) -> str:
+    return f"{SQLITE_FOLD}({compiler.process(element.clauses, **kw)})"
+
+
+def _sqlite_lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _prepare_search(conn: Connection, flt: TrackFilter) -> None:
+    """What a search needs from the connection before its query runs."""
+    if not _search_text(flt.search):
+        return
+    if conn.dialect.name == "sqlite":
+        conn.connection.driver_connection.create_function(SQLITE_FOLD, 1, _sqlite_lower, deterministic=True)
+    elif conn.dialect.name == "postgresql" and (conn.dialect.server_version_info or (0,)) >= (12,):
+        # psycopg prepares a statement it has run 5 times, and PostgreSQL may then plan it once for any
+        # pattern (a "generic plan"): walking the primary key and testing every track, 40x slower for a
+        # rare text than the trigram index, which is only chosen when the planner sees the pattern.
+        # This transaction's searches are planned for their own text. (SET LOCAL ends with it; the
+        # setting exists from PostgreSQL 12.)
+        conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
 def list_tracks(conn: Connection, flt: TrackFilter = TrackFilter(), *, after: int | None = None,
@@ -115,6 +172,7 @@ def list_tracks(conn: Connection, flt: TrackFilter = TrackFilter(), *, after: in
     """One page of live tracks matching ``flt``, by id: the first page, the one ``after`` an id, or
     the one ``before`` an id."""
     limit = max(1, min(int(limit), MAX_PAGE_SIZE))
+    _prepare_search(conn, flt)
     conds = _where(flt)
     backwards = before is not None and after is None
     if after is not None:
@@ -216,6 +274,8 @@ def audio_path_of(conn: Connection, track_id: int) -> str | None:
 
 #: The audit queue shows at most this many suspects at a time (a pass through a class is far shorter).
 MAX_SUSPECTS = 100
+#: ... and counts the unsettled ones up to this many ("more than 1,000 still to settle").
+MAX_SUSPECT_COUNT = 1_000
 
 
 @dataclass
@@ -225,8 +285,9 @@ class AuditQueue:
     kind: str
     created_at: Any
     n_tracks: int
-    n_suspects: int  # unsettled, in all, of which ``rows`` are the first MAX_SUSPECTS
+    n_suspects: int  # unsettled, in all (at most MAX_SUSPECT_COUNT), of which ``rows`` are the first MAX_SUSPECTS
     rows: list[Any]  # models.audit.AuditRow, in the audit's stored rank order
+    more_suspects: bool = False  # more than n_suspects (= MAX_SUSPECT_COUNT) are unsettled
 
 
 def audit_queue(conn: Connection, *, limit: int = MAX_SUSPECTS) -> AuditQueue | None:
@@ -245,7 +306,14 @@ def audit_queue(conn: Connection, *, limit: int = MAX_SUSPECTS) -> AuditQueue | 
     suspect = and_(label_issues.c.audit_id == run["id"],
                    or_(label_issues.c.flagged, label_issues.c.heard_genre != label_issues.c.sheet_genre),
                    not_(settled_clause(label_issues.c.track_id)))
-    n_suspects = int(conn.execute(select(func.count()).select_from(label_issues).where(suspect)).scalar_one())
+    # Counted up to MAX_SUSPECT_COUNT + 1, in rank order: that walks the partial index
+    # ix_label_issues_suspects (migration 0008), whose predicate is the flagged-or-heard-otherwise test
+    # above, written the same way (or the database cannot prove the index applies), and stops there.
+    # Unordered, PostgreSQL misjudges the share of suspects (a comparison of two columns) and reads the
+    # whole audit; uncapped, an audit of 100,000 tracks with most disputed would be read on every view.
+    capped = select(label_issues.c.track_id).where(suspect).order_by(label_issues.c.rank) \
+        .limit(MAX_SUSPECT_COUNT + 1).subquery()
+    n_suspects = int(conn.execute(select(func.count()).select_from(capped)).scalar_one())
     # The first suspects by rank first, then their tracks by primary key: joining before the LIMIT
     # makes PostgreSQL hash-join every suspect with every track (5x slower on 100,000 tracks).
     first = select(label_issues).where(suspect).order_by(label_issues.c.rank).limit(max(1, int(limit))).subquery()
@@ -259,4 +327,6 @@ def audit_queue(conn: Connection, *, limit: int = MAX_SUSPECTS) -> AuditQueue | 
                      heard_probability=float(r["heard_probability"]), flagged=bool(r["flagged"]),
                      dispute_score=float(r["dispute_score"])) for r in found]
     return AuditQueue(audit_id=int(run["id"]), dataset=run["dataset_name"], kind=run["model_kind"],
-                      created_at=run["created_at"], n_tracks=int(run["n_tracks"]), n_suspects=n_suspects, rows=rows)
+                      created_at=run["created_at"], n_tracks=int(run["n_tracks"]),
+                      n_suspects=min(n_suspects, MAX_SUSPECT_COUNT), more_suspects=n_suspects > MAX_SUSPECT_COUNT,
+                      rows=rows)
