@@ -20,12 +20,12 @@ the log-compressed mel spectrogram (time first):
 Batch norm runs in inference mode: ``gamma * (x - moving_mean) / sqrt(moving_variance + 1e-3) + beta``
 (``tf.compat.v1.layers.batch_normalization``'s default epsilon). Dropout is the identity at inference.
 
-Speed: every convolution is float32 matrix products (im2col of strided views per block of frames or
-bands, or a sum of per-tap products for the mid-end), which OpenBLAS runs near the core's peak; blocks
-are small enough that each product is pooled while still in cache. The frequency max-pool is
-taken before ReLU and batch norm, which is exact because both are monotone per channel: ReLU is
+Speed: every convolution is float32 matrix products, pooled while still in cache: the timbral branches
+through the band axis's discrete Fourier transform, the temporal ones as block-Toeplitz products over
+strided views (see :mod:`.convolutions`), the mid-end a sum of per-tap products. The frequency max-pool
+is taken before ReLU and batch norm, which is exact because both are monotone per channel: ReLU is
 non-decreasing, and a batch norm with a negative scale reverses the order, so those channels take the
-minimum instead of the maximum (see :class:`_PooledConv`).
+minimum instead of the maximum (see :class:`.convolutions.PooledConv`).
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
+from music_classifier.features.musicnn.convolutions import PooledConv as _PooledConv
+from music_classifier.features.musicnn.convolutions import TemporalConv, TimbralConvs
 from music_classifier.features.musicnn.errors import MusicnnError
 
 PATCH_FRAMES = 187
@@ -44,9 +45,6 @@ EMBEDDING_SIZE = 200
 BN_EPSILON = 1e-3
 TIMBRAL_PAD = 3
 MIDEND_PAD = 3
-#: Frames (timbral) and bands (temporal) per matrix product: small enough to stay in cache until pooled.
-_FRAME_BLOCK = 16
-_BAND_BLOCK = 16
 
 
 def _bn(weights: Mapping[str, np.ndarray], name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -55,28 +53,6 @@ def _bn(weights: Mapping[str, np.ndarray], name: str) -> tuple[np.ndarray, np.nd
     scale = gamma / np.sqrt(weights[f"{name}/moving_variance"] + np.float32(BN_EPSILON))
     shift = weights[f"{name}/beta"] - weights[f"{name}/moving_mean"] * scale
     return scale.astype(np.float32), shift.astype(np.float32)
-
-
-class _PooledConv:
-    """A convolution's kernel as a matrix, with conv -> ReLU -> batch norm -> max-pool folded for speed.
-
-    The columns of channels whose batch-norm scale is negative are negated, so one maximum over the
-    pooled axis serves all channels (``min(c) = -max(-c)``, exact in floating point); the bias, a
-    per-channel constant, is added after pooling.
-    """
-
-    def __init__(self, kernel: np.ndarray, bias: np.ndarray, scale: np.ndarray, shift: np.ndarray):
-        self.sign = np.where(scale >= 0, np.float32(1), np.float32(-1))
-        self.matrix = np.ascontiguousarray(kernel * self.sign, dtype=np.float32)
-        self.bias, self.scale, self.shift = bias.astype(np.float32), scale, shift
-
-    @property
-    def channels(self) -> int:
-        return self.matrix.shape[1]
-
-    def finish(self, pooled: np.ndarray) -> np.ndarray:
-        """Max over the pooled axis of the product with :attr:`matrix` -> the layer's output (channels last)."""
-        return np.maximum(pooled * self.sign + self.bias, 0) * self.scale + self.shift
 
 
 class MusicnnNetwork:
@@ -98,19 +74,23 @@ class MusicnnNetwork:
         f32 = np.float32
         self.in_scale, self.in_shift = (float(v[0]) for v in _bn(w, "batch_normalization"))
         # Front-end branches in concatenation order: timbral 7x38 and 7x67, then temporal 128, 64 and 32 taps.
-        self.timbral = []
+        timbral = []
         for conv, bn in (("conv2d", "batch_normalization_1"), ("conv2d_1", "batch_normalization_2")):
             kernel = w[f"{conv}/kernel"]  # (7, width, 1, filters)
             height, width, _, filters = kernel.shape
-            self.timbral.append((
+            timbral.append((
                 height, width, _PooledConv(kernel.reshape(height * width, filters), w[f"{conv}/bias"], *_bn(w, bn)),
             ))
+        if {height for height, _, _ in timbral} != {2 * TIMBRAL_PAD + 1}:
+            raise MusicnnError("unexpected musicnn timbral kernel height")
+        self.timbral = TimbralConvs(timbral, N_MELS)
         self.temporal = []
         for conv, bn in (("conv2d_2", "batch_normalization_3"), ("conv2d_3", "batch_normalization_4"),
                          ("conv2d_4", "batch_normalization_5")):
             kernel = w[f"{conv}/kernel"]  # (taps, 1, 1, filters)
             taps, _, _, filters = kernel.shape
-            self.temporal.append((taps, _PooledConv(kernel.reshape(taps, filters), w[f"{conv}/bias"], *_bn(w, bn))))
+            layer = _PooledConv(kernel.reshape(taps, filters), w[f"{conv}/bias"], *_bn(w, bn))
+            self.temporal.append(TemporalConv(taps, layer))
         self.midend = []
         for conv, bn in (("conv2d_5", "batch_normalization_6"), ("conv2d_6", "batch_normalization_7"),
                          ("conv2d_7", "batch_normalization_8")):
@@ -127,30 +107,8 @@ class MusicnnNetwork:
 
     def frontend(self, x: np.ndarray) -> np.ndarray:
         """(n, T, 96) normalised input -> (n, T, 561) front-end features."""
-        n, frames, bands = x.shape
-        branches = []
-        padded = np.pad(x, ((0, 0), (TIMBRAL_PAD, TIMBRAL_PAD), (0, 0)))
-        for height, width, layer in self.timbral:
-            out = np.empty((n, frames, layer.channels), dtype=np.float32)
-            positions = bands - width + 1
-            for i in range(n):  # blocks of frames: the windows and products stay in cache until pooled
-                for t0 in range(0, frames, _FRAME_BLOCK):
-                    t1 = min(t0 + _FRAME_BLOCK, frames)
-                    windows = sliding_window_view(padded[i, t0 : t1 + height - 1], (height, width))  # (b, F, h, w)
-                    conv = windows.reshape((t1 - t0) * positions, height * width) @ layer.matrix
-                    out[i, t0:t1] = conv.reshape(t1 - t0, positions, -1).max(axis=1)
-            branches.append(layer.finish(out))
-        for taps, layer in self.temporal:
-            before = (taps - 1) // 2
-            # bands first, so each band's frames are one GEMM block and the pooling is an elementwise max
-            by_band = np.ascontiguousarray(np.pad(x, ((0, 0), (before, taps - 1 - before), (0, 0))).transpose(0, 2, 1))
-            out = np.full((n, frames, layer.channels), -np.inf, dtype=np.float32)
-            for i in range(n):
-                for f0 in range(0, bands, _BAND_BLOCK):
-                    windows = sliding_window_view(by_band[i, f0 : f0 + _BAND_BLOCK], taps, axis=1)  # (b, T, taps)
-                    conv = windows.reshape(-1, taps) @ layer.matrix
-                    np.maximum(out[i], conv.reshape(-1, frames, layer.channels).max(axis=0), out=out[i])
-            branches.append(layer.finish(out))
+        branches = self.timbral(x)
+        branches += [conv(x) for conv in self.temporal]
         return np.concatenate(branches, axis=2)
 
     def _midend_conv(self, x: np.ndarray, layer) -> np.ndarray:
