@@ -95,7 +95,10 @@ class MusicnnNetwork:
         for conv, bn in (("conv2d_5", "batch_normalization_6"), ("conv2d_6", "batch_normalization_7"),
                          ("conv2d_7", "batch_normalization_8")):
             kernel = w[f"{conv}/kernel"]  # (7, features in, 1, filters)
-            self.midend.append((kernel[:, :, 0, :].astype(f32), w[f"{conv}/bias"].astype(f32), *_bn(w, bn)))
+            taps, features_in, _, filters = kernel.shape
+            # (features in, taps x filters): every tap's product in one matrix product, shifted and summed after
+            wide = np.ascontiguousarray(kernel[:, :, 0, :].transpose(1, 0, 2).reshape(features_in, taps * filters), f32)
+            self.midend.append((wide, taps, w[f"{conv}/bias"].astype(f32), *_bn(w, bn)))
         self.pool_scale, self.pool_shift = _bn(w, "batch_normalization_9")
         self.dense_kernel = w["dense/kernel"].astype(f32)
         self.dense_bias = w["dense/bias"].astype(f32)
@@ -112,13 +115,17 @@ class MusicnnNetwork:
         return np.concatenate(branches, axis=2)
 
     def _midend_conv(self, x: np.ndarray, layer) -> np.ndarray:
-        kernel, bias, scale, shift = layer
-        n, frames, _ = x.shape
-        padded = np.pad(x, ((0, 0), (MIDEND_PAD, MIDEND_PAD), (0, 0)))
-        out = np.empty((n, frames, kernel.shape[-1]), dtype=np.float32)
+        """(n, T, features in) -> (n, T, filters): conv over time (zero-padded), ReLU, batch norm."""
+        wide, taps, bias, scale, shift = layer
+        n, frames, features_in = x.shape
+        filters = bias.shape[0]
+        per_tap = (x.reshape(n * frames, features_in) @ wide).reshape(n, frames, taps, filters)
+        out = np.empty((n, frames, filters), dtype=np.float32)
         out[...] = bias
-        for tap in range(kernel.shape[0]):
-            out += padded[:, tap : tap + frames, :] @ kernel[tap]
+        for tap in range(taps):  # output frame t takes input frame t + tap - pad; the padding's zeros add nothing
+            shift_by = tap - MIDEND_PAD
+            lo, hi = max(0, -shift_by), min(frames, frames - shift_by)
+            out[:, lo:hi] += per_tap[:, lo + shift_by : hi + shift_by, tap]
         return np.maximum(out, 0) * scale + shift
 
     def forward(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
