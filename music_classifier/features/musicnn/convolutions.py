@@ -23,7 +23,7 @@ The kernels, their transforms and the inverse matrix are built once, float32, wh
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided, sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 
 #: Frames per product in the timbral branches: the products' outputs (98 x 408 values a frame) stay in cache.
 FRAME_BLOCK = 16
@@ -102,19 +102,20 @@ class TimbralConvs:
         n, frames, bands = x.shape
         pad = (self.height - 1) // 2
         spectrum = np.fft.rfft(np.pad(x, ((0, 0), (pad, self.height - 1 - pad), (0, 0))), axis=2)
+        # columns[i, bin, (re/im, tap), t]: the spectra of the frames under the kernel at output frame t
+        columns = np.empty((n, self.bins, 2 * self.height, frames), dtype=np.float32)
+        for part, values in enumerate((spectrum.real, spectrum.imag)):
+            by_bin = values.transpose(0, 2, 1)  # (n, bins, frames + height - 1)
+            for tap in range(self.height):
+                columns[:, :, part * self.height + tap] = by_bin[:, :, tap : tap + frames]
         total = sum(self.filters)
         outs = [np.empty((n, frames, filters), dtype=np.float32) for filters in self.filters]
-        stacked = np.empty((self.bins, 2 * self.height, FRAME_BLOCK), dtype=np.float32)
         for i in range(n):
             for t0 in range(0, frames, FRAME_BLOCK):
                 t1 = min(t0 + FRAME_BLOCK, frames)
                 block = t1 - t0
-                windows = sliding_window_view(spectrum[i, t0 : t1 + self.height - 1], self.height, axis=0)
-                columns = stacked[:, :, :block]
-                columns[:, : self.height] = windows.real.transpose(1, 2, 0)  # (bins, height, block)
-                columns[:, self.height :] = windows.imag.transpose(1, 2, 0)
-                # (bins, [re, im] x filters, block) -> rows (bin, re/im), columns (filter, frame)
-                products = np.matmul(self.product, columns).reshape(2 * self.bins, total * block)
+                # per bin (bins, [re, im] x filters, block) -> rows (bin, re/im), columns (filter, frame)
+                products = np.matmul(self.product, columns[i, :, :, t0:t1]).reshape(2 * self.bins, total * block)
                 start = 0
                 for inverse, filters, out in zip(self.inverse, self.filters, outs, strict=True):
                     conv = inverse @ products[:, start * block : (start + filters) * block]  # (positions, ...)
