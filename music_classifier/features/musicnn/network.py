@@ -91,14 +91,14 @@ class MusicnnNetwork:
             taps, _, _, filters = kernel.shape
             layer = _PooledConv(kernel.reshape(taps, filters), w[f"{conv}/bias"], *_bn(w, bn))
             self.temporal.append(TemporalConv(taps, layer))
-        self.midend = []
+        self.midend_layers = []
         for conv, bn in (("conv2d_5", "batch_normalization_6"), ("conv2d_6", "batch_normalization_7"),
                          ("conv2d_7", "batch_normalization_8")):
             kernel = w[f"{conv}/kernel"]  # (7, features in, 1, filters)
             taps, features_in, _, filters = kernel.shape
             # (features in, taps x filters): every tap's product in one matrix product, shifted and summed after
             wide = np.ascontiguousarray(kernel[:, :, 0, :].transpose(1, 0, 2).reshape(features_in, taps * filters), f32)
-            self.midend.append((wide, taps, w[f"{conv}/bias"].astype(f32), *_bn(w, bn)))
+            self.midend_layers.append((wide, taps, w[f"{conv}/bias"].astype(f32), *_bn(w, bn)))
         self.pool_scale, self.pool_shift = _bn(w, "batch_normalization_9")
         self.dense_kernel = w["dense/kernel"].astype(f32)
         self.dense_bias = w["dense/bias"].astype(f32)
@@ -108,11 +108,40 @@ class MusicnnNetwork:
         if self.out_kernel.shape != (EMBEDDING_SIZE, N_TAGS):
             raise MusicnnError(f"unexpected musicnn output layer shape {self.out_kernel.shape}")
 
+    def normalise(self, patches: np.ndarray) -> np.ndarray:
+        """(n, T, 96) log-mel patches -> the input batch norm's output, float32."""
+        if patches.ndim != 3 or patches.shape[2] != N_MELS or patches.shape[1] < 1:
+            raise MusicnnError(f"musicnn patches must be (n, frames, {N_MELS}), got {patches.shape}")
+        return patches.astype(np.float32, copy=False) * np.float32(self.in_scale) + np.float32(self.in_shift)
+
+    def timbral_branches(self, x: np.ndarray) -> list[np.ndarray]:
+        """(n, T, 96) normalised input -> the two timbral branches, (n, T, 204) each."""
+        return self.timbral(x)
+
+    def temporal_branches(self, x: np.ndarray) -> list[np.ndarray]:
+        """(n, T, 96) normalised input -> the three temporal branches, (n, T, 51) each."""
+        return [conv(x) for conv in self.temporal]
+
     def frontend(self, x: np.ndarray) -> np.ndarray:
         """(n, T, 96) normalised input -> (n, T, 561) front-end features."""
-        branches = self.timbral(x)
-        branches += [conv(x) for conv in self.temporal]
-        return np.concatenate(branches, axis=2)
+        return np.concatenate(self.timbral_branches(x) + self.temporal_branches(x), axis=2)
+
+    def midend(self, front: np.ndarray) -> np.ndarray:
+        """(n, T, 561) front-end features -> (n, T, 753): them and the three mid-end layers' outputs."""
+        c1 = self._midend_conv(front, self.midend_layers[0])
+        r2 = self._midend_conv(c1, self.midend_layers[1]) + c1
+        r3 = self._midend_conv(r2, self.midend_layers[2]) + r2
+        return np.concatenate([front, c1, r2, r3], axis=2)
+
+    def backend(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(n, T, 753) features -> (taggram (n, 50), penultimate (n, 200)): pooling over time and dense layers."""
+        pooled = np.stack([features.max(axis=1), features.mean(axis=1, dtype=np.float32)], axis=2)
+        flat = pooled.reshape(len(features), -1) * self.pool_scale + self.pool_shift
+        dense = np.maximum(flat @ self.dense_kernel + self.dense_bias, 0)
+        penultimate = dense * self.dense_scale + self.dense_shift
+        logits = penultimate @ self.out_kernel + self.out_bias
+        taggram = 1.0 / (1.0 + np.exp(-logits))
+        return taggram.astype(np.float32), penultimate.astype(np.float32)
 
     def _midend_conv(self, x: np.ndarray, layer) -> np.ndarray:
         """(n, T, features in) -> (n, T, filters): conv over time (zero-padded), ReLU, batch norm."""
@@ -143,18 +172,4 @@ class MusicnnNetwork:
         penultimate : np.ndarray, shape (n_patches, 200), float32
             The batch-normalised 200-unit dense layer.
         """
-        if patches.ndim != 3 or patches.shape[2] != N_MELS or patches.shape[1] < 1:
-            raise MusicnnError(f"musicnn patches must be (n, frames, {N_MELS}), got {patches.shape}")
-        x = patches.astype(np.float32, copy=False) * np.float32(self.in_scale) + np.float32(self.in_shift)
-        front = self.frontend(x)
-        c1 = self._midend_conv(front, self.midend[0])
-        r2 = self._midend_conv(c1, self.midend[1]) + c1
-        r3 = self._midend_conv(r2, self.midend[2]) + r2
-        features = np.concatenate([front, c1, r2, r3], axis=2)  # (n, T, 753)
-        pooled = np.stack([features.max(axis=1), features.mean(axis=1, dtype=np.float32)], axis=2)
-        flat = pooled.reshape(len(patches), -1) * self.pool_scale + self.pool_shift
-        dense = np.maximum(flat @ self.dense_kernel + self.dense_bias, 0)
-        penultimate = dense * self.dense_scale + self.dense_shift
-        logits = penultimate @ self.out_kernel + self.out_bias
-        taggram = 1.0 / (1.0 + np.exp(-logits))
-        return taggram.astype(np.float32), penultimate.astype(np.float32)
+        return self.backend(self.midend(self.frontend(self.normalise(patches))))
