@@ -76,26 +76,28 @@ class TimbralConvs:
         self.bins = bands // 2 + 1
         self.layers = [layer for _, _, layer in layers]
         self.filters = [layer.channels for layer in self.layers]
-        per_bin = []
+        total = sum(self.filters)
+        # rows per bin: real parts of every branch's filters, then imaginary parts; columns [re x taps, im x taps]
+        self.product = np.empty((self.bins, 2 * total, 2 * self.height), dtype=np.float32)
         self.inverse = []
         bins = np.arange(self.bins)
         # real inverse DFT of a Hermitian spectrum: bins 0 and bands/2 once, the others twice
         weight = np.where((bins == 0) | (2 * bins == bands), 1.0, 2.0) / bands
+        first = 0
         for height, width, layer in layers:
-            kernel = np.zeros((height, bands, layer.channels))
-            kernel[:, :width] = layer.matrix.reshape(height, width, layer.channels)
+            filters = layer.channels
+            kernel = np.zeros((height, bands, filters))
+            kernel[:, :width] = layer.matrix.reshape(height, width, filters)
             spectrum = np.fft.rfft(kernel, axis=1).transpose(1, 2, 0)  # (bins, filters, height)
-            wr, wi = spectrum.real, spectrum.imag
-            # x * conj(w): real part xr.wr + xi.wi, imaginary part xi.wr - xr.wi; inputs are [xr..., xi...]
-            per_bin.append((np.concatenate([wr, wi], axis=2), np.concatenate([-wi, wr], axis=2)))
+            # x * conj(w): real part xr.wr + xi.wi, imaginary part xi.wr - xr.wi
+            real_rows = self.product[:, first : first + filters]
+            imag_rows = self.product[:, total + first : total + first + filters]
+            real_rows[:, :, :height], real_rows[:, :, height:] = spectrum.real, spectrum.imag
+            imag_rows[:, :, :height], imag_rows[:, :, height:] = -spectrum.imag, spectrum.real
+            first += filters
             angle = 2 * np.pi * np.outer(np.arange(bands - width + 1), bins) / bands
             inverse = np.stack([weight * np.cos(angle), -weight * np.sin(angle)], axis=2)  # (positions, bins, 2)
             self.inverse.append(np.ascontiguousarray(inverse.reshape(len(angle), 2 * self.bins), dtype=np.float32))
-        # rows per bin: real parts of every branch's filters, then imaginary parts
-        self.product = np.ascontiguousarray(np.concatenate(
-            [np.concatenate([re for re, _ in per_bin], axis=1), np.concatenate([im for _, im in per_bin], axis=1)],
-            axis=1,
-        ), dtype=np.float32)  # (bins, 2 * filters, 2 * height)
 
     def __call__(self, x: np.ndarray) -> list[np.ndarray]:
         """(n, T, bands) normalised input -> per branch (n, T, filters), after ReLU and batch norm."""
