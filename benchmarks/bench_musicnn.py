@@ -54,6 +54,11 @@ TARGET_TF_RATIO = 1.5
 BEFORE = ("with im2col convolutions: run 2026-11-26 (load average 11-14), 0.165 s CPU per track, TF / ours = "
           "0.95x, peak RSS 450 MiB on the 10-minute track; that code profiled 2026-12-05 (pop clip, 4 patches a "
           "call): timbral 21 ms per patch, temporal 6.9 ms, mid-end 1.4 ms, back-end 0.05 ms")
+#: Back-to-back record of the same change (not re-measured by this script), and how TensorFlow's cost moves.
+BACK_TO_BACK = ("Back to back on 2026-12-05 (10 clips, decoding included, load average 6-8): the im2col code "
+                "0.179-0.201 s CPU per track, this code 0.113-0.122 s (1.6x less). TensorFlow's graph took "
+                "0.225-0.240 s per track that day against 0.152 s on 2026-11-26, so TF / ours moves more with the "
+                "run than ours does: against the 2026-11-26 TF figure this code would be 1.1-1.3x")
 STAGES = ("timbral", "temporal", "mid-end", "back-end")
 
 
@@ -229,6 +234,7 @@ def render(args, rows, tf_clips, long_rows, tf_long, sizes, started, load) -> st
         + ". Timbral: the 7 x 38 and 7 x 67 convolutions through the band axis's DFT; temporal: block-Toeplitz "
         "products (`music_classifier/features/musicnn/convolutions.py`).",
         f"- Before, {BEFORE}.",
+        f"- {BACK_TO_BACK}.",
     ]
     if isinstance(tf_clips, dict):
         tf_audio = tf_clips["audio_s"]
