@@ -48,6 +48,18 @@ SECTION = "## musicnn extractor"
 TARGET_RTF = 40
 TARGET_RSS_MB = 700
 TARGET_INSTALL_MB = 150
+#: musicnn's TensorFlow graph's CPU time per audio second over ours (decoding included), at least.
+TARGET_TF_RATIO = 1.5
+#: The previous run's figures (im2col convolutions), for the record: what the network's stages cost then.
+BEFORE = ("with im2col convolutions: run 2026-11-26 (load average 11-14), 0.165 s CPU per track, TF / ours = "
+          "0.95x, peak RSS 450 MiB on the 10-minute track; that code profiled 2026-12-05 (pop clip, 4 patches a "
+          "call): timbral 21 ms per patch, temporal 6.9 ms, mid-end 1.4 ms, back-end 0.05 ms")
+#: Back-to-back record of the same change (not re-measured by this script), and how TensorFlow's cost moves.
+BACK_TO_BACK = ("Back to back on 2026-12-05 (10 clips, decoding included, load average 6-8): the im2col code "
+                "0.179-0.201 s CPU per track, this code 0.113-0.122 s (1.6x less). TensorFlow's graph took "
+                "0.225-0.240 s per track that day against 0.152 s on 2026-11-26, so TF / ours moves more with the "
+                "run than ours does: against the 2026-11-26 TF figure this code would be 1.1-1.3x")
+STAGES = ("timbral", "temporal", "mid-end", "back-end")
 
 
 def per_track(clips: list[Path]) -> list[dict]:
@@ -63,12 +75,29 @@ def per_track(clips: list[Path]) -> list[dict]:
         front_wall, _, y16 = timed(extractor.to_16k, y=y, sr=sr)
         mel_wall, _, mel = timed(extractor.log_mel, y16=y16)
         net_wall, _, _ = timed(extractor.run_patches, batch=extractor.patches(mel))
+        stages, n_patches = network_stages(extractor.patches(mel))
         lib_wall, lib_cpu, _ = timed(extract_librosa_features, y=y, sr=sr)
         rows.append(dict(clip=path.name, audio_s=len(y) / sr, decode=decode, wall=wall, cpu=cpu,
-                         input_wall=front_wall + mel_wall, net_wall=net_wall, lib_wall=lib_wall, lib_cpu=lib_cpu))
+                         input_wall=front_wall + mel_wall, net_wall=net_wall, lib_wall=lib_wall, lib_cpu=lib_cpu,
+                         stages=stages, patches=n_patches))
         print(f"  {path.name}: {len(y) / sr:5.1f} s  musicnn {wall:.3f} s (cpu {cpu:.3f})  "
               f"librosa {lib_wall:.3f} s (cpu {lib_cpu:.3f})", flush=True)
     return rows
+
+
+def network_stages(patches) -> tuple[dict[str, float], int]:
+    """CPU seconds of each stage of the network over a clip's patches (one call), and the patch count."""
+    import numpy as np
+
+    from music_classifier.features.musicnn import extractor
+
+    net = extractor.network()
+    x = net.normalise(np.ascontiguousarray(patches))
+    _, timbral_cpu, timbral = timed(net.timbral_branches, x=x)
+    _, temporal_cpu, temporal = timed(net.temporal_branches, x=x)
+    _, mid_cpu, features = timed(net.midend, front=np.concatenate(timbral + temporal, axis=2))
+    _, back_cpu, _ = timed(net.backend, features=features)
+    return dict(zip(STAGES, (timbral_cpu, temporal_cpu, mid_cpu, back_cpu), strict=True)), len(patches)
 
 
 def _peak_child(path: str, which: str, queue) -> None:
@@ -157,6 +186,9 @@ def render(args, rows, tf_clips, long_rows, tf_long, sizes, started, load) -> st
     decode = sum(r["decode"] for r in rows)
     inp, net = sum(r["input_wall"] for r in rows), sum(r["net_wall"] for r in rows)
     n = len(rows)
+    patches = sum(r["patches"] for r in rows)
+    stage = {name: sum(r["stages"][name] for r in rows) for name in STAGES}
+    staged = sum(stage.values())
     # the scratch virtualenv lives outside the repository; its location is the reader's own
     tf_cmd = " --tf-python TFREF/bin/python" if args.tf_python else ""
     lines = [
@@ -196,17 +228,25 @@ def render(args, rows, tf_clips, long_rows, tf_long, sizes, started, load) -> st
         f"- Where musicnn's wall time goes: resample + log-mel {100 * inp / (inp + net):.0f}%, network "
         f"{100 * net / (inp + net):.0f}%. Decoding (shared by every extractor, not counted above): "
         f"{decode / n:.3f} s per track.",
+        "- Where the network's CPU time goes (each clip's patches in one call, summed over the clips): "
+        + ", ".join(f"{name} {1000 * stage[name] / patches:.1f} ms per patch ({100 * stage[name] / staged:.0f}%)"
+                    for name in STAGES)
+        + ". Timbral: the 7 x 38 and 7 x 67 convolutions through the band axis's DFT; temporal: block-Toeplitz "
+        "products (`music_classifier/features/musicnn/convolutions.py`).",
+        f"- Before, {BEFORE}.",
+        f"- {BACK_TO_BACK}.",
     ]
     if isinstance(tf_clips, dict):
         tf_audio = tf_clips["audio_s"]
+        ratio = (tf_clips["cpu_s"] / tf_audio) / ((cpu + decode) / audio)
         lines.append(
             f"- **musicnn's TensorFlow graph** (TF {args.tf_version}, same clips, one intra/inter-op thread, "
             f"`librosa.load` + mel + network; graph build and checkpoint restore, {tf_clips['build_s']:.1f} s, "
             f"not counted): {tf_clips['cpu_s'] / n:.3f} s CPU per track, {tf_audio / tf_clips['cpu_s']:.0f}x real "
             f"time per core ({tf_audio / tf_clips['wall_s']:.0f}x wall). Ours including decoding: "
             f"{(cpu + decode) / n:.3f} s per track, {audio / (cpu + decode):.0f}x; TF / ours = "
-            f"{(tf_clips['cpu_s'] / tf_audio) / ((cpu + decode) / audio):.2f}x. (TF's audio seconds count only "
-            "whole patches.)"
+            f"{ratio:.2f}x (target >= {TARGET_TF_RATIO}x: {'met' if ratio >= TARGET_TF_RATIO else 'NOT met'}). "
+            "(TF's audio seconds count only whole patches.)"
         )
     else:
         lines.append(f"- musicnn's TensorFlow graph: {tf_clips}.")

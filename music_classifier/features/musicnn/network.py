@@ -20,12 +20,12 @@ the log-compressed mel spectrogram (time first):
 Batch norm runs in inference mode: ``gamma * (x - moving_mean) / sqrt(moving_variance + 1e-3) + beta``
 (``tf.compat.v1.layers.batch_normalization``'s default epsilon). Dropout is the identity at inference.
 
-Speed: every convolution is float32 matrix products (im2col of strided views per block of frames or
-bands, or a sum of per-tap products for the mid-end), which OpenBLAS runs near the core's peak; blocks
-are small enough that each product is pooled while still in cache. The frequency max-pool is
-taken before ReLU and batch norm, which is exact because both are monotone per channel: ReLU is
+Speed: every convolution is float32 matrix products, pooled while still in cache: the timbral branches
+through the band axis's discrete Fourier transform, the temporal ones as block-Toeplitz products over
+strided views (see :mod:`.convolutions`), the mid-end a sum of per-tap products. The frequency max-pool
+is taken before ReLU and batch norm, which is exact because both are monotone per channel: ReLU is
 non-decreasing, and a batch norm with a negative scale reverses the order, so those channels take the
-minimum instead of the maximum (see :class:`_PooledConv`).
+minimum instead of the maximum (see :class:`.convolutions.PooledConv`).
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
+from music_classifier.features.musicnn.convolutions import PooledConv as _PooledConv
+from music_classifier.features.musicnn.convolutions import TemporalConv, TimbralConvs
 from music_classifier.features.musicnn.errors import MusicnnError
 
 PATCH_FRAMES = 187
@@ -44,9 +45,6 @@ EMBEDDING_SIZE = 200
 BN_EPSILON = 1e-3
 TIMBRAL_PAD = 3
 MIDEND_PAD = 3
-#: Frames (timbral) and bands (temporal) per matrix product: small enough to stay in cache until pooled.
-_FRAME_BLOCK = 16
-_BAND_BLOCK = 16
 
 
 def _bn(weights: Mapping[str, np.ndarray], name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -55,28 +53,6 @@ def _bn(weights: Mapping[str, np.ndarray], name: str) -> tuple[np.ndarray, np.nd
     scale = gamma / np.sqrt(weights[f"{name}/moving_variance"] + np.float32(BN_EPSILON))
     shift = weights[f"{name}/beta"] - weights[f"{name}/moving_mean"] * scale
     return scale.astype(np.float32), shift.astype(np.float32)
-
-
-class _PooledConv:
-    """A convolution's kernel as a matrix, with conv -> ReLU -> batch norm -> max-pool folded for speed.
-
-    The columns of channels whose batch-norm scale is negative are negated, so one maximum over the
-    pooled axis serves all channels (``min(c) = -max(-c)``, exact in floating point); the bias, a
-    per-channel constant, is added after pooling.
-    """
-
-    def __init__(self, kernel: np.ndarray, bias: np.ndarray, scale: np.ndarray, shift: np.ndarray):
-        self.sign = np.where(scale >= 0, np.float32(1), np.float32(-1))
-        self.matrix = np.ascontiguousarray(kernel * self.sign, dtype=np.float32)
-        self.bias, self.scale, self.shift = bias.astype(np.float32), scale, shift
-
-    @property
-    def channels(self) -> int:
-        return self.matrix.shape[1]
-
-    def finish(self, pooled: np.ndarray) -> np.ndarray:
-        """Max over the pooled axis of the product with :attr:`matrix` -> the layer's output (channels last)."""
-        return np.maximum(pooled * self.sign + self.bias, 0) * self.scale + self.shift
 
 
 class MusicnnNetwork:
@@ -98,24 +74,31 @@ class MusicnnNetwork:
         f32 = np.float32
         self.in_scale, self.in_shift = (float(v[0]) for v in _bn(w, "batch_normalization"))
         # Front-end branches in concatenation order: timbral 7x38 and 7x67, then temporal 128, 64 and 32 taps.
-        self.timbral = []
+        timbral = []
         for conv, bn in (("conv2d", "batch_normalization_1"), ("conv2d_1", "batch_normalization_2")):
             kernel = w[f"{conv}/kernel"]  # (7, width, 1, filters)
             height, width, _, filters = kernel.shape
-            self.timbral.append((
+            timbral.append((
                 height, width, _PooledConv(kernel.reshape(height * width, filters), w[f"{conv}/bias"], *_bn(w, bn)),
             ))
+        if {height for height, _, _ in timbral} != {2 * TIMBRAL_PAD + 1}:
+            raise MusicnnError("unexpected musicnn timbral kernel height")
+        self.timbral = TimbralConvs(timbral, N_MELS)
         self.temporal = []
         for conv, bn in (("conv2d_2", "batch_normalization_3"), ("conv2d_3", "batch_normalization_4"),
                          ("conv2d_4", "batch_normalization_5")):
             kernel = w[f"{conv}/kernel"]  # (taps, 1, 1, filters)
             taps, _, _, filters = kernel.shape
-            self.temporal.append((taps, _PooledConv(kernel.reshape(taps, filters), w[f"{conv}/bias"], *_bn(w, bn))))
-        self.midend = []
+            layer = _PooledConv(kernel.reshape(taps, filters), w[f"{conv}/bias"], *_bn(w, bn))
+            self.temporal.append(TemporalConv(taps, layer))
+        self.midend_layers = []
         for conv, bn in (("conv2d_5", "batch_normalization_6"), ("conv2d_6", "batch_normalization_7"),
                          ("conv2d_7", "batch_normalization_8")):
             kernel = w[f"{conv}/kernel"]  # (7, features in, 1, filters)
-            self.midend.append((kernel[:, :, 0, :].astype(f32), w[f"{conv}/bias"].astype(f32), *_bn(w, bn)))
+            taps, features_in, _, filters = kernel.shape
+            # (features in, taps x filters): every tap's product in one matrix product, shifted and summed after
+            wide = np.ascontiguousarray(kernel[:, :, 0, :].transpose(1, 0, 2).reshape(features_in, taps * filters), f32)
+            self.midend_layers.append((wide, taps, w[f"{conv}/bias"].astype(f32), *_bn(w, bn)))
         self.pool_scale, self.pool_shift = _bn(w, "batch_normalization_9")
         self.dense_kernel = w["dense/kernel"].astype(f32)
         self.dense_bias = w["dense/bias"].astype(f32)
@@ -125,42 +108,53 @@ class MusicnnNetwork:
         if self.out_kernel.shape != (EMBEDDING_SIZE, N_TAGS):
             raise MusicnnError(f"unexpected musicnn output layer shape {self.out_kernel.shape}")
 
+    def normalise(self, patches: np.ndarray) -> np.ndarray:
+        """(n, T, 96) log-mel patches -> the input batch norm's output, float32."""
+        if patches.ndim != 3 or patches.shape[2] != N_MELS or patches.shape[1] < 1:
+            raise MusicnnError(f"musicnn patches must be (n, frames, {N_MELS}), got {patches.shape}")
+        return patches.astype(np.float32, copy=False) * np.float32(self.in_scale) + np.float32(self.in_shift)
+
+    def timbral_branches(self, x: np.ndarray) -> list[np.ndarray]:
+        """(n, T, 96) normalised input -> the two timbral branches, (n, T, 204) each."""
+        return self.timbral(x)
+
+    def temporal_branches(self, x: np.ndarray) -> list[np.ndarray]:
+        """(n, T, 96) normalised input -> the three temporal branches, (n, T, 51) each."""
+        return [conv(x) for conv in self.temporal]
+
     def frontend(self, x: np.ndarray) -> np.ndarray:
         """(n, T, 96) normalised input -> (n, T, 561) front-end features."""
-        n, frames, bands = x.shape
-        branches = []
-        padded = np.pad(x, ((0, 0), (TIMBRAL_PAD, TIMBRAL_PAD), (0, 0)))
-        for height, width, layer in self.timbral:
-            out = np.empty((n, frames, layer.channels), dtype=np.float32)
-            positions = bands - width + 1
-            for i in range(n):  # blocks of frames: the windows and products stay in cache until pooled
-                for t0 in range(0, frames, _FRAME_BLOCK):
-                    t1 = min(t0 + _FRAME_BLOCK, frames)
-                    windows = sliding_window_view(padded[i, t0 : t1 + height - 1], (height, width))  # (b, F, h, w)
-                    conv = windows.reshape((t1 - t0) * positions, height * width) @ layer.matrix
-                    out[i, t0:t1] = conv.reshape(t1 - t0, positions, -1).max(axis=1)
-            branches.append(layer.finish(out))
-        for taps, layer in self.temporal:
-            before = (taps - 1) // 2
-            # bands first, so each band's frames are one GEMM block and the pooling is an elementwise max
-            by_band = np.ascontiguousarray(np.pad(x, ((0, 0), (before, taps - 1 - before), (0, 0))).transpose(0, 2, 1))
-            out = np.full((n, frames, layer.channels), -np.inf, dtype=np.float32)
-            for i in range(n):
-                for f0 in range(0, bands, _BAND_BLOCK):
-                    windows = sliding_window_view(by_band[i, f0 : f0 + _BAND_BLOCK], taps, axis=1)  # (b, T, taps)
-                    conv = windows.reshape(-1, taps) @ layer.matrix
-                    np.maximum(out[i], conv.reshape(-1, frames, layer.channels).max(axis=0), out=out[i])
-            branches.append(layer.finish(out))
-        return np.concatenate(branches, axis=2)
+        return np.concatenate(self.timbral_branches(x) + self.temporal_branches(x), axis=2)
+
+    def midend(self, front: np.ndarray) -> np.ndarray:
+        """(n, T, 561) front-end features -> (n, T, 753): them and the three mid-end layers' outputs."""
+        c1 = self._midend_conv(front, self.midend_layers[0])
+        r2 = self._midend_conv(c1, self.midend_layers[1]) + c1
+        r3 = self._midend_conv(r2, self.midend_layers[2]) + r2
+        return np.concatenate([front, c1, r2, r3], axis=2)
+
+    def backend(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(n, T, 753) features -> (taggram (n, 50), penultimate (n, 200)): pooling over time and dense layers."""
+        pooled = np.stack([features.max(axis=1), features.mean(axis=1, dtype=np.float32)], axis=2)
+        flat = pooled.reshape(len(features), -1) * self.pool_scale + self.pool_shift
+        dense = np.maximum(flat @ self.dense_kernel + self.dense_bias, 0)
+        penultimate = dense * self.dense_scale + self.dense_shift
+        logits = penultimate @ self.out_kernel + self.out_bias
+        taggram = 1.0 / (1.0 + np.exp(-logits))
+        return taggram.astype(np.float32), penultimate.astype(np.float32)
 
     def _midend_conv(self, x: np.ndarray, layer) -> np.ndarray:
-        kernel, bias, scale, shift = layer
-        n, frames, _ = x.shape
-        padded = np.pad(x, ((0, 0), (MIDEND_PAD, MIDEND_PAD), (0, 0)))
-        out = np.empty((n, frames, kernel.shape[-1]), dtype=np.float32)
+        """(n, T, features in) -> (n, T, filters): conv over time (zero-padded), ReLU, batch norm."""
+        wide, taps, bias, scale, shift = layer
+        n, frames, features_in = x.shape
+        filters = bias.shape[0]
+        per_tap = (x.reshape(n * frames, features_in) @ wide).reshape(n, frames, taps, filters)
+        out = np.empty((n, frames, filters), dtype=np.float32)
         out[...] = bias
-        for tap in range(kernel.shape[0]):
-            out += padded[:, tap : tap + frames, :] @ kernel[tap]
+        for tap in range(taps):  # output frame t takes input frame t + tap - pad; the padding's zeros add nothing
+            shift_by = tap - MIDEND_PAD
+            lo, hi = max(0, -shift_by), min(frames, frames - shift_by)
+            out[:, lo:hi] += per_tap[:, lo + shift_by : hi + shift_by, tap]
         return np.maximum(out, 0) * scale + shift
 
     def forward(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -178,18 +172,4 @@ class MusicnnNetwork:
         penultimate : np.ndarray, shape (n_patches, 200), float32
             The batch-normalised 200-unit dense layer.
         """
-        if patches.ndim != 3 or patches.shape[2] != N_MELS or patches.shape[1] < 1:
-            raise MusicnnError(f"musicnn patches must be (n, frames, {N_MELS}), got {patches.shape}")
-        x = patches.astype(np.float32, copy=False) * np.float32(self.in_scale) + np.float32(self.in_shift)
-        front = self.frontend(x)
-        c1 = self._midend_conv(front, self.midend[0])
-        r2 = self._midend_conv(c1, self.midend[1]) + c1
-        r3 = self._midend_conv(r2, self.midend[2]) + r2
-        features = np.concatenate([front, c1, r2, r3], axis=2)  # (n, T, 753)
-        pooled = np.stack([features.max(axis=1), features.mean(axis=1, dtype=np.float32)], axis=2)
-        flat = pooled.reshape(len(patches), -1) * self.pool_scale + self.pool_shift
-        dense = np.maximum(flat @ self.dense_kernel + self.dense_bias, 0)
-        penultimate = dense * self.dense_scale + self.dense_shift
-        logits = penultimate @ self.out_kernel + self.out_bias
-        taggram = 1.0 / (1.0 + np.exp(-logits))
-        return taggram.astype(np.float32), penultimate.astype(np.float32)
+        return self.backend(self.midend(self.frontend(self.normalise(patches))))
