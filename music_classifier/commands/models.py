@@ -157,6 +157,34 @@ def dataset_show(ctx: typer.Context, name: str = typer.Argument(..., help="Datas
                           f"({m.action}, decision {m.decision_id})", highlight=False, markup=False, soft_wrap=True)
 
 
+@dataset_app.command("refresh")
+@handle_errors
+def dataset_refresh(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Dataset name."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would change."),
+) -> None:
+    """Move a dataset's members to their effective genres (label decisions taken since it was created).
+
+    A member relabelled to another of the dataset's genres moves to it; one relabelled to a genre outside
+    the dataset leaves it; a genre above --max-per-genre is capped again in the creation's sample order.
+    Refused (nothing changed) when a genre would fall below the dataset's --min-per-genre.
+
+    Example: music-classifier dataset refresh class2 --dry-run
+    """
+    from music_classifier.models.dataset_refresh import refresh_dataset
+
+    with state(ctx).engine.begin() as conn:
+        result = refresh_dataset(conn, name, dry_run=dry_run)
+    console.print(result.text() + (f" ({result.counts_text()})" if result.counts_text() else ""),
+                  highlight=False, markup=False, soft_wrap=True)
+    verb = ("moved", "left") if result.applied else ("would move", "would leave")
+    for change in result.moved:
+        console.print(f"{verb[0]}: {change.text()}", highlight=False, markup=False, soft_wrap=True)
+    for change in result.left:
+        console.print(f"{verb[1]}: {change.text()}", highlight=False, markup=False, soft_wrap=True)
+
+
 @dataset_app.command("drop")
 @handle_errors
 def dataset_drop(ctx: typer.Context, name: str = typer.Argument(..., help="Dataset name.")) -> None:
@@ -217,8 +245,17 @@ def train(
 
 
 def _print_drift(drift: Any) -> None:
-    """Say, before any fit, that a dataset lost members since it was created."""
-    if drift is None or not drift.lost:
+    """Say, before any fit, that a dataset lost members since it was created, or that label decisions
+    taken since would change its members' genres (it trains on the genres stored at creation)."""
+    if drift is None:
+        return
+    if drift.pending is not None:
+        p = drift.pending
+        console.print(f"warning: dataset {drift.name} is stale: label decisions since it was created would move "
+                      f"{len(p.moved)} and remove {len(p.left)} of its members; it trains on the genres it stored "
+                      f"(refresh it first: music-classifier dataset refresh {drift.name})", highlight=False,
+                      markup=False, soft_wrap=True)
+    if not drift.lost:
         return
     console.print(f"warning: dataset {drift.name} lost {drift.lost} of its {drift.stored} members since it was "
                   f"created ({drift.by_genre_text()})", highlight=False, markup=False, soft_wrap=True)

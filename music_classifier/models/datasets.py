@@ -135,6 +135,9 @@ class DatasetDrift:
     min_per_genre: int
     by_genre: dict[str, tuple[int, int]]  # display name -> (stored, live)
     below_min: dict[str, int]  # genres whose live count fell below the definition's minimum
+    # What `dataset refresh` would change (a dataset_refresh.DatasetRefresh): members whose effective genre
+    # (a label decision) differs from the genre stored at creation; None when there are none or not checked.
+    pending: Any = None
 
     @property
     def lost(self) -> int:
@@ -344,13 +347,18 @@ def summary_drift(d: DatasetSummary, live_counts: dict[str, int] | None = None) 
 
 
 def dataset_drift(conn: Connection, name: str, *, live_counts: dict[str, int] | None = None) -> DatasetDrift:
-    """How many members ``name`` lost since creation, by genre, and which genres fell below the minimum.
+    """How many members ``name`` lost since creation, by genre, which genres fell below the minimum, and
+    what a refresh to the label decisions taken since would change (``pending``).
 
     ``live_counts`` (distinct tracks per genre in the dataset's view) is counted here unless the caller
     already read the view (:meth:`.load_data.DatasetFrame.live_counts`): on a large table the view is the
     expensive part, and training reads it anyway.
     """
-    return summary_drift(get_dataset(conn, name, count_live=live_counts is None), live_counts)
+    from music_classifier.models.dataset_refresh import pending_refresh
+
+    drift = summary_drift(get_dataset(conn, name, count_live=live_counts is None), live_counts)
+    drift.pending = pending_refresh(conn, name)
+    return drift
 
 
 def list_datasets(conn: Connection) -> list[DatasetSummary]:
