@@ -255,3 +255,59 @@ def test_plan_reads_without_writing(engine):
     with engine.connect() as conn:
         _, plan = plan_refresh(conn, "class")
     assert [c.track_id for c in plan.moved] == [ids["Jazz"][0]] and _stored(engine) == stored
+
+
+def test_a_member_changed_by_another_writer_meanwhile_fails_the_refresh_whole(engine):
+    """Compare-and-set: another transaction changes a member the refresh is about to move; the refresh waits
+    for it, sees the row no longer holds the genre it read, and writes nothing (PostgreSQL: two writers at
+    once; SQLite serialises whole transactions, so the race cannot arise there)."""
+    import threading
+
+    from sqlalchemy import update
+    from waits import HANG_S, wait_until
+
+    from music_classifier.models.dataset_refresh import DatasetChanged
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writer at a time")
+    ids = _class(engine)
+    # The refresh moves `first` (Rock -> Jazz), then blocks on `raced` (Rock -> Pop), which the other writer
+    # has meanwhile filed under Pop: the move of `first` must be rolled back with it.
+    first, raced = ids["Rock"][0], ids["Rock"][1]
+    with engine.begin() as conn:
+        set_genre(conn, first, "Jazz")
+        set_genre(conn, raced, "Pop")
+        pop = conn.execute(text("SELECT id FROM genres WHERE name = 'pop'")).scalar_one()
+        rock = conn.execute(text("SELECT id FROM genres WHERE name = 'rock'")).scalar_one()
+    pid: list[int] = []
+    outcome: list[object] = []
+
+    def refresh() -> None:
+        try:
+            with engine.begin() as conn:
+                pid.append(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+                outcome.append(refresh_dataset(conn, "class"))
+        except Exception as exc:  # noqa: BLE001 - the test inspects it
+            outcome.append(exc)
+
+    def blocked() -> bool:
+        with engine.connect() as conn:
+            return bool(pid) and bool(conn.execute(text("SELECT cardinality(pg_blocking_pids(:p)) > 0"),
+                                                   {"p": pid[0]}).scalar_one())
+
+    with engine.connect() as writer:
+        tx = writer.begin()
+        writer.execute(update(dataset_members).where(dataset_members.c.track_id == raced).values(genre_id=pop))
+        worker = threading.Thread(target=refresh)
+        worker.start()
+        wait_until(blocked, "the refresh waiting on the other writer's row")
+        tx.commit()
+    worker.join(HANG_S)
+    [error] = outcome
+    assert isinstance(error, DatasetChanged) and str(error).startswith(
+        "dataset 'class' changed while it was being refreshed; nothing changed")
+    genre_of = {t: g for _, t, g in _stored(engine)}
+    assert (genre_of[first], genre_of[raced]) == (rock, pop)  # its own move rolled back; the other writer's stands
+    with engine.begin() as conn:  # run again, it sees the committed rows: `raced` already has its genre
+        again = refresh_dataset(conn, "class")
+    assert [c.track_id for c in again.moved] == [first]

@@ -27,8 +27,9 @@ line and the caller's transaction rolls back: nothing half-written.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import Connection, Engine, bindparam, delete, select, text, update
 
@@ -78,8 +79,9 @@ class DatasetRefresh:
 
     @property
     def refusal(self) -> str | None:
-        """Why this refresh must not be written (a genre below the dataset's minimum), else None."""
-        low = {g: n for g, n in self.counts_after.items() if n < self.min_per_genre}
+        """Why this refresh must not be written (a genre it shrinks below the dataset's minimum), else None."""
+        low = {g: n for g, n in self.counts_after.items()
+               if n < self.min_per_genre and n < self.counts_before.get(g, 0)}
         if not low:
             return None
         genres_text = ", ".join(f"{g} with {n}" for g, n in low.items())
@@ -115,8 +117,6 @@ def _dataset_row(conn: Connection, name: str, *, lock: bool):  # noqa: ANN202
 def plan_refresh(conn: Connection, name: str, *, lock: bool = False) -> tuple[int, DatasetRefresh]:
     """(dataset id, what a refresh of ``name`` would change), nothing written. ``lock``: hold the dataset's
     row (PostgreSQL ``FOR UPDATE``) until the caller's transaction ends."""
-    import json
-
     row = _dataset_row(conn, validate_name(name), lock=lock)
     definition = row.definition if isinstance(row.definition, dict) else json.loads(row.definition)
     names = {int(g): str(n) for g, n in conn.execute(select(genres.c.id, genres.c.display_name))}
@@ -142,7 +142,7 @@ def plan_refresh(conn: Connection, name: str, *, lock: bool = False) -> tuple[in
             moved[track_id] = change
             after[int(effective)].append(track_id)
         else:
-            plan.left.append(MemberChange(**{**change.__dict__, "why": "not a genre of the dataset"}))
+            plan.left.append(replace(change, why="not a genre of the dataset"))
     stored = {int(t): int(g) for t, g, *_ in members}
     cap = definition.get("max_per_genre")
     if cap is not None:
@@ -156,9 +156,8 @@ def plan_refresh(conn: Connection, name: str, *, lock: bool = False) -> tuple[in
                 change = moved.pop(t, None)
                 base = change or MemberChange(track_id=t, song=_song(conn, t), genre_before=names[stored[t]],
                                               genre_after=None, effective_genre=names[gid], decision_id=None)
-                plan.left.append(MemberChange(**{**base.__dict__, "genre_after": None,
-                                                 "why": f"past --max-per-genre {int(cap)} in the "
-                                                        "dataset's sample order"}))
+                plan.left.append(replace(base, genre_after=None, why=f"past --max-per-genre {int(cap)} in the "
+                                                                     "dataset's sample order"))
             del ids[int(cap):]
     plan.moved = [moved[t] for t in sorted(moved)]
     plan.left.sort(key=lambda c: c.track_id)
