@@ -31,7 +31,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 
-from sqlalchemy import Connection, Engine, bindparam, delete, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, select, text, update
 
 from music_classifier.db.tables import dataset_members, datasets, genres
 from music_classifier.errors import InputError
@@ -118,57 +118,67 @@ def plan_refresh(conn: Connection, name: str, *, lock: bool = False) -> tuple[in
     """(dataset id, what a refresh of ``name`` would change), nothing written. ``lock``: hold the dataset's
     row (PostgreSQL ``FOR UPDATE``) until the caller's transaction ends."""
     row = _dataset_row(conn, validate_name(name), lock=lock)
+    ds = int(row.id)
     definition = row.definition if isinstance(row.definition, dict) else json.loads(row.definition)
     names = {int(g): str(n) for g, n in conn.execute(select(genres.c.id, genres.c.display_name))}
-    # Members with their effective genre now (NULL when the track was removed or has no genre at all).
-    members = conn.execute(text(
+    before = {int(g): int(n) for g, n in conn.execute(
+        select(dataset_members.c.genre_id, func.count()).where(dataset_members.c.dataset_id == ds)
+        .group_by(dataset_members.c.genre_id))}
+    # Only the members whose effective genre differs come back (a removed track, or one with no genre at
+    # all, has no row in the view: it keeps its stored genre). Counting the rest in SQL keeps a large
+    # dataset's plan from carrying every member's title through Python.
+    differing = conn.execute(text(
         "SELECT m.track_id, m.genre_id, eg.genre_id, eg.decision_id, t.artist, t.title FROM dataset_members m "
-        "JOIN tracks t ON t.id = m.track_id LEFT JOIN track_effective_genres eg ON eg.track_id = m.track_id "
-        "WHERE m.dataset_id = :ds ORDER BY m.track_id"), {"ds": int(row.id)}).all()
-    classes = {int(g) for _, g, *_ in members}
-    after: dict[int, list[int]] = defaultdict(list)  # genre id -> its members after the moves
+        "JOIN track_effective_genres eg ON eg.track_id = m.track_id JOIN tracks t ON t.id = m.track_id "
+        "WHERE m.dataset_id = :ds AND eg.genre_id <> m.genre_id ORDER BY m.track_id"), {"ds": ds}).all()
+    after = dict(before)  # genre id -> members after the moves
     plan = DatasetRefresh(name=str(row.name), min_per_genre=int(definition.get("min_per_genre") or 1))
     moved: dict[int, MemberChange] = {}
-    for track_id, member_genre, effective, decision_id, artist, title in members:
-        track_id, member_genre = int(track_id), int(member_genre)
-        if effective is None or int(effective) == member_genre:
-            after[member_genre].append(track_id)
-            continue
-        change = MemberChange(track_id=track_id, song=f"{artist} - {title}", genre_before=names[member_genre],
-                              genre_after=names[int(effective)] if int(effective) in classes else None,
-                              effective_genre=names[int(effective)],
+    for track_id, member_genre, effective, decision_id, artist, title in differing:
+        member_genre, effective = int(member_genre), int(effective)
+        change = MemberChange(track_id=int(track_id), song=f"{artist} - {title}", genre_before=names[member_genre],
+                              genre_after=names[effective] if effective in before else None,
+                              effective_genre=names[effective],
                               decision_id=None if decision_id is None else int(decision_id))
-        if int(effective) in classes:
-            moved[track_id] = change
-            after[int(effective)].append(track_id)
+        after[member_genre] -= 1
+        if effective in before:
+            moved[change.track_id] = change
+            after[effective] += 1
         else:
             plan.left.append(replace(change, why="not a genre of the dataset"))
-    stored = {int(t): int(g) for t, g, *_ in members}
     cap = definition.get("max_per_genre")
-    if cap is not None:
-        offset = seed_offset(int(definition.get("seed") or 0))
-        for gid, ids in after.items():
-            if len(ids) <= int(cap):
-                continue
-            # dataset create's sample order: the members past the cap in it leave, moved or not.
-            ids.sort(key=lambda t: ((t * HASH_MULTIPLIER + offset) % HASH_MODULUS, t))
-            for t in ids[int(cap):]:
-                change = moved.pop(t, None)
-                base = change or MemberChange(track_id=t, song=_song(conn, t), genre_before=names[stored[t]],
-                                              genre_after=None, effective_genre=names[gid], decision_id=None)
-                plan.left.append(replace(base, genre_after=None, why=f"past --max-per-genre {int(cap)} in the "
-                                                                     "dataset's sample order"))
-            del ids[int(cap):]
+    for gid in [g for g, n in after.items() if cap is not None and n > int(cap)]:
+        plan.left += _past_the_cap(conn, ds, gid, int(cap), int(definition.get("seed") or 0), moved,
+                                   {int(r[0]) for r in differing}, names)
+        after[gid] = int(cap)
     plan.moved = [moved[t] for t in sorted(moved)]
     plan.left.sort(key=lambda c: c.track_id)
-    plan.unchanged = len(members) - plan.changed
-    before: dict[int, int] = defaultdict(int)
-    for gid in stored.values():
-        before[gid] += 1
-    order = sorted(classes, key=lambda g: (-before[g], names[g]))  # as dataset show orders them
+    plan.unchanged = sum(before.values()) - plan.changed
+    order = sorted(before, key=lambda g: (-before[g], names[g]))  # as dataset show orders them
     plan.counts_before = {names[g]: before[g] for g in order}
-    plan.counts_after = {names[g]: len(after.get(g, [])) for g in order}
-    return int(row.id), plan
+    plan.counts_after = {names[g]: after[g] for g in order}
+    return ds, plan
+
+
+def _past_the_cap(conn: Connection, dataset_id: int, genre_id: int, cap: int, seed: int,
+                  moved: dict[int, MemberChange], differing: set[int], names: dict[int, str]) -> list[MemberChange]:
+    """The members of ``genre_id`` after the moves (``moved`` in; ``differing``, every member whose genre
+    changes, out) beyond ``cap`` in
+    ``dataset create``'s sample order; they leave, moved or not (a moved one is taken out of ``moved``)."""
+    stayed = [int(t) for t, in conn.execute(select(dataset_members.c.track_id).where(
+        dataset_members.c.dataset_id == dataset_id, dataset_members.c.genre_id == genre_id))
+              if int(t) not in differing]  # a stored member that differs is moving out, or leaving
+    ids = stayed + [t for t, c in moved.items() if c.genre_after == names[genre_id]]
+    offset = seed_offset(seed)
+    ids.sort(key=lambda t: ((t * HASH_MULTIPLIER + offset) % HASH_MODULUS, t))
+    out = []
+    for t in ids[cap:]:
+        base = moved.pop(t, None) or MemberChange(track_id=t, song=_song(conn, t), genre_before=names[genre_id],
+                                                  genre_after=None, effective_genre=names[genre_id],
+                                                  decision_id=None)
+        out.append(replace(base, genre_after=None,
+                           why=f"past --max-per-genre {cap} in the dataset's sample order"))
+    return out
 
 
 def _song(conn: Connection, track_id: int) -> str:
