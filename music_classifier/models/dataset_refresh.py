@@ -11,11 +11,14 @@ refresh, which compares every member's stored genre with its effective genre now
 * **unchanged**: the same genre, or no effective genre to compare with (a removed track, which the
   dataset's view already leaves out and ``dataset show`` counts as lost).
 
-The definition recorded at creation still holds: a genre that a move takes above ``--max-per-genre`` is
+The definition recorded at creation (``datasets.definition``: top, min/max per genre, sources, seed) still
+holds. The genres ``--top`` chose stay the dataset's genres (they are not ranked again: a relabelled track
+can make another genre bigger, but the model's classes do not change under it). A genre that a move takes
+above ``--max-per-genre`` is
 capped again in ``dataset create``'s sample order (the seed's hash order, as ``genres merge`` caps a joined
 genre), the members beyond the cap leaving; and a refresh that would leave a genre below
 ``--min-per-genre`` (a genre emptied included, so the set of genres never changes and a dataset is never
-left with one) is refused with one line naming the dataset, and nothing is written. A refresh never adds a
+left with one; a genre already below it, which no refresh shrinks, is no reason to refuse) is refused with one line naming the dataset, and nothing is written. A refresh never adds a
 track: a track relabelled into one of the dataset's genres from outside it joins when the dataset is
 created again.
 
