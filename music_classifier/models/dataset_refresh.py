@@ -14,13 +14,12 @@ refresh, which compares every member's stored genre with its effective genre now
 The definition recorded at creation (``datasets.definition``: top, min/max per genre, sources, seed) still
 holds. The genres ``--top`` chose stay the dataset's genres (they are not ranked again: a relabelled track
 can make another genre bigger, but the model's classes do not change under it). A genre that a move takes
-above ``--max-per-genre`` is
-capped again in ``dataset create``'s sample order (the seed's hash order, as ``genres merge`` caps a joined
-genre), the members beyond the cap leaving; and a refresh that would leave a genre below
-``--min-per-genre`` (a genre emptied included, so the set of genres never changes and a dataset is never
-left with one; a genre already below it, which no refresh shrinks, is no reason to refuse) is refused with one line naming the dataset, and nothing is written. A refresh never adds a
-track: a track relabelled into one of the dataset's genres from outside it joins when the dataset is
-created again.
+above ``--max-per-genre`` is capped again in ``dataset create``'s sample order (the seed's hash order, as
+``genres merge`` caps a joined genre), the members beyond the cap leaving. A refresh that would shrink a
+genre below ``--min-per-genre`` (a genre emptied included, so the set of genres never changes and a dataset
+is never left with one) is refused with one line naming the dataset, and nothing is written. A refresh
+never adds a track: a track relabelled into one of the dataset's genres from outside it joins when the
+dataset is created again.
 
 Every function takes a connection; the caller owns the transaction. :func:`refresh_dataset` writes with
 compare-and-set statements (each member row must still hold the genre the plan read) after locking the
@@ -56,6 +55,9 @@ class MemberChange:
     effective_genre: str  # the track's effective genre now
     decision_id: int | None  # the standing decision behind the effective genre (None: the sheet's genre)
     why: str = ""  # for a member that leaves: why
+    # Genre ids (display names need not be unique): what the member row holds now, and will hold.
+    genre_before_id: int = 0
+    genre_after_id: int | None = None
 
     def text(self) -> str:
         by = f"decision {self.decision_id}" if self.decision_id is not None else "the sheet's genre"
@@ -141,6 +143,7 @@ def plan_refresh(conn: Connection, name: str, *, lock: bool = False) -> tuple[in
         member_genre, effective = int(member_genre), int(effective)
         change = MemberChange(track_id=int(track_id), song=f"{artist} - {title}", genre_before=names[member_genre],
                               genre_after=names[effective] if effective in before else None,
+                              genre_before_id=member_genre, genre_after_id=effective if effective in before else None,
                               effective_genre=names[effective],
                               decision_id=None if decision_id is None else int(decision_id))
         after[member_genre] -= 1
@@ -171,15 +174,16 @@ def _past_the_cap(conn: Connection, dataset_id: int, genre_id: int, cap: int, se
     stayed = [int(t) for t, in conn.execute(select(dataset_members.c.track_id).where(
         dataset_members.c.dataset_id == dataset_id, dataset_members.c.genre_id == genre_id))
               if int(t) not in differing]  # a stored member that differs is moving out, or leaving
-    ids = stayed + [t for t, c in moved.items() if c.genre_after == names[genre_id]]
+    ids = stayed + [t for t, c in moved.items() if c.genre_after_id == genre_id]
     offset = seed_offset(seed)
     ids.sort(key=lambda t: ((t * HASH_MULTIPLIER + offset) % HASH_MODULUS, t))
     out = []
     for t in ids[cap:]:
         base = moved.pop(t, None) or MemberChange(track_id=t, song=_song(conn, t), genre_before=names[genre_id],
                                                   genre_after=None, effective_genre=names[genre_id],
+                                                  genre_before_id=genre_id,
                                                   decision_id=None)
-        out.append(replace(base, genre_after=None,
+        out.append(replace(base, genre_after=None, genre_after_id=None,
                            why=f"past --max-per-genre {cap} in the dataset's sample order"))
     return out
 
@@ -200,20 +204,21 @@ def refresh_dataset(conn: Connection, name: str, *, dry_run: bool = False) -> Da
     if dry_run:
         return plan
     by_pair: dict[tuple[int, int], list[int]] = defaultdict(list)
-    ids = {str(n): int(g) for g, n in conn.execute(select(genres.c.id, genres.c.display_name))}
     for c in plan.moved:
-        by_pair[(ids[c.genre_before], ids[str(c.genre_after)])].append(c.track_id)
+        by_pair[(c.genre_before_id, int(c.genre_after_id))].append(c.track_id)
     leaving: dict[int, list[int]] = defaultdict(list)
     for c in plan.left:
-        leaving[ids[c.genre_before]].append(c.track_id)
-    # Leaving members go first (a capped genre's rows are read as stored), then the moves; each statement
-    # names the genre each row must still hold, and the counts must match the plan.
+        leaving[c.genre_before_id].append(c.track_id)
+    # Compare-and-set: each statement names the genre its rows must still hold, and must touch every row it
+    # names. In chunks: both drivers cap the values one statement binds (SQLite 32,766, psycopg 65,535).
     for before, track_ids in leaving.items():
-        _expect(conn.execute(delete(dataset_members).where(*_rows(dataset_id, before)), {"tracks": track_ids}),
-                track_ids, plan.name)
+        for part in _chunks(track_ids):
+            _expect(conn.execute(delete(dataset_members).where(*_rows(dataset_id, before)), {"tracks": part}),
+                    part, plan.name)
     for (before, after), track_ids in by_pair.items():
-        _expect(conn.execute(update(dataset_members).where(*_rows(dataset_id, before)).values(genre_id=after),
-                             {"tracks": track_ids}), track_ids, plan.name)
+        for part in _chunks(track_ids):
+            _expect(conn.execute(update(dataset_members).where(*_rows(dataset_id, before)).values(genre_id=after),
+                                 {"tracks": part}), part, plan.name)
     # dataset show's "members that took a decided genre": recomputed for every live member (a removed member
     # keeps the row it had, as it keeps its stored genre); rows of members that left go.
     conn.execute(text("DELETE FROM dataset_member_decisions WHERE dataset_id = :ds AND (track_id IN "
@@ -226,6 +231,10 @@ def refresh_dataset(conn: Connection, name: str, *, dry_run: bool = False) -> Da
                  {"ds": dataset_id})
     plan.applied = True
     return plan
+
+
+def _chunks(ids: list[int], size: int = 5000) -> list[list[int]]:
+    return [ids[i:i + size] for i in range(0, len(ids), size)]
 
 
 def _rows(dataset_id: int, genre_id: int) -> tuple:
