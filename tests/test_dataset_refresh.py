@@ -136,9 +136,9 @@ def test_refresh_and_train_through_the_cli(engine, models_dir, monkeypatch, tmp_
     run("labels", "set", str(moved), "Jazz")
 
     warned = run(*train).output
-    assert ("warning: dataset class is stale: label decisions since it was created would move 1 and remove 0 of its "
-            "members; it trains on the genres it stored (refresh it first: music-classifier dataset refresh class)"
-            in " ".join(warned.split()))
+    assert ("warning: dataset class is stale: its members' effective genres (label decisions) changed since it was "
+            "created: 1 would move, 0 would leave; it trains on the genres it stored (refresh it first: "
+            "music-classifier dataset refresh class)" in " ".join(warned.split()))
     dry = run("dataset", "refresh", "class", "--dry-run").output
     assert dry.splitlines()[0] == "dataset class: 1 would be moved, 0 would be left, 14 unchanged (Jazz 5 -> 6, " \
                                   "Rock 5 -> 4)"

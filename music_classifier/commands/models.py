@@ -251,10 +251,10 @@ def _print_drift(drift: Any) -> None:
         return
     if drift.pending is not None:
         p = drift.pending
-        console.print(f"warning: dataset {drift.name} is stale: label decisions since it was created would move "
-                      f"{len(p.moved)} and remove {len(p.left)} of its members; it trains on the genres it stored "
-                      f"(refresh it first: music-classifier dataset refresh {drift.name})", highlight=False,
-                      markup=False, soft_wrap=True)
+        console.print(f"warning: dataset {drift.name} is stale: its members' effective genres (label decisions) "
+                      f"changed since it was created: {len(p.moved)} would move, {len(p.left)} would leave; it "
+                      f"trains on the genres it stored (refresh it first: music-classifier dataset refresh "
+                      f"{drift.name})", highlight=False, markup=False, soft_wrap=True)
     if not drift.lost:
         return
     console.print(f"warning: dataset {drift.name} lost {drift.lost} of its {drift.stored} members since it was "
