@@ -139,6 +139,10 @@ def test_refresh_and_train_through_the_cli(engine, models_dir, monkeypatch, tmp_
     assert ("warning: dataset class is stale: its members' effective genres (label decisions) changed since it was "
             "created: 1 would move, 0 would leave; it trains on the genres it stored (refresh it first: "
             "music-classifier dataset refresh class)" in " ".join(warned.split()))
+    stale = ("warning: dataset class is stale: its members' effective genres (label decisions) changed since it was "
+             "created: 1 would move, 0 would leave (apply them: music-classifier dataset refresh class)")
+    for listing in ("show", "list"):
+        assert stale in " ".join(run("dataset", listing, *(["class"] if listing == "show" else [])).output.split())
     dry = run("dataset", "refresh", "class", "--dry-run").output
     assert dry.splitlines()[0] == "dataset class: 1 would be moved, 0 would be left, 14 unchanged (Jazz 5 -> 6, " \
                                   "Rock 5 -> 4)"
@@ -147,6 +151,7 @@ def test_refresh_and_train_through_the_cli(engine, models_dir, monkeypatch, tmp_
     done = run("dataset", "refresh", "class").output
     assert done.startswith("dataset class: 1 moved, 0 left, 14 unchanged") and f"moved: track {moved}" in done
     shown = run("dataset", "show", "class").output
+    assert "stale" not in shown and "stale" not in run("dataset", "list").output
     assert "  Jazz: 6 / 6" in shown and f"track {moved} (artist t0-0 - Rock song 0): sheet Rock -> Jazz" in shown
 
     trained = run(*train).output

@@ -115,6 +115,9 @@ class DatasetSummary:
     live_counts: dict[str, int] = field(default_factory=dict)  # display name -> members still in the view
     left_out: list[tuple[str, int, str]] = field(default_factory=list)  # at creation: (genre, tracks, why)
     decided: list[DecidedMember] = field(default_factory=list)  # members that took a decided genre
+    # With get_dataset(check_stale=True): what `dataset refresh` would change (a dataset_refresh.DatasetRefresh),
+    # None when the members have their effective genres.
+    pending: Any = None
 
     @property
     def n_tracks(self) -> int:
@@ -305,18 +308,24 @@ def _live_counts(conn: Connection, name: str) -> dict[str, int]:
     return {str(g): int(n) for g, n in rows}
 
 
-def get_dataset(conn: Connection, name: str, *, count_live: bool = True) -> DatasetSummary:
+def get_dataset(conn: Connection, name: str, *, count_live: bool = True, check_stale: bool = False) -> DatasetSummary:
     """The dataset's definition and stored members per genre; with ``count_live`` also the members still in
-    its view (a query over the feature view: readers that load the view anyway skip it)."""
+    its view (a query over the feature view: readers that load the view anyway skip it); with ``check_stale``
+    also what a refresh to the label decisions would change (``pending``; a read of track_effective_genres)."""
     row = conn.execute(select(datasets).where(datasets.c.name == name)).mappings().first()
     if row is None:
         raise InputError(f"dataset {name!r} not found (see: music-classifier dataset list)")
     counts = _genre_counts(conn, row["id"])
     live = _live_counts(conn, row["name"]) if count_live else {}
-    return DatasetSummary(id=row["id"], name=row["name"], view=dataset_view_name(row["name"]),
-                          definition=_definition(row["definition"]), genre_counts=counts,
-                          created_at=row["created_at"], live_counts={g: live.get(g, 0) for g in counts},
-                          decided=decided_members(conn, row["id"]))
+    summary = DatasetSummary(id=row["id"], name=row["name"], view=dataset_view_name(row["name"]),
+                             definition=_definition(row["definition"]), genre_counts=counts,
+                             created_at=row["created_at"], live_counts={g: live.get(g, 0) for g in counts},
+                             decided=decided_members(conn, row["id"]))
+    if check_stale:
+        from music_classifier.models.dataset_refresh import pending_refresh
+
+        summary.pending = pending_refresh(conn, summary.name)
+    return summary
 
 
 def decided_members(conn: Connection, dataset_id: int) -> list[DecidedMember]:
@@ -361,9 +370,9 @@ def dataset_drift(conn: Connection, name: str, *, live_counts: dict[str, int] | 
     return drift
 
 
-def list_datasets(conn: Connection) -> list[DatasetSummary]:
+def list_datasets(conn: Connection, *, check_stale: bool = False) -> list[DatasetSummary]:
     names = conn.execute(select(datasets.c.name).order_by(datasets.c.name)).scalars().all()
-    return [get_dataset(conn, n) for n in names]
+    return [get_dataset(conn, n, check_stale=check_stale) for n in names]
 
 
 def member_snapshot(conn: Connection, dataset_id: int) -> list[list[Any]]:
