@@ -172,7 +172,7 @@ def dataset_refresh(
     the dataset leaves it; a genre above --max-per-genre is capped again in the creation's sample order.
     Refused (nothing changed) when a genre would fall below the dataset's --min-per-genre.
 
-    Example: music-classifier dataset refresh class2 --dry-run
+    Example: music-classifier dataset refresh class --dry-run
     """
     from music_classifier.models.dataset_refresh import refresh_dataset
 
