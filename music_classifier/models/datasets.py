@@ -6,7 +6,8 @@ Membership is chosen by SQL that gives the same rows on SQLite and PostgreSQL:
   which already keeps each track's newest ``done`` extraction) and an effective genre (the view
   ``track_effective_genres``: the track's standing label decision, else the sheet's coarse genre,
   rank 0; subgenres never count); members whose genre came from a decision are recorded in
-  ``dataset_member_decisions``;
+  ``dataset_member_decisions``. A member's genre is stored (``dataset_members.genre_id``): a decision taken
+  later reaches the dataset through ``dataset refresh`` (:mod:`.dataset_refresh`);
 * the top-N coarse genres having at least K candidates, ties broken by genre name. The counts come
   from SQL; the ordering of (count desc, name) is done in Python by code point, so a database
   collation cannot reorder ties;
