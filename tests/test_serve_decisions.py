@@ -15,7 +15,7 @@ from sqlalchemy import select, text
 from test_serve import TestClient, _client
 
 from music_classifier.db.browse import TrackFilter, audit_queue, list_tracks
-from music_classifier.db.tables import label_decisions, proposals, track_genres
+from music_classifier.db.tables import label_decisions, models, proposals, track_genres
 
 
 def _students_rows(engine) -> list:
@@ -159,8 +159,12 @@ def test_tracks_filter_by_effective_genre(engine, tmp_path, models_dir, by):
                                                                              "limit": 500}).text
 
 
+def readme_text() -> str:
+    return (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+
+
 def readme_loop_commands() -> list[list[str]]:
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    text = readme_text()
     start = text.index("## The class's loop: audit -> listen -> decide -> retrain -> push")
     block = re.search(r"```bash\n(.*?)```", text[start:], flags=re.S).group(1)
     return [shlex.split(line) for line in block.splitlines() if line.startswith("music-classifier ")]
@@ -203,11 +207,18 @@ def test_the_readme_loop_runs_as_shown(engine, tmp_path, models_dir, monkeypatch
     assert queue.status_code == 200 and f'<tr class="suspect" data-track="{track}"' in queue.text
     assert f"track {track} (artist Jazz 2 - Jazz song 2): Rock -> Jazz" in outputs["labels set"]
     assert "a sax solo, not rock" in outputs["labels list"]
+    # The README shows `dataset refresh`'s answer as it is (TRACK for the track's id).
+    shown = " ".join(readme_text().split())
+    for line in outputs["dataset refresh"].replace(f"track {track} ", "track TRACK ").splitlines():
+        assert " ".join(line.split()) in shown, f"README does not show: {line}"
+    assert "stale" not in outputs["train class"]  # refreshed first: it trains on the decided genre
     with engine.connect() as conn:
         assert track not in [r.track_id for r in audit_queue(conn).rows]  # settled: it left the queue
         from music_classifier.models.datasets import get_dataset
 
-        assert [m.track_id for m in get_dataset(conn, "class2").decided] == [track]
+        assert [m.track_id for m in get_dataset(conn, "class").decided] == [track]
+        snapshot = conn.execute(select(models.c.dataset_snapshot).order_by(models.c.id.desc())).first()[0]
+    assert [track, "Jazz"] in snapshot["members"]
     with open(tmp_path / "class-results.csv", newline="", encoding="utf-8") as f:
         rows = {r["track"]: r for r in csv.DictReader(f)}
     assert (rows[str(track)]["sheet genre"], rows[str(track)]["effective genre"]) == ("Rock", "Jazz")

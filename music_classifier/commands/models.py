@@ -113,7 +113,7 @@ def dataset_list(ctx: typer.Context) -> None:
     from music_classifier.models.datasets import list_datasets, summary_drift
 
     with state(ctx).engine.connect() as conn:
-        rows = list_datasets(conn)
+        rows = list_datasets(conn, check_stale=True)
     table = Table("id", "name", "features", "tracks stored", "tracks live", "genres", "definition")
     for d in rows:
         df = d.definition
@@ -122,10 +122,11 @@ def dataset_list(ctx: typer.Context) -> None:
                       f"top {df['top']}, min {df['min_per_genre']}, max {df.get('max_per_genre')}, "
                       f"sources {','.join(df['sources'])}, seed {df['seed']}")
     console.print(table if rows else "no datasets (create one: music-classifier dataset create …)")
-    for drift in (summary_drift(d) for d in rows):
+    for d, drift in ((d, summary_drift(d)) for d in rows):
         if drift.lost:
             console.print(f"warning: dataset {drift.name} lost {drift.lost} member(s) since it was created "
                           f"({drift.by_genre_text()})", highlight=False, markup=False, soft_wrap=True)
+        _print_stale(d)
 
 
 @dataset_app.command("show")
@@ -138,7 +139,7 @@ def dataset_show(ctx: typer.Context, name: str = typer.Argument(..., help="Datas
     from music_classifier.models.datasets import get_dataset
 
     with state(ctx).engine.connect() as conn:
-        d = get_dataset(conn, name)
+        d = get_dataset(conn, name, check_stale=True)
     console.print(styled("dataset ", bold(d.name), f" (id {d.id}, view {d.view}, created {d.created_at})"))
     console.print(f"definition: {json.dumps(d.definition)}", highlight=False, markup=False)
     console.print("members by genre: stored / live", highlight=False)
@@ -150,11 +151,40 @@ def dataset_show(ctx: typer.Context, name: str = typer.Argument(..., help="Datas
     if d.n_live != d.n_tracks:
         console.print(f"warning: {d.n_tracks - d.n_live} member(s) removed or without features since the dataset "
                       "was created", highlight=False)
+    _print_stale(d)
     if d.decided:
         console.print(f"members that took a decided genre: {len(d.decided)}", highlight=False)
         for m in d.decided:
             console.print(f"  track {m.track_id} ({m.song}): sheet {m.sheet_genre or '-'} -> {m.genre} "
                           f"({m.action}, decision {m.decision_id})", highlight=False, markup=False, soft_wrap=True)
+
+
+@dataset_app.command("refresh")
+@handle_errors
+def dataset_refresh(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Dataset name."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would change."),
+) -> None:
+    """Move a dataset's members to their effective genres (label decisions taken since it was created).
+
+    A member relabelled to another of the dataset's genres moves to it; one relabelled to a genre outside
+    the dataset leaves it; a genre above --max-per-genre is capped again in the creation's sample order.
+    Refused (nothing changed) when a genre would fall below the dataset's --min-per-genre.
+
+    Example: music-classifier dataset refresh class --dry-run
+    """
+    from music_classifier.models.dataset_refresh import refresh_dataset
+
+    with state(ctx).engine.begin() as conn:
+        result = refresh_dataset(conn, name, dry_run=dry_run)
+    console.print(result.text() + (f" ({result.counts_text()})" if result.counts_text() else ""),
+                  highlight=False, markup=False, soft_wrap=True)
+    verb = ("moved", "left") if result.applied else ("would move", "would leave")
+    for change in result.moved:
+        console.print(f"{verb[0]}: {change.text()}", highlight=False, markup=False, soft_wrap=True)
+    for change in result.left:
+        console.print(f"{verb[1]}: {change.text()}", highlight=False, markup=False, soft_wrap=True)
 
 
 @dataset_app.command("drop")
@@ -216,9 +246,22 @@ def train(
         _print_metrics(result.test_metrics, "single held-out split")
 
 
+def _print_stale(d: Any, then: str = " (apply them: ") -> None:
+    """The warning that a dataset (a summary or drift with ``pending``) has members whose effective genre changed."""
+    if d.pending is None:
+        return
+    console.print(f"warning: dataset {d.name} is stale: its members' effective genres (label decisions) changed "
+                  f"since it was created: {len(d.pending.moved)} would move, {len(d.pending.left)} would leave"
+                  f"{then}music-classifier dataset refresh {d.name})", highlight=False, markup=False, soft_wrap=True)
+
+
 def _print_drift(drift: Any) -> None:
-    """Say, before any fit, that a dataset lost members since it was created."""
-    if drift is None or not drift.lost:
+    """Say, before any fit, that a dataset lost members since it was created, or that label decisions
+    taken since would change its members' genres (it trains on the genres stored at creation)."""
+    if drift is None:
+        return
+    _print_stale(drift, "; it trains on the genres it stored (refresh it first: ")
+    if not drift.lost:
         return
     console.print(f"warning: dataset {drift.name} lost {drift.lost} of its {drift.stored} members since it was "
                   f"created ({drift.by_genre_text()})", highlight=False, markup=False, soft_wrap=True)

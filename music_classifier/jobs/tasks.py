@@ -159,7 +159,8 @@ def _extract_audio(job: AudioJob, library_root):  # noqa: ANN001, ANN202
 
 
 def train_final(dataset: str) -> dict:
-    """``train DATASET --final`` with the command's defaults, for the page's Retrain button.
+    """``dataset refresh DATASET`` then ``train DATASET --final`` with the command's defaults, for the page's
+    Retrain button (the refresh is committed first; what it changed is in the job's meta and result).
 
     Takes the dataset's name only (checked like ``dataset create`` checks it); the database, models
     directory and cores come from this worker's own environment. Progress (fits done / in all) is
@@ -167,6 +168,7 @@ def train_final(dataset: str) -> dict:
     job normally with ``{"error": ...}``: retrying would fail the same way.
     """
     from music_classifier.errors import MusicClassifierError
+    from music_classifier.models.dataset_refresh import refresh_committed
     from music_classifier.models.datasets import validate_name
     from music_classifier.models.parallel import resolve_jobs
     from music_classifier.models.train import TrainOptions, train_model
@@ -182,15 +184,21 @@ def train_final(dataset: str) -> dict:
             job.meta.update(done=int(done), total=int(total))
             job.save_meta()
 
+    refreshed = ""
     try:
         name = validate_name(str(dataset))
-        with job_engine(settings).begin() as conn:
+        engine = job_engine(settings)
+        refreshed = refresh_committed(engine, name).summary()
+        if job is not None:
+            job.meta.update(refreshed=refreshed)
+            job.save_meta()
+        with engine.begin() as conn:
             result = train_model(conn, name, TrainOptions(final=True, n_jobs=resolve_jobs(None, settings.jobs)),
                                  models_path=settings.models_path, progress=progress)
     except MusicClassifierError as exc:
-        return {"error": str(exc)}
-    return {"model_id": result.model_id, "message": f"model {result.model_id} ({result.kind} on {result.dataset}), "
-                                                    "final"}
+        return {"error": str(exc), "refreshed": refreshed}
+    return {"model_id": result.model_id, "refreshed": refreshed,
+            "message": f"model {result.model_id} ({result.kind} on {result.dataset}), final"}
 
 
 def _current_rq_job():  # noqa: ANN202

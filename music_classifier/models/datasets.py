@@ -6,7 +6,8 @@ Membership is chosen by SQL that gives the same rows on SQLite and PostgreSQL:
   which already keeps each track's newest ``done`` extraction) and an effective genre (the view
   ``track_effective_genres``: the track's standing label decision, else the sheet's coarse genre,
   rank 0; subgenres never count); members whose genre came from a decision are recorded in
-  ``dataset_member_decisions``;
+  ``dataset_member_decisions``. A member's genre is stored (``dataset_members.genre_id``): a decision taken
+  later reaches the dataset through ``dataset refresh`` (:mod:`.dataset_refresh`);
 * the top-N coarse genres having at least K candidates, ties broken by genre name. The counts come
   from SQL; the ordering of (count desc, name) is done in Python by code point, so a database
   collation cannot reorder ties;
@@ -115,6 +116,9 @@ class DatasetSummary:
     live_counts: dict[str, int] = field(default_factory=dict)  # display name -> members still in the view
     left_out: list[tuple[str, int, str]] = field(default_factory=list)  # at creation: (genre, tracks, why)
     decided: list[DecidedMember] = field(default_factory=list)  # members that took a decided genre
+    # With get_dataset(check_stale=True): what `dataset refresh` would change (a dataset_refresh.DatasetRefresh),
+    # None when the members have their effective genres.
+    pending: Any = None
 
     @property
     def n_tracks(self) -> int:
@@ -135,6 +139,9 @@ class DatasetDrift:
     min_per_genre: int
     by_genre: dict[str, tuple[int, int]]  # display name -> (stored, live)
     below_min: dict[str, int]  # genres whose live count fell below the definition's minimum
+    # What `dataset refresh` would change (a dataset_refresh.DatasetRefresh): members whose effective genre
+    # (a label decision) differs from the genre stored at creation; None when there are none or not checked.
+    pending: Any = None
 
     @property
     def lost(self) -> int:
@@ -302,18 +309,24 @@ def _live_counts(conn: Connection, name: str) -> dict[str, int]:
     return {str(g): int(n) for g, n in rows}
 
 
-def get_dataset(conn: Connection, name: str, *, count_live: bool = True) -> DatasetSummary:
+def get_dataset(conn: Connection, name: str, *, count_live: bool = True, check_stale: bool = False) -> DatasetSummary:
     """The dataset's definition and stored members per genre; with ``count_live`` also the members still in
-    its view (a query over the feature view: readers that load the view anyway skip it)."""
+    its view (a query over the feature view: readers that load the view anyway skip it); with ``check_stale``
+    also what a refresh to the label decisions would change (``pending``; a read of track_effective_genres)."""
     row = conn.execute(select(datasets).where(datasets.c.name == name)).mappings().first()
     if row is None:
         raise InputError(f"dataset {name!r} not found (see: music-classifier dataset list)")
     counts = _genre_counts(conn, row["id"])
     live = _live_counts(conn, row["name"]) if count_live else {}
-    return DatasetSummary(id=row["id"], name=row["name"], view=dataset_view_name(row["name"]),
-                          definition=_definition(row["definition"]), genre_counts=counts,
-                          created_at=row["created_at"], live_counts={g: live.get(g, 0) for g in counts},
-                          decided=decided_members(conn, row["id"]))
+    summary = DatasetSummary(id=row["id"], name=row["name"], view=dataset_view_name(row["name"]),
+                             definition=_definition(row["definition"]), genre_counts=counts,
+                             created_at=row["created_at"], live_counts={g: live.get(g, 0) for g in counts},
+                             decided=decided_members(conn, row["id"]))
+    if check_stale:
+        from music_classifier.models.dataset_refresh import pending_refresh
+
+        summary.pending = pending_refresh(conn, summary.name)
+    return summary
 
 
 def decided_members(conn: Connection, dataset_id: int) -> list[DecidedMember]:
@@ -344,18 +357,23 @@ def summary_drift(d: DatasetSummary, live_counts: dict[str, int] | None = None) 
 
 
 def dataset_drift(conn: Connection, name: str, *, live_counts: dict[str, int] | None = None) -> DatasetDrift:
-    """How many members ``name`` lost since creation, by genre, and which genres fell below the minimum.
+    """How many members ``name`` lost since creation, by genre, which genres fell below the minimum, and
+    what a refresh to the label decisions taken since would change (``pending``).
 
     ``live_counts`` (distinct tracks per genre in the dataset's view) is counted here unless the caller
     already read the view (:meth:`.load_data.DatasetFrame.live_counts`): on a large table the view is the
     expensive part, and training reads it anyway.
     """
-    return summary_drift(get_dataset(conn, name, count_live=live_counts is None), live_counts)
+    from music_classifier.models.dataset_refresh import pending_refresh
+
+    drift = summary_drift(get_dataset(conn, name, count_live=live_counts is None), live_counts)
+    drift.pending = pending_refresh(conn, name)
+    return drift
 
 
-def list_datasets(conn: Connection) -> list[DatasetSummary]:
+def list_datasets(conn: Connection, *, check_stale: bool = False) -> list[DatasetSummary]:
     names = conn.execute(select(datasets.c.name).order_by(datasets.c.name)).scalars().all()
-    return [get_dataset(conn, n) for n in names]
+    return [get_dataset(conn, n, check_stale=check_stale) for n in names]
 
 
 def member_snapshot(conn: Connection, dataset_id: int) -> list[list[Any]]:

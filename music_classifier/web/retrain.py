@@ -3,7 +3,10 @@
 With Redis configured (``REDIS_URL``) the job goes to the RQ queue as the task
 :func:`music_classifier.jobs.tasks.train_final` (the dataset's name is all that travels), a
 ``music-classifier worker`` runs it, and the page reads its state and progress (the job's meta) from
-Redis. Without Redis it runs in a thread of the server process (one at a time: a second press while
+Redis. Either way the job first refreshes the dataset's members to the tracks' effective genres (label
+decisions taken since it was created; :mod:`music_classifier.models.dataset_refresh`), commits that, and
+then trains, so the model and its data snapshot have the decided genres; the job page says what the
+refresh changed. Without Redis it runs in a thread of the server process (one at a time: a second press while
 one runs gets that one back), with its own transaction, exactly as the ``train`` command runs it; that
 state lives in memory, so a restarted server forgets finished jobs (their models stay in the registry).
 """
@@ -29,6 +32,7 @@ class RetrainJob:
     total: int = 0
     model_id: int | None = None
     message: str = ""
+    refreshed: str = ""  # what refreshing the dataset to the label decisions changed, before training
     finished: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
@@ -62,6 +66,7 @@ class Retrainer:
         return self._jobs.get(str(job_id))
 
     def _run(self, job: RetrainJob) -> None:
+        from music_classifier.models.dataset_refresh import refresh_committed
         from music_classifier.models.train import TrainOptions, train_model
 
         def progress(done: int, total: int) -> None:
@@ -69,6 +74,7 @@ class Retrainer:
 
         job.state = "running"
         try:
+            job.refreshed = refresh_committed(self.engine, job.dataset).summary()
             with self.engine.begin() as conn:
                 result = train_model(conn, job.dataset, TrainOptions(**self.options),
                                      models_path=self.models_path, progress=progress)
@@ -116,7 +122,8 @@ class QueueRetrainer:
         meta = job.get_meta(refresh=True) or {}
         state = _RQ_STATES.get(str(job.get_status(refresh=True)).split(".")[-1].lower(), "queued")
         view = RetrainJob(id=job.id, dataset=str(job.args[0]) if job.args else "?", state=state,
-                          done=int(meta.get("done") or 0), total=int(meta.get("total") or 0))
+                          done=int(meta.get("done") or 0), total=int(meta.get("total") or 0),
+                          refreshed=str(meta.get("refreshed") or ""))
         if state == "done":
             result = job.return_value() or {}
             if result.get("error"):
