@@ -388,6 +388,11 @@ transaction that is then rolled back (after the `VACUUM` above):
 
 {saved}
 
+Without the prefix indexes PostgreSQL still serves a prefix of letters by the trigram indexes (pg_trgm pads a
+word's start: `'zq%'` holds the trigrams "  z" and " zq"); the prefix indexes are what serves a prefix without a
+letter or digit (`&`, `(`, `'`) and a database without `pg_trgm`, and their statistics give the planner the share
+of tracks a prefix matches (a common one walks the primary key instead).
+
 {write_cost}
 
 {chr(10).join(views)}.
