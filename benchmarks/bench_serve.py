@@ -10,7 +10,7 @@ request). Beside each request, the database's own time for the statements it ran
 execution time, summed, median of 5), which the machine's load inflates far less than the wall clock;
 and the load average before and after. --explain prints each request's plans.
 
-    python benchmarks/bench_serve.py --tracks 100000 --requests 40 [--write] [--explain]
+    python benchmarks/bench_serve.py --tracks 100000 --requests 40 [--write] [--explain] [--only search]
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgre
 N_GENRES, N_STUDENTS = 10, 30
 N_SETTLED = 2_000
 TARGET_MS = 100
+ZZ_EVERY = 500  # 1 track in 1,000 (this one modulo 1,000) is by "Zz band ...": a short search few tracks match
 SMALL_DATASET = 500  # members of the dataset "small"; "class" holds every track with audio not divisible by 3
 SECTION = "## serve: the tracks page and the audit queue on 100,000 tracks (PostgreSQL)"
 
@@ -51,7 +52,8 @@ def build(engine, n: int) -> None:
                 cp.write_row((s + 1, f"student {s}"))
         with cur.copy("COPY tracks (id, source, track_key, artist, title, song, audio_path) FROM STDIN") as cp:
             for i in range(1, n + 1):
-                cp.write_row((i, "file", f"k{i}", f"artist {i % 5000}", f"title {i}", f"artist {i % 5000} - title {i}",
+                artist = f"Zz band {i}" if i % 1000 == ZZ_EVERY else f"artist {i % 5000}"
+                cp.write_row((i, "file", f"k{i}", artist, f"title {i}", f"{artist} - title {i}",
                               None if i % 10 == 0 else f"g/{i}.wav"))
         with cur.copy("COPY track_genres (track_id, rank, genre_id) FROM STDIN") as cp:
             for i in range(1, n + 1):
@@ -128,7 +130,11 @@ CASES = [
     ("tracks, genre and state = failed", "/tracks?genre=genre3&state=failed"),
     ("tracks, search, rare text (11 tracks)", "/tracks?q=title+9999"),
     ("tracks, search, common text", "/tracks?q=artist+12"),
-    ("tracks, search, 2 letters no track has (no trigram: reads every track)", "/tracks?q=zq"),
+    ("tracks, search, 2 letters no artist or title starts with (prefix indexes)", "/tracks?q=zq"),
+    ("tracks, search, 2 letters 0.1% of artists start with", "/tracks?q=zz"),
+    ("tracks, search, 2 letters every title starts with", "/tracks?q=ti"),
+    ("tracks, search, 1 letter every artist starts with", "/tracks?q=a"),
+    ("tracks, search, 1 non-letter no artist or title starts with (no trigram even as a prefix)", "/tracks?q=%26"),
     ("tracks, genre filter and rare search", "/tracks?genre=genre9&q=title+9999"),
     (f"audit queue (first 100 unsettled suspects; {N_SETTLED:,} settled)", "/audit"),
 ]
@@ -158,7 +164,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--write", action="store_true", help="write the section of BENCHMARKS.md")
     parser.add_argument("--explain", action="store_true", help="print each request's query plans (stderr)")
+    parser.add_argument("--only", metavar="WORD", help="time only the requests whose label holds WORD (e.g. "
+                        "'search'; the baseline always), print them and skip the other measurements")
     args = parser.parse_args()
+    if args.only and args.write:
+        parser.error("--only prints a part of the table; --write needs all of it")
 
     from music_classifier.db import migrate
     from music_classifier.db.browse import TrackFilter, list_tracks
@@ -212,13 +222,16 @@ def main() -> None:
                 db_ms = sql_time(conn, statements, plans=args.explain) if statements else None
             rows.append((label, statistics.median(ms), p95(ms), db_ms, len(statements)))
 
-        for label, path in CASES:
+        cases = [c for i, c in enumerate(CASES) if i == 0 or not args.only or args.only in c[0]]
+        for label, path in cases:
             measure(label, path.format(deep_after=deep_after))
         # Rows COPYed after the trigram indexes were made wait in GIN's pending list (up to 4 MB), which
         # every search reads in full until a VACUUM (autovacuum, after enough inserts) merges it.
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM tracks")
-        measure("tracks, search, rare text, after VACUUM tracks (GIN's pending list merged)", "/tracks?q=title+9999")
+        vacuumed = "tracks, search, rare text, after VACUUM tracks (GIN's pending list merged)"
+        if not args.only or args.only in vacuumed:
+            measure(vacuumed, "/tracks?q=title+9999")
         # What the indexes of migration 0008 save: the same statements with the indexes dropped inside a
         # transaction that is rolled back (DDL is transactional on PostgreSQL), database time only.
         savings = []
@@ -226,7 +239,21 @@ def main() -> None:
                 ("tracks, search, rare text", "/tracks?q=title+9999", "ix_tracks_artist_trgm, ix_tracks_title_trgm"),
                 ("tracks, genre filter and rare search", "/tracks?genre=genre9&q=title+9999",
                  "ix_tracks_artist_trgm, ix_tracks_title_trgm"),
+                # Without the prefix indexes PostgreSQL can still serve a prefix of letters by the trigram
+                # indexes (pg_trgm pads a word's start: 'zq%' holds "  z" and " zq"), not a non-letter.
+                ("tracks, search, 2 letters no artist or title starts with", "/tracks?q=zq",
+                 "ix_tracks_artist_prefix, ix_tracks_title_prefix"),
+                ("tracks, search, 2 letters no artist or title starts with", "/tracks?q=zq",
+                 "ix_tracks_artist_prefix, ix_tracks_title_prefix, ix_tracks_artist_trgm, ix_tracks_title_trgm"),
+                ("tracks, search, 2 letters 0.1% of artists start with", "/tracks?q=zz",
+                 "ix_tracks_artist_prefix, ix_tracks_title_prefix"),
+                ("tracks, search, 2 letters 0.1% of artists start with", "/tracks?q=zz",
+                 "ix_tracks_artist_prefix, ix_tracks_title_prefix, ix_tracks_artist_trgm, ix_tracks_title_trgm"),
+                ("tracks, search, 1 non-letter no artist or title starts with", "/tracks?q=%26",
+                 "ix_tracks_artist_prefix, ix_tracks_title_prefix"),
                 ("audit queue", "/audit", "ix_label_issues_suspects")):
+            if path not in statements_of:
+                continue
             with engine.connect() as conn:
                 with_index = sql_time(conn, statements_of[path])
                 conn.exec_driver_sql(f"DROP INDEX {dropped}")
@@ -234,7 +261,7 @@ def main() -> None:
                 conn.rollback()
             savings.append(f"| {label} | {with_index:.1f} ms | {without:.1f} ms (without {dropped}) | "
                            f"{without / with_index:.0f}x |")
-        write_cost = insert_cost(engine, schema) if trigram else ""
+        write_cost = insert_cost(engine, schema) if trigram and not args.only else ""
         load_after = load()
         base = rows[0][1]
         lines = [f"| request ({args.tracks:,} tracks, PostgreSQL, {args.requests} runs) | p50 | p95 | p50 / baseline "
@@ -246,6 +273,9 @@ def main() -> None:
         saved = "\n".join(["| request | database time | the same statements without the index | ratio |",
                             "|---|---:|---:|---:|", *savings])
         loads = f"Load average (1, 5, 15 min) before: {load_before}; after: {load_after} ({os.cpu_count()} cores)"
+        if args.only:
+            print(table, "", verdict_of(rows), "", saved, "", loads, sep="\n")
+            return
 
         # The first view's transfer: a page and every file it loads (no compression, no cache).
         views = []
@@ -283,9 +313,7 @@ def main() -> None:
         audit_split = (f"The audit queue's data (the library calls `audit_queue` and `genre_names`, one connection "
                        f"reused) took {library:.1f} ms p50 of the page's {audit_ms:.1f} ms; the rest is the template "
                        f"(100 rows, each with a \"relabel to\" menu of every genre) and the app around it.")
-        over = [f"{label} ({high:.0f} ms)" for label, _, high, *_ in rows if high > TARGET_MS]
-        verdict = (f"Over the target in this run (p95 > {TARGET_MS} ms): " + "; ".join(over) + "."
-                   if over else f"Every request met the target (p95 <= {TARGET_MS} ms) in this run.")
+        verdict = verdict_of(rows)
         keyset = (f"deep page, library call only: keyset {statistics.median(key):.1f} ms (whole page, with genres and "
                   f"states) vs LIMIT/OFFSET {statistics.median(off):.1f} ms (ids only)")
         print(table, "", verdict, "", saved, "", write_cost, "", loads, "", *views, "", keyset, "", audit_split,
@@ -298,6 +326,12 @@ def main() -> None:
         with admin.begin() as conn:
             conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
         admin.dispose()
+
+
+def verdict_of(rows: list[tuple]) -> str:
+    over = [f"{label} ({high:.0f} ms)" for label, _, high, *_ in rows if high > TARGET_MS]
+    return (f"Over the target in this run (p95 > {TARGET_MS} ms): " + "; ".join(over) + "."
+            if over else f"Every request met the target (p95 <= {TARGET_MS} ms) in this run.")
 
 
 def insert_cost(engine, schema: str) -> str:  # noqa: ANN001
@@ -331,7 +365,8 @@ def section(args: argparse.Namespace, table: str, verdict: str, saved: str, writ
 
 Command: `nice python benchmarks/bench_serve.py --tracks {args.tracks} --requests {args.requests} --write`. A fresh
 schema of the test PostgreSQL, migrated to head (trigram indexes present: {'yes' if trigram else 'no'}), filled by
-COPY: {args.tracks:,} tracks in 10 genres, 30 students, extractions done / queued / failed / none, datasets "class"
+COPY: {args.tracks:,} tracks in 10 genres (artists "artist N", 1 in 1,000 "Zz band N"; titles "title N"),
+30 students, extractions done / queued / failed / none, datasets "class"
 (60% of the tracks) and "small" ({SMALL_DATASET}), one stored audit of every track with 10,000 suspects, the first
 2,000 of them settled by label decisions, half kept, half relabelled; then `ANALYZE` (fresh planner statistics, as
 after any bulk load). Server time through the ASGI app in the same process (routing, guard, database, template;
@@ -348,10 +383,15 @@ p95 <= 100 ms.
 request waits for a core, so the wall-clock columns measure the machine as much as the page; the database column and
 the table below are the figures to compare between runs.
 
-What the indexes of migration 0008 save, database time of the same statements, the indexes dropped inside a
+What the indexes of migrations 0008 and 0010 save, database time of the same statements, the indexes dropped inside a
 transaction that is then rolled back (after the `VACUUM` above):
 
 {saved}
+
+Without the prefix indexes PostgreSQL still serves a prefix of letters by the trigram indexes (pg_trgm pads a
+word's start: `'zq%'` holds the trigrams "  z" and " zq"); the prefix indexes are what serves a prefix without a
+letter or digit (`&`, `(`, `'`) and a database without `pg_trgm`, and their statistics give the planner the share
+of tracks a prefix matches (a common one walks the primary key instead).
 
 {write_cost}
 
@@ -364,11 +404,13 @@ How the page stays fast: paging is by keyset on `tracks.id`, and every filter is
 The search is `lower(artist) LIKE lower('%text%')` (or the title; `%`, `_` and `\\` match as themselves), exactly the
 expressions of the trigram indexes `ix_tracks_artist_trgm` / `ix_tracks_title_trgm` (GIN, `pg_trgm`, migration
 0008): a rare text reads a few index pages; a common one walks the primary key and stops at the page's 51st match.
-Each search is planned for its own text (`SET LOCAL plan_cache_mode = force_custom_plan`): psycopg prepares a
+A text of 1-2 characters holds no trigram; it matches the start of the artist or the title (`lower(artist) LIKE
+'ab%'`), which the B-tree indexes `ix_tracks_artist_prefix` / `ix_tracks_title_prefix` (`text_pattern_ops`,
+migration 0010) serve as a range scan, the "letters" rows. Each search is planned for its own text
+(`SET LOCAL plan_cache_mode = force_custom_plan`): psycopg prepares a
 statement run 5 times, and a plan PostgreSQL then makes once for any text walks the primary key testing every
-track, which for a rare text is the full scan again. Limits, measured above: text of 1-2 characters holds no
-trigram, so a short text few tracks have still reads every track (the "2 letters" row, the page's worst case);
-and rows added in bulk wait in GIN's pending list (up to 4 MB), which every search reads until a
+track, which for a rare text is the full scan again. Limits, measured above: rows added in bulk wait in GIN's
+pending list (up to 4 MB), which every search reads until a
 `VACUUM` (autovacuum, after enough inserts) merges it (the rows before and after `VACUUM tracks`). Without
 `pg_trgm` (a role that may not create it: docs/sql.md) the search answers by the scan. The effective-genre filter
 is written per track (the standing decision in one correlated EXISTS on `ix_label_decisions_track_id`, else the

@@ -1,6 +1,7 @@
 """The tracks page's search and the audit queue's count on both databases: LIKE characters typed by the
-user match literally, case folds beyond ASCII, and on PostgreSQL the queries are the ones the indexes of
-migration 0008 serve (the speed itself is measured by benchmarks/bench_serve.py, not here)."""
+user match literally, case folds beyond ASCII, 1-2 characters match the start of the artist or title, and on
+PostgreSQL the queries are the ones the indexes of migrations 0008 and 0010 serve (the speed itself is
+measured by benchmarks/bench_serve.py, not here)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ SONGS = {  # key: (artist, title)
     "eclair": ("Chloé Ångström", "Éclair de lune"),
     "strasse": ("Die Ärzte", "Straße"),
     "plain": ("Someone", "Plain song"),
+    "lead": ("%Lead", "_\\lead"),  # LIKE characters at the start, for the short (prefix) search
 }
 
 
@@ -49,10 +51,19 @@ def test_search_matches_literally_and_folds_case_beyond_ascii(engine):
             return [keys[r.id] for r in list_tracks(conn, TrackFilter(search=text, **kw)).rows]
 
         assert found("100%") == ["pct"]  # % is a character, not "anything"
-        assert found("%") == ["pct"]
         assert found("e_c") == ["under"]  # _ is a character, not "any one"
-        assert found("_") == ["under"]
         assert found("c\\d") == ["slash"]  # so is the escape character itself
+        # 1-2 characters match the start of the artist or the title, not a part in the middle, with the
+        # same literal LIKE characters and the same case folding.
+        assert found("%") == ["lead"] and found("_") == ["lead"] and found("_\\") == ["lead"]
+        assert found("s") == ["under", "nounder", "strasse", "plain"]  # Snake, Snake, Straße, Someone
+        assert found("de") == [] and found("di") == ["strasse"]  # "Éclair de lune" has "de" inside only
+        assert found("lu") == [] and found("lun") == ["eclair"]  # 3 characters: anywhere again
+        assert found("ÅN") == [] and found("ch") == found("CH") == ["eclair"]  # "Chloé Ångström"
+        assert found("é") == found("É") == found("éC") == ["eclair"]  # "Éclair de lune", beyond ASCII
+        assert found("ac") == found("AC") == ["slash"]  # "AC\\DC"
+        assert found("e") == []  # in many names, at the start of none
+        assert found("s", genre="jazz") == [] and found("sn", genre="rock") == ["under", "nounder"]
         for text in ("éclair", "ÉCLAIR", "Éclair", "éCLAIR DE LUNE"):  # non-ASCII case both ways, the title
             assert found(text) == ["eclair"], text
         for text in ("chloé", "CHLOÉ ÅNGSTRÖM", "ångström"):  # the artist
@@ -76,6 +87,9 @@ def test_search_matches_literally_and_folds_case_beyond_ascii(engine):
                                    engine=engine), base_url="http://127.0.0.1:8765")
     page = client.get("/tracks", params={"q": "ÉCLAIR"})
     assert page.status_code == 200 and "Éclair de lune" in page.text and "Plain song" not in page.text
+    assert "starting with" not in page.text
+    page = client.get("/tracks", params={"q": "éC"})  # the page says what a short search matches
+    assert "Éclair de lune" in page.text and "1-2 letters: artists and titles starting with “éC”" in page.text
     page = client.get("/tracks", params={"q": "100%"})
     assert page.status_code == 200 and "100% Pure" in page.text and "100 Pure" not in page.text
     assert client.get("/tracks", params={"q": "a\x00b"}).status_code == 200
@@ -116,6 +130,20 @@ def test_postgresql_search_is_the_trigram_indexes_expression(pg_schema_url):
                    "SET enable_seqscan = off", "SET enable_indexscan = off")
     engine.dispose()
     assert "ix_tracks_artist_trgm" in plans and "ix_tracks_title_trgm" in plans, plans
+
+
+@pytest.mark.postgres
+def test_postgresql_short_search_reads_the_prefix_indexes(pg_schema_url):
+    engine = make_engine(pg_schema_url)
+    migrate.upgrade(engine)
+    _library(engine)
+    # A text of 1-2 characters is compared as a prefix, which the B-tree indexes of migration 0010 serve
+    # (the trigram indexes hold no trigram of it). With the primary-key walk and row scans priced out, the
+    # planner reads those indexes only if the query's expressions are exactly theirs.
+    plans = _plans(engine, lambda conn: list_tracks(conn, TrackFilter(search="Éc")),
+                   "SET enable_seqscan = off", "SET enable_indexscan = off")
+    engine.dispose()
+    assert "ix_tracks_artist_prefix" in plans and "ix_tracks_title_prefix" in plans, plans
 
 
 def _audit(engine, n: int) -> list[int]:

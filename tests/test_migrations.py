@@ -67,6 +67,24 @@ def test_0008_indexes_come_and_go(db_url):
     engine.dispose()
 
 
+PREFIX_INDEXES = {"ix_tracks_artist_prefix", "ix_tracks_title_prefix"}
+
+
+def test_0010_short_search_indexes_come_and_go(db_url):
+    """The short search's B-tree prefix indexes on PostgreSQL only; a downgrade drops them and leaves the
+    trigram indexes of 0008."""
+    engine = make_engine(db_url)
+    migrate.upgrade(engine)
+    postgres = engine.dialect.name == "postgresql"
+    assert (PREFIX_INDEXES <= _index_names(engine)) is postgres
+    migrate.downgrade(engine, "0008_search_index")
+    assert not PREFIX_INDEXES & _index_names(engine)
+    assert (SEARCH_INDEXES <= _index_names(engine)) is postgres
+    migrate.upgrade(engine)
+    assert (PREFIX_INDEXES <= _index_names(engine)) is postgres
+    engine.dispose()
+
+
 @pytest.fixture
 def fresh_pg_database():
     """A new PostgreSQL database (so without pg_trgm, whatever database `test` holds) with a schema

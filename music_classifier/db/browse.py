@@ -11,8 +11,13 @@ The search (a part of the artist or the title, any case) is ``lower(column) LIKE
 On PostgreSQL that is exactly the expression of the trigram indexes of migration 0008
 (``gin (lower(artist) gin_trgm_ops)``, the same for the title), so a rare text reads a few index
 pages instead of every track; without ``pg_trgm`` (see docs/sql.md) the same query still answers, by a
-scan. On SQLite, whose ``lower()`` folds only ASCII, the same expression compiles to a Python
-``str.lower`` registered on the connection, so "é" finds "É" on both databases.
+scan. A text of 1-2 characters holds no trigram, so "contains" would read every track whenever few
+match; such a text matches the START of the artist or the title instead (``lower(column) LIKE
+lower('ab%')``: "u2", "ac" for "AC/DC"), which the B-tree indexes of migration 0010
+(``lower(artist) text_pattern_ops``, the same for the title) serve as a range scan, with or without
+``pg_trgm``. The page says so under the box. On SQLite, whose ``lower()`` folds only ASCII, the same
+expression compiles to a Python ``str.lower`` registered on the connection, so "é" finds "É" on both
+databases.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ TRACK_STATES = ("no-audio", "waiting", "extracted", "failed")
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 MAX_SEARCH = 200
+#: A search of at most this many characters matches the start of the artist or the title, not any part.
+SHORT_SEARCH = 2
 
 
 @dataclass(frozen=True)
@@ -49,7 +56,7 @@ class TrackFilter:
     student: str | None = None  # students.name
     dataset: str | None = None  # datasets.name
     state: str | None = None  # one of TRACK_STATES
-    search: str | None = None  # a part of the artist or the title, any case
+    search: str | None = None  # a part of the artist or the title (1-2 characters: its start), any case
 
     def active(self) -> dict[str, str]:
         return {k: v for k, v in self.__dict__.items() if v}
@@ -113,11 +120,18 @@ def _where(flt: TrackFilter) -> list[Any]:
     needle = _search_text(flt.search)
     if needle:
         # LIKE metacharacters typed by the user are matched literally.
-        pattern = literal("%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",
-                          String)
+        escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        # A short text is matched at the start (see the module's docstring: no trigram, a prefix index).
+        pattern = literal(("" if is_short_search(needle) else "%") + escaped + "%", String)
         conds.append(or_(search_fold(tracks.c.artist).like(search_fold(pattern), escape="\\"),
                          search_fold(tracks.c.title).like(search_fold(pattern), escape="\\")))
     return conds
+
+
+def is_short_search(search: str | None) -> bool:
+    """Whether the tracks search matches ``search`` at the start of the artist or the title (a text of
+    1 to SHORT_SEARCH characters) rather than anywhere in them."""
+    return 0 < len(_search_text(search)) <= SHORT_SEARCH
 
 
 def _search_text(search: str | None) -> str:
