@@ -132,8 +132,7 @@ def test_a_role_that_may_installs_pg_trgm_outside_the_class_schema(fresh_pg_data
 def test_without_pg_trgm_the_migration_goes_on_and_the_search_still_works(fresh_pg_database, caplog):
     """A role that may not create the extension (no CREATE on the database) in a database without it:
     the migration reaches head with one warning and no trigram index, the search answers; once the
-    administrator creates the extension, docs/sql.md's `db downgrade 0007_label_decisions` + `db upgrade`
-    adds the indexes."""
+    administrator creates the extension, docs/sql.md's `db upgrade` adds the indexes (no downgrade)."""
     from models_helpers import add_track
 
     from music_classifier.db.browse import TrackFilter, list_tracks
@@ -157,11 +156,23 @@ def test_without_pg_trgm_the_migration_goes_on_and_the_search_still_works(fresh_
 
         with db_admin.begin() as conn:  # what docs/sql.md asks the administrator to run
             conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-        migrate.downgrade(engine, "0007_label_decisions")
-        migrate.upgrade(engine)
+        assert sorted(migrate.upgrade(engine)) == sorted(SEARCH_INDEXES)  # already at head: no migration runs
         assert SEARCH_INDEXES <= _index_names(engine)
+        assert migrate.upgrade(engine) == []  # and a second upgrade adds nothing
         with engine.connect() as conn:
             assert [r.id for r in list_tracks(conn, TrackFilter(search="0% éCLAIR")).rows] == [wanted]
     finally:
         engine.dispose()
         db_admin.dispose()
+
+
+def test_the_upgrade_step_adds_the_indexes_0008_names():
+    """db/search_indexes.py adds what migration 0008 would have: the same names and expressions."""
+    import importlib.util
+
+    from music_classifier.db import search_indexes
+
+    spec = importlib.util.spec_from_file_location("m0008", migrate.MIGRATIONS_DIR / "versions" / "0008_search_index.py")
+    m = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    assert search_indexes.TRIGRAM_INDEXES == m.TRIGRAM_INDEXES

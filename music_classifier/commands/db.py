@@ -25,7 +25,10 @@ def upgrade(
     st = state(ctx)
     st.create_database = True  # the one command that may create a new SQLite file
     engine = st.engine
-    migrate.upgrade(engine, revision)
+    added = migrate.upgrade(engine, revision)
+    if added:
+        console.print(f"added the search's trigram indexes now that pg_trgm is installed: {', '.join(added)}",
+                      markup=False)
     console.print(styled("database at revision ", bold(migrate.current_revision(engine))))
 
 

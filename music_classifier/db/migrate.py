@@ -21,9 +21,17 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "head") -> list[str]:
+    """Migrate to ``revision``; at head, also add the search's trigram indexes that migration 0008 could
+    not create then (``pg_trgm`` installed since). Returns the names of the indexes so added."""
     with _revision_errors(revision):
         command.upgrade(alembic_config(engine), revision)
+    if revision != "head" or engine.dialect.name != "postgresql":
+        return []
+    from music_classifier.db.search_indexes import add_missing_trigram_indexes
+
+    with engine.begin() as conn:
+        return add_missing_trigram_indexes(conn)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
