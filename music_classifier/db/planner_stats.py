@@ -24,10 +24,14 @@ whose size changed many times over since the last ANALYZE).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+log = logging.getLogger(__name__)
 
 #: ANALYZE a table once its changed rows since the last analysis reach this share of its rows …
 GROWN_FRACTION = 0.2
@@ -60,6 +64,9 @@ def refresh_planner_stats(conn: Connection, tables: Iterable[str]) -> None:
     if not names:
         return
     if conn.dialect.name == "postgresql":
+        # Every ANALYZE of ours runs under this lock: a worker's refresh_if_grown then skips, instead of
+        # waiting on the table lock an import's ANALYZE holds until that import commits.
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_KEY})
         conn.exec_driver_sql(f"ANALYZE {', '.join(names)}")
         return
     if conn.dialect.name == "sqlite":
@@ -108,6 +115,17 @@ def refresh_if_grown(conn: Connection, tables: Iterable[str], *, fraction: float
         return []  # another session is analysing right now; the next batch looks again
     refresh_planner_stats(conn, stale)
     return stale
+
+
+def refresh_after_results(engine: Engine) -> list[str]:
+    """:func:`refresh_if_grown` of the extraction tables in a transaction of its own, after a worker's
+    batch committed. Best effort: the results are stored already, so a failure is logged, not raised."""
+    try:
+        with engine.begin() as conn:
+            return refresh_if_grown(conn, extraction_tables())
+    except SQLAlchemyError as exc:
+        log.warning("planner statistics not refreshed: %s", str(exc).splitlines()[0])
+        return []
 
 
 def extraction_tables() -> list[str]:
