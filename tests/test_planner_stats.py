@@ -109,7 +109,8 @@ def test_worker_refresh_only_when_grown_and_one_session_at_a_time(pg_schema_url)
         migrate.upgrade(engine)
         with engine.begin() as conn:
             gid = conn.execute(insert(genres).values(name="rock", display_name="Rock").returning(genres.c.id)).scalar()
-            conn.execute(insert(tracks), [{"source": "sheet", "track_key": f"k{i}", "artist": "a", "title": f"t{i}"}
+            conn.execute(insert(tracks), [{"source": "sheet", "track_key": f"k{i}", "artist": "a", "title": f"t{i}",
+                                           "song": f"a - t{i}"}
                                           for i in range(3000)])
             assert gid
         # The inserts reach pg_stat_user_tables shortly after the commit (the statistics system is asynchronous).
