@@ -70,13 +70,19 @@ def refresh_planner_stats(conn: Connection, tables: Iterable[str]) -> None:
         conn.exec_driver_sql(f"ANALYZE {', '.join(names)}")
         return
     if conn.dialect.name == "sqlite":
-        previous = conn.exec_driver_sql("PRAGMA analysis_limit").scalar()
-        conn.exec_driver_sql(f"PRAGMA analysis_limit = {SQLITE_ANALYSIS_LIMIT}")
-        try:
-            for name in names:
-                conn.exec_driver_sql(f"ANALYZE {name}")
-        finally:
-            conn.exec_driver_sql(f"PRAGMA analysis_limit = {int(previous or 0)}")
+        _sqlite_bounded(conn, [f"ANALYZE {name}" for name in names])
+
+
+def _sqlite_bounded(conn: Connection, statements: list[str]) -> None:
+    """Run ``statements`` under ``PRAGMA analysis_limit`` (:data:`SQLITE_ANALYSIS_LIMIT`), then restore
+    the connection's previous limit (an unbounded ANALYZE reads every row of every index)."""
+    previous = conn.exec_driver_sql("PRAGMA analysis_limit").scalar()
+    conn.exec_driver_sql(f"PRAGMA analysis_limit = {SQLITE_ANALYSIS_LIMIT}")
+    try:
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+    finally:
+        conn.exec_driver_sql(f"PRAGMA analysis_limit = {int(previous or 0)}")
 
 
 def stale_tables(conn: Connection, tables: Iterable[str], *, fraction: float = GROWN_FRACTION,
@@ -106,7 +112,7 @@ def refresh_if_grown(conn: Connection, tables: Iterable[str], *, fraction: float
     ``PRAGMA optimize`` (SQLite's own heuristic), and an empty list.
     """
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("PRAGMA optimize")
+        _sqlite_bounded(conn, ["PRAGMA optimize"])
         return []
     stale = stale_tables(conn, tables, fraction=fraction, min_rows=min_rows)
     if not stale:
