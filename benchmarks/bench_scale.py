@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -240,6 +241,8 @@ def main() -> None:
         print(json.dumps(child(args.child, args.url, args.name, args.npz, args.segments)))
         return
 
+    # A stopped run (kill PID) still drops its PostgreSQL schema and temporary files (the finally blocks).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rows: list[dict] = []
     write_times: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp:
