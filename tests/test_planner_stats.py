@@ -141,3 +141,27 @@ def test_refresh_skips_missing_tables_and_refuses_odd_names(engine):
         refresh_planner_stats(conn, ["tracks", "no_such_table"])
         with pytest.raises(ValueError, match="not a table name"):
             refresh_planner_stats(conn, ['tracks"; DROP TABLE tracks; --'])
+
+
+def test_dataset_create_reads_the_feature_views_once(engine, tmp_path):
+    """Counting, choosing and capping come from one candidate query (a segment view pivots every
+    segment row: reading it twice doubled a segment dataset's creation)."""
+    from sqlalchemy import event
+
+    with engine.begin() as conn:
+        import_gtzan_csv(conn, write_gtzan_table(tmp_path / "features_30_sec.csv", 60))
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):  # noqa: ANN001, ANN202
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with engine.begin() as conn:
+            summary = create_dataset(conn, "once", DatasetDefinition(features="gtzan_csv", top=3, min_per_genre=2,
+                                                                     max_per_genre=4))
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert summary.n_tracks == 12 and len(summary.left_out) == 7
+    reads = [s for s in statements if "FROM gtzan_features" in s]
+    assert len(reads) == 1, reads
