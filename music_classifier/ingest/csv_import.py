@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
+from music_classifier.db.planner_stats import LIBRARY_TABLES, extraction_tables, refresh_planner_stats
 from music_classifier.db.tables import MAX_TEXT, extractions, features, track_genres, tracks
 from music_classifier.errors import InputError
 from music_classifier.ingest.csv_layouts import (
@@ -281,6 +282,8 @@ def _import(conn: Connection, path: Path, kind: str, layout: str | None, strict:
         extractor=extractor, version=version, params=params, params_hash=params_hash(params),
         now=datetime.now(UTC), say=say)
     report.tracks_added, report.tracks_updated, report.tracks_unchanged = added, updated, unchanged
+    if added or updated:  # the next query (dataset create) must not plan from an empty table's statistics
+        refresh_planner_stats(conn, [*LIBRARY_TABLES, *extraction_tables()])
     return report
 
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from music_classifier.db.planner_stats import refresh_planner_stats
 from music_classifier.jobs.extractors import get_extractor
 from music_classifier.jobs.persist import queue_selection, set_job_ids, set_job_ids_by_formula
 from music_classifier.jobs.runtime import JOB_TIMEOUT_S, RESULT_TTL_S, job_id_for, job_id_prefix, retry_policy
@@ -146,6 +147,8 @@ def enqueue_extractions(conn: Connection, queue: Queue, *, extractor: str, selec
     kind = {"extractor": extractor, "version": spec.version, "params_hash": spec.params_hash}
     stamp, rows = queue_selection(conn, params=spec.params, selection=selection, **kind)
     report.tracks = len(rows)
+    if rows:  # the workers' claims and `features status` plan from these statistics
+        refresh_planner_stats(conn, ["extractions"])
     if info.batch_size == 1:  # job ids computed by one UPDATE, with the same formula as job_id_for
         prefix = job_id_prefix(queue.name, extractor)
         set_job_ids_by_formula(conn, stamp=stamp, prefix=prefix, **kind)

@@ -18,6 +18,7 @@ import os
 import time
 from datetime import timedelta
 
+from music_classifier.db.planner_stats import refresh_after_results
 from music_classifier.ingest.library_root import library_root_for
 from music_classifier.jobs.extractors import EXTRACTORS
 from music_classifier.jobs.persist import (
@@ -96,6 +97,7 @@ def audio_track(extractor: str, extraction_id: int) -> None:
         return
     with engine.begin() as conn:
         save_result(conn, extraction_id, values, segments, seconds=time.perf_counter() - started, claim=claim)
+    refresh_after_results(engine)  # ANALYZE once the values grew by a fifth (one worker at a time)
 
 
 def spotify_batch(extraction_ids: list[int]) -> None:
@@ -130,6 +132,7 @@ def spotify_batch(extraction_ids: list[int]) -> None:
             for claim in claims:
                 mark_failed(conn, claim.extraction_id, str(exc), claim=claim)
         raise
+    refresh_after_results(engine)
 
 
 def describe_error(exc: BaseException) -> str:

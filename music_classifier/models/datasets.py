@@ -1,6 +1,7 @@
 """Datasets: a stored definition, its membership, and the SQL view ``dataset_<name>``.
 
-Membership is chosen by SQL that gives the same rows on SQLite and PostgreSQL:
+Membership gives the same rows on SQLite and PostgreSQL: one SQL pass lists the candidates, Python
+counts and samples them (so the feature views are read once):
 
 * candidates: live tracks of the chosen sources that have the features (a row in the feature view,
   which already keeps each track's newest ``done`` extraction) and an effective genre (the view
@@ -8,26 +9,31 @@ Membership is chosen by SQL that gives the same rows on SQLite and PostgreSQL:
   rank 0; subgenres never count); members whose genre came from a decision are recorded in
   ``dataset_member_decisions``. A member's genre is stored (``dataset_members.genre_id``): a decision taken
   later reaches the dataset through ``dataset refresh`` (:mod:`.dataset_refresh`);
-* the top-N coarse genres having at least K candidates, ties broken by genre name. The counts come
-  from SQL; the ordering of (count desc, name) is done in Python by code point, so a database
-  collation cannot reorder ties;
+* the top-N coarse genres having at least K candidates, ties broken by genre name. The ordering
+  of (count desc, name) is done in Python by code point, so a database collation cannot reorder ties;
 * each genre capped at M tracks in the order ``(track_id * 2654435761 + offset) % 4294967296``, ties
   by id, where ``offset = seed * 2654435761 % 4294967296`` (computed in Python): the order key is the
   multiplicative hash of ``track_id + seed``. (A bare ``+ seed`` only rotates the hash circle by
-  ``seed``, so small seeds 0, 1, 2 … would give nearly the same sample.) The product is computed as
-  BIGINT on both databases (exact: ids < 2**31, so it stays below 2**63), so no overflow or
-  wrap-around differs between them.
+  ``seed``, so small seeds 0, 1, 2 … would give nearly the same sample.) Python's integers are exact,
+  so no overflow or wrap-around differs between databases.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, text
 
 from music_classifier.db.feature_columns import FEATURE_VIEWS_LATEST, SEGMENT_VIEWS_LATEST
+from music_classifier.db.planner_stats import (
+    LIBRARY_TABLES,
+    extraction_tables,
+    refresh_if_grown,
+    refresh_planner_stats,
+)
 from music_classifier.db.tables import (
     TRACK_SOURCES,
     dataset_member_decisions,
@@ -186,14 +192,29 @@ def _candidates_sql(views: list[str]) -> str:
             f"WHERE t.removed_at IS NULL AND t.source IN :sources {has_features}")
 
 
-def rank_genres(conn: Connection, definition: DatasetDefinition) -> list[tuple[int, str, str, int]]:
-    """(genre_id, name, display name, candidates) of every genre with a candidate, most first, ties by name."""
-    sql = (f"SELECT c.genre_id, g.name, g.display_name, COUNT(*) AS n "
-           f"FROM ({_candidates_sql(feature_view_names(definition))}) c "
-           "JOIN genres g ON g.id = c.genre_id GROUP BY c.genre_id, g.name, g.display_name")
-    stmt = text(sql).bindparams(bindparam("sources", expanding=True))
-    rows = conn.execute(stmt, {"sources": list(definition.sources)}).all()
-    return sorted(((int(gid), str(name), str(display), int(n)) for gid, name, display, n in rows),
+Candidates = list[tuple[int, int]]  # (track_id, genre_id) of every candidate, what candidate_tracks returns
+
+
+def candidate_tracks(conn: Connection, definition: DatasetDefinition) -> Candidates:
+    """(track_id, genre_id) of every candidate, ordered by track id: the one pass over the feature views
+    (reading them is most of a dataset's creation: a segment view pivots every segment row). Counting,
+    choosing and capping work on this list, so the views are never scanned twice."""
+    stmt = text(_candidates_sql(feature_view_names(definition)) + " ORDER BY t.id").bindparams(
+        bindparam("sources", expanding=True))
+    return [(int(t), int(g)) for t, g in conn.execute(stmt, {"sources": list(definition.sources)})]
+
+
+def rank_genres(conn: Connection, definition: DatasetDefinition,
+                candidates: Candidates | None = None) -> list[tuple[int, str, str, int]]:
+    """(genre_id, name, display name, candidates) of every genre with a candidate, most first, ties by name.
+    ``candidates``: :func:`candidate_tracks` already run by the caller."""
+    candidates = candidate_tracks(conn, definition) if candidates is None else candidates
+    counts = Counter(g for _, g in candidates)
+    if not counts:
+        return []
+    names = conn.execute(select(genres.c.id, genres.c.name, genres.c.display_name)
+                         .where(genres.c.id.in_(sorted(counts)))).all()
+    return sorted(((int(gid), str(name), str(display), counts[int(gid)]) for gid, name, display in names),
                   key=lambda r: (-r[3], r[1]))
 
 
@@ -224,24 +245,27 @@ def left_out_genres(conn: Connection, definition: DatasetDefinition,
     return out
 
 
-def select_members(conn: Connection, definition: DatasetDefinition,
-                   ranked: Ranked | None = None) -> list[tuple[int, int]]:
-    """(track_id, genre_id) of the members, ordered by genre id then track id."""
-    chosen = choose_genres(conn, definition, ranked)
-    if not chosen:
-        return []
-    order_key = f"(CAST(c.track_id AS BIGINT) * {HASH_MULTIPLIER} + :offset) % {HASH_MODULUS}"
-    sql = (f"SELECT track_id, genre_id FROM (SELECT c.track_id, c.genre_id, ROW_NUMBER() OVER "
-           f"(PARTITION BY c.genre_id ORDER BY {order_key}, c.track_id) AS rn "
-           f"FROM ({_candidates_sql(feature_view_names(definition))}) c WHERE c.genre_id IN :genre_ids) ranked "
-           + ("WHERE rn <= :cap " if definition.max_per_genre is not None else "")
-           + "ORDER BY genre_id, track_id")
-    stmt = text(sql).bindparams(bindparam("sources", expanding=True), bindparam("genre_ids", expanding=True))
-    params: dict[str, Any] = {"sources": list(definition.sources), "genre_ids": [g for g, _, _ in chosen],
-                              "offset": seed_offset(definition.seed)}
-    if definition.max_per_genre is not None:
-        params["cap"] = definition.max_per_genre
-    return [(int(t), int(g)) for t, g in conn.execute(stmt, params)]
+def select_members(conn: Connection, definition: DatasetDefinition, ranked: Ranked | None = None,
+                   candidates: Candidates | None = None) -> list[tuple[int, int]]:
+    """(track_id, genre_id) of the members, ordered by genre id then track id.
+
+    Each chosen genre keeps its first ``max_per_genre`` candidates in the seeded hash order (exact
+    integer arithmetic in Python: the same on every database)."""
+    candidates = candidate_tracks(conn, definition) if candidates is None else candidates
+    chosen = choose_genres(conn, definition, rank_genres(conn, definition, candidates) if ranked is None else ranked)
+    by_genre: dict[int, list[int]] = {gid: [] for gid, _, _ in chosen}
+    for t, g in candidates:
+        if g in by_genre:
+            by_genre[g].append(t)
+    offset = seed_offset(definition.seed)
+    members = []
+    for gid in sorted(by_genre):
+        tracks_of = by_genre[gid]
+        if definition.max_per_genre is not None and len(tracks_of) > definition.max_per_genre:
+            tracks_of = sorted(tracks_of, key=lambda t: ((t * HASH_MULTIPLIER + offset) % HASH_MODULUS, t))
+            tracks_of = sorted(tracks_of[:definition.max_per_genre])
+        members += [(t, gid) for t in sorted(tracks_of)]
+    return members
 
 
 def create_dataset(conn: Connection, name: str, definition: DatasetDefinition, *,
@@ -257,8 +281,10 @@ def create_dataset(conn: Connection, name: str, definition: DatasetDefinition, *
         definition = replace(definition, features=",".join(feature_sets(definition.features)))
     if conn.execute(select(datasets.c.id).where(datasets.c.name == name)).first():
         raise InputError(f"dataset {name!r} already exists (drop it first: music-classifier dataset drop {name})")
-    ranked = rank_genres(conn, definition)  # once: both the members and the left-out genres come from it
-    members = select_members(conn, definition, ranked)
+    refresh_if_grown(conn, [*LIBRARY_TABLES, *extraction_tables()])  # values written since the last ANALYZE
+    candidates = candidate_tracks(conn, definition)  # once: counts, members and left-out genres come from it
+    ranked = rank_genres(conn, definition, candidates)
+    members = select_members(conn, definition, ranked, candidates)
     if not members:
         raise InputError(f"dataset {name!r}: no coarse genre has at least {definition.min_per_genre} live "
                          f"{definition.features}{' segment' if definition.segments else ''} tracks from sources "
@@ -274,6 +300,7 @@ def create_dataset(conn: Connection, name: str, definition: DatasetDefinition, *
                               .returning(datasets.c.id)).scalar_one()
     conn.execute(insert(dataset_members), [{"dataset_id": dataset_id, "track_id": t, "genre_id": g}
                                            for t, g in members])
+    refresh_planner_stats(conn, ["dataset_members", "dataset_member_decisions"])  # before it is joined below
     conn.execute(text("INSERT INTO dataset_member_decisions (dataset_id, track_id, decision_id) "
                       "SELECT m.dataset_id, m.track_id, eg.decision_id FROM dataset_members m "
                       "JOIN track_effective_genres eg ON eg.track_id = m.track_id "

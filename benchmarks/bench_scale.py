@@ -1,0 +1,285 @@
+"""Benchmark: `dataset create` and the dataset load `train` uses, at research scale, on SQLite and PostgreSQL.
+
+A synthetic library is written through the project's own write path (``jobs.persist``:
+``ensure_extractions`` then ``save_result`` per track, as a worker stores a result, committed in
+batches), so the benchmark follows whatever storage ``save_result`` writes: librosa values (the
+``librosa_features`` columns) with 10 segments per track (``librosa_segment_features``) and musicnn
+values (``musicnn_features``). Then, for librosa, librosa+musicnn and librosa segments:
+
+* create: :func:`music_classifier.models.datasets.create_dataset` (every track, 16 genres);
+* load: :func:`music_classifier.models.load_data.load_dataset` (what ``train`` reads a dataset with);
+* baselines over the same values: (i) a plain wide table made from the dataset view
+  (``CREATE TABLE … AS SELECT * FROM dataset_x``) read into a float64 array by ``COPY … TO STDOUT``
+  (PostgreSQL; CSV parsed by pandas) or one cursor ``fetchall`` (SQLite); (ii) ``np.load`` of an
+  ``.npz`` file with X, y and track ids.
+
+Each load and baseline runs in a fresh child process that reports its wall time and its peak resident
+memory above its own baseline after imports (VmHWM - VmRSS from /proc/self/status; ``ru_maxrss``
+would count the parent's pages). Ratios are against the wide-table read of the same run.
+
+Run:  nice -n 10 python benchmarks/bench_scale.py --tracks 10000 --write
+PostgreSQL: a throwaway schema in --pg-url (default TEST_POSTGRES_URL or 127.0.0.1:5432/test), dropped after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import insert, text
+
+from music_classifier.db import migrate
+from music_classifier.db.engine import make_engine
+from music_classifier.db.planner_stats import LIBRARY_TABLES, extraction_tables, refresh_planner_stats
+from music_classifier.db.tables import genres, track_genres, tracks
+from music_classifier.jobs.enqueue import spec_for
+from music_classifier.jobs.persist import ensure_extractions, save_result
+from music_classifier.models.datasets import DatasetDefinition, create_dataset, view_columns
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks_md import write_section  # noqa: E402 - the script's folder is on sys.path
+
+N_GENRES = 16
+N_SEGMENTS = 10
+SEGMENT_S = 3.0
+BATCH = 200  # tracks per commit while writing the library
+DEFAULT_PG = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+#: (label, --features, segments)
+CASES = [("librosa", "librosa", False), ("librosa+musicnn", "librosa,musicnn", False),
+         ("librosa segments", "librosa", True)]
+
+
+# --- the library -----------------------------------------------------------------------------------------
+
+
+def write_library(engine: Any, n_tracks: int, *, seed: int = 0, say: Any = print) -> float:
+    """Tracks, genres and extractions with values for ``n_tracks`` tracks, through jobs.persist. Seconds taken."""
+    started = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    cols = view_columns()
+    librosa_names, musicnn_names = cols["librosa_features"], cols["musicnn_features"]
+    segment_names = cols["librosa_segment_features"]
+    with engine.begin() as conn:
+        genre_ids = [conn.execute(insert(genres).values(name=f"genre{g:02d}", display_name=f"Genre {g:02d}")
+                                  .returning(genres.c.id)).scalar_one() for g in range(N_GENRES)]
+        conn.execute(insert(tracks), [{"source": "file", "track_key": f"bench/{i:07d}.wav",
+                                       "artist": f"artist {i % 5000}", "title": f"title {i}",
+                                       "song": f"artist {i % 5000} - title {i}"} for i in range(n_tracks)])
+        track_ids = list(conn.execute(text("SELECT id FROM tracks ORDER BY id")).scalars())
+        conn.execute(insert(track_genres), [{"track_id": t, "genre_id": genre_ids[k % N_GENRES], "rank": 0}
+                                            for k, t in enumerate(track_ids)])
+    for extractor, names, with_segments in (("librosa", librosa_names, True), ("musicnn", musicnn_names, False)):
+        spec = spec_for(extractor)
+        for start in range(0, len(track_ids), BATCH):
+            chunk = track_ids[start:start + BATCH]
+            with engine.begin() as conn:
+                ids = ensure_extractions(conn, chunk, extractor=extractor, version=spec.version, params=spec.params,
+                                         params_hash=spec.params_hash)
+                for t in chunk:
+                    values = rng.standard_normal(len(names))
+                    segments = None
+                    if with_segments:
+                        seg = rng.standard_normal((N_SEGMENTS, len(segment_names)))
+                        segments = [(i, i * SEGMENT_S, dict(zip(segment_names, seg[i].tolist(), strict=True)))
+                                    for i in range(N_SEGMENTS)]
+                    save_result(conn, ids[t], dict(zip(names, values.tolist(), strict=True)), segments, seconds=0.0,
+                                extractor=extractor)
+            if (start // BATCH) % 25 == 0:
+                say(f"  {extractor}: {start + len(chunk):,}/{len(track_ids):,} tracks written")
+    with engine.begin() as conn:  # what the workers' refresh_if_grown keeps up to date as they go
+        refresh_planner_stats(conn, [*LIBRARY_TABLES, *extraction_tables()])
+    return time.perf_counter() - started
+
+
+# --- children: one measurement each, in a fresh process --------------------------------------------------
+
+
+def _memory_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def child(kind: str, url: str, name: str, npz: str, segments: bool) -> dict[str, Any]:
+    """Run one read and report {seconds, peak_mb (above the post-import baseline), array_mb, rows}."""
+    import io
+
+    import pandas as pd
+
+    from music_classifier.models.load_data import META_COLUMNS, load_dataset
+
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    base = _memory_kb("VmRSS")
+    order = "track_id, segment" if segments else "track_id"
+    started = time.perf_counter()
+    if kind == "load":
+        with engine.connect() as conn:
+            frame = load_dataset(conn, name)
+        X, y, ids = frame.X, frame.y, frame.track_ids
+    elif kind == "wide":
+        table = f"bench_wide_{name}"
+        with engine.connect() as conn:
+            if engine.dialect.name == "postgresql":
+                buf = io.BytesIO()
+                with conn.connection.driver_connection.cursor() as cur, cur.copy(
+                        f'COPY (SELECT * FROM "{table}" ORDER BY {order}) TO STDOUT WITH (FORMAT csv, HEADER)') as copy:
+                    for block in copy:
+                        buf.write(block)
+                buf.seek(0)
+                df = pd.read_csv(buf)
+                features = [c for c in df.columns if c not in META_COLUMNS]
+                X = df[features].to_numpy(np.float64)
+                y, ids = df["genre"].to_numpy(object), df["track_id"].to_numpy(np.int64)
+            else:
+                cur = conn.connection.driver_connection.cursor()
+                cur.execute(f'SELECT * FROM "{table}" ORDER BY {order}')
+                names = [d[0] for d in cur.description]
+                rows = cur.fetchall()
+                keep = [i for i, c in enumerate(names) if c not in META_COLUMNS]
+                X = np.array([[r[i] for i in keep] for r in rows], dtype=np.float64)
+                y = np.array([r[names.index("genre")] for r in rows], dtype=object)
+                ids = np.array([r[0] for r in rows], dtype=np.int64)
+    else:  # npz
+        with np.load(npz, allow_pickle=False) as data:
+            X, y, ids = data["X"], data["y"], data["track_ids"]
+    seconds = time.perf_counter() - started
+    if kind == "load" and npz:
+        np.savez(npz, X=X, y=np.asarray(y, dtype=str), track_ids=ids)
+    engine.dispose()
+    return {"seconds": seconds, "peak_mb": (_memory_kb("VmHWM") - base) / 1024, "array_mb": X.nbytes / 2**20,
+            "rows": int(X.shape[0]), "cols": int(X.shape[1])}
+
+
+def run_child(kind: str, url: str, name: str, npz: str, segments: bool) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, __file__, "--child", kind, "--url", url, "--name", name, "--npz", npz]
+                         + (["--segments"] if segments else []), check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# --- one database ----------------------------------------------------------------------------------------
+
+
+def bench_database(label: str, url: str, n_tracks: int, workdir: Path, repeat: int) -> tuple[float, list[dict]]:
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    print(f"{label}: writing {n_tracks:,} tracks through jobs.persist …", flush=True)
+    write_s = write_library(engine, n_tracks, say=lambda m: print(m, flush=True))
+    print(f"{label}: library written in {write_s:.1f} s", flush=True)
+    results = []
+    for case, features, segments in CASES:
+        name = case.replace("+", "_").replace(" ", "_")
+        creates = []
+        for r in range(repeat):
+            with engine.begin() as conn:
+                if r:
+                    conn.execute(text(f'DROP VIEW IF EXISTS "dataset_{name}"'))
+                    conn.execute(text("DELETE FROM dataset_member_decisions WHERE dataset_id IN "
+                                      "(SELECT id FROM datasets WHERE name = :n)"), {"n": name})
+                    conn.execute(text("DELETE FROM dataset_members WHERE dataset_id IN "
+                                      "(SELECT id FROM datasets WHERE name = :n)"), {"n": name})
+                    conn.execute(text("DELETE FROM datasets WHERE name = :n"), {"n": name})
+                started = time.perf_counter()
+                create_dataset(conn, name, DatasetDefinition(features=features, top=N_GENRES, min_per_genre=1,
+                                                             segments=segments))
+                creates.append(time.perf_counter() - started)
+        with engine.begin() as conn:  # baseline (i): the same rows as a plain table
+            conn.execute(text(f'DROP TABLE IF EXISTS "bench_wide_{name}"'))
+            conn.execute(text(f'CREATE TABLE "bench_wide_{name}" AS SELECT * FROM "dataset_{name}"'))
+        npz = str(workdir / f"{label}_{name}.npz")
+        load = min((run_child("load", url, name, npz, segments) for _ in range(repeat)), key=lambda d: d["seconds"])
+        wide = min((run_child("wide", url, name, npz, segments) for _ in range(repeat)), key=lambda d: d["seconds"])
+        npzr = min((run_child("npz", url, name, npz, segments) for _ in range(repeat)), key=lambda d: d["seconds"])
+        results.append({"db": label, "case": case, "create_s": min(creates), "load": load, "wide": wide, "npz": npzr})
+        print(f"{label} {case}: create {min(creates):.2f} s, load {load['seconds']:.2f} s "
+              f"(peak +{load['peak_mb']:.0f} MB for a {load['array_mb']:.0f} MB array), wide table "
+              f"{wide['seconds']:.2f} s (+{wide['peak_mb']:.0f} MB), npz {npzr['seconds']:.3f} s", flush=True)
+    engine.dispose()
+    return write_s, results
+
+
+def table(n_tracks: int, rows: list[dict], write_times: dict[str, float]) -> str:
+    head = ("| database | dataset | rows x features | create | load (`load_dataset`) | wide table read | .npz | "
+            "load / wide | peak memory of load (array) |\n|---|---|---|---:|---:|---:|---:|---:|---:|\n")
+    body = "".join(
+        f"| {r['db']} | {r['case']} | {r['load']['rows']:,} x {r['load']['cols']} | {r['create_s']:.2f} s | "
+        f"{r['load']['seconds']:.2f} s | {r['wide']['seconds']:.2f} s | {r['npz']['seconds']:.3f} s | "
+        f"{r['load']['seconds'] / r['wide']['seconds']:.1f}x | {r['load']['peak_mb']:.0f} MB "
+        f"({r['load']['array_mb']:.0f} MB, {r['load']['peak_mb'] / max(r['load']['array_mb'], 1e-9):.1f}x) |\n"
+        for r in rows)
+    writes = ", ".join(f"{db} {s:.0f} s" for db, s in write_times.items())
+    return head + body + f"\nLibrary written through `jobs.persist` ({n_tracks:,} tracks): {writes}.\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tracks", type=int, default=10_000)
+    parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--pg-url", default=DEFAULT_PG)
+    parser.add_argument("--repeat", type=int, default=1, help="best of N (create, load and baselines)")
+    parser.add_argument("--write", action="store_true", help="replace this size's section of BENCHMARKS.md")
+    parser.add_argument("--child", choices=("load", "wide", "npz"), help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--name", help=argparse.SUPPRESS)
+    parser.add_argument("--npz", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--segments", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.url, args.name, args.npz, args.segments)))
+        return
+
+    # A stopped run (kill PID) still drops its PostgreSQL schema and temporary files (the finally blocks).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    rows: list[dict] = []
+    write_times: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp:
+        workdir = Path(tmp)
+        if args.db in ("sqlite", "both"):
+            url = f"sqlite:///{workdir / 'scale.db'}"
+            write_times["SQLite"], res = bench_database("SQLite", url, args.tracks, workdir, args.repeat)
+            rows += res
+        if args.db in ("postgresql", "both"):
+            schema = f"bench_scale_{uuid.uuid4().hex[:8]}"
+            admin = make_engine(args.pg_url)
+            with admin.begin() as conn:
+                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            sep = "&" if "?" in args.pg_url else "?"
+            try:
+                write_times["PostgreSQL"], res = bench_database(
+                    "PostgreSQL", f"{args.pg_url}{sep}options=-csearch_path%3D{schema}", args.tracks, workdir,
+                    args.repeat)
+                rows += res
+            finally:
+                with admin.begin() as conn:
+                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+                admin.dispose()
+    md = table(args.tracks, rows, write_times)
+    print(md)
+    if args.write:
+        heading = f"## Scale: {args.tracks:,} tracks"
+        section = (f"{heading}\n\nCommand: `nice -n 10 python benchmarks/bench_scale.py --tracks {args.tracks} "
+                   f"--repeat {args.repeat} --write` (best of {args.repeat}; {platform.machine()}, "
+                   f"{os.cpu_count()} cores shared with other jobs; Python {platform.python_version()}).\n\n"
+                   "create = `create_dataset` (every track, 16 genres); load = `load_dataset` in a fresh process; "
+                   "wide table = the same rows as a plain table (`CREATE TABLE AS SELECT * FROM dataset_x`) read "
+                   "into float64 by `COPY … TO STDOUT` + pandas (PostgreSQL) or one `fetchall` (SQLite); "
+                   ".npz = `np.load` of X, y, track ids. Peak memory = VmHWM - VmRSS after imports in the child.\n\n"
+                   + md)
+        write_section(heading, section)
+
+
+if __name__ == "__main__":
+    main()
