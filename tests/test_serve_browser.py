@@ -1,7 +1,8 @@
 """`serve` in a real browser: Playwright for Python driving the system's Chromium (never a downloaded
 one) against the page served by uvicorn on 127.0.0.1. A track plays (its audio element's currentTime
 advances and the audio arrived by a Range request answered 206), the audit queue's keys play the
-suspects, the Retrain button runs a job whose progress htmx polls, and the Content-Security-Policy
+suspects and settle them, `sheet push` then sends those decisions to the fake Google Sheets API, the
+Retrain button runs a job whose progress htmx polls, and the Content-Security-Policy
 reports no violation (all script is in static files). Screenshots go to tmp_path, and to docs/img
 when MUSIC_CLASSIFIER_SCREENSHOTS=1 (the README's pictures)."""
 
@@ -172,6 +173,36 @@ def test_a_suspect_is_settled_with_the_keyboard(server, page, tmp_path, sqlite_e
     assert [int(t) for t in page.locator("#queue tr.suspect").evaluate_all(
         "rows => rows.map(r => r.dataset.track)")] == left
     assert not page.console_errors, page.console_errors
+    _push_reaches_the_fake_sheet(sqlite_engine, tmp_path, {first: (heard[first], "relabelled"),
+                                                           second: (sheet[second], "kept")})
+
+
+def _push_reaches_the_fake_sheet(engine, tmp_path: Path, decided: dict[int, tuple[str, str]]) -> None:
+    """The loop's last step: `sheet push` sends the decisions just taken in the page to the (fake) Google
+    Sheets API, into its own tab, the students' tab untouched."""
+    from fake_google import FakeGoogle
+    from typer.testing import CliRunner
+
+    from music_classifier.cli import app
+    from music_classifier.ingest.push_rows import PUSH_HEADER
+
+    key, robot = "1LoopSheetKey0123456789abcdefghijklmnopqrs", "sync@class-project.iam.gserviceaccount.com"
+    students = [["student", "song", "coarse_genre"], ["Ana", "Queen - Bohemian", "Rock"]]
+    with FakeGoogle() as fake:
+        creds = fake.write_service_account(tmp_path / "sa.json")
+        fake.add_sheet(key, [list(r) for r in students], worksheet="Songs", editors={robot})
+        url = engine.url.render_as_string(hide_password=False)
+        result = CliRunner().invoke(app, ["--db", url, "sheet", "push", "--sheet", key, "--credentials", str(creds)],
+                                    env={"GOOGLE_SHEETS_API_URL": fake.sheets_api_url})
+        assert result.exit_code == 0, result.output
+        assert [w.path for w in fake.write_requests()][-1] == f"/v4/spreadsheets/{key}/values:batchUpdate"
+        tab = fake.sheets[key].worksheets["music-classifier"]
+        assert fake.sheets[key].worksheets["Songs"] == students
+    header = list(tab[0])
+    assert header == list(PUSH_HEADER)
+    rows = {r[0]: dict(zip(header, r, strict=False)) for r in tab[1:]}  # trailing blanks may be cut
+    for track, (genre, decision) in decided.items():
+        assert (rows[track]["effective genre"], rows[track]["decision"]) == (genre, decision), rows[track]
 
 
 def test_retrain_button_runs_a_job_and_the_new_model_shows(server, page, tmp_path):
