@@ -30,6 +30,11 @@ bit-identical to ``librosa.istft``), writing the percussive part over the STFT: 
 peaks at about four spectrogram-sized float32 arrays (the complex STFT counts two; see
 BENCHMARKS.md for the measured RSS).
 
+Segments (GTZAN's 3 s table) come from the same analysis: :func:`extract_track_features` runs
+:func:`analyse_track` once and :mod:`.librosa_segments` takes each segment's statistics from the
+whole track's frames (extractor version 2; how close that is to analysing a segment alone, feature
+by feature: ``docs/features.md``).
+
 librosa and numba are imported inside the functions: importing this module is cheap.
 """
 
@@ -290,7 +295,10 @@ def estimate_tuning(S: np.ndarray, *, sr: int, bins_per_octave: int) -> float:
 
 #: Constant-Q filter banks by (octave-normalised frequencies, bandwidths, dtype); see chroma_cqt.
 _CQT_FILTERS: dict[tuple, tuple[Any, int]] = {}
-_CQT_FILTERS_MAX = 16
+#: A bank is small (sparse, about 7 KB at 22,050 Hz) and its frequencies depend on the track's tuning
+#: estimate, which lies on librosa's grid of 0.01 bin (100 values): a process that analyses many tracks
+#: keeps the banks of every tuning it meets (a few per tuning), a few MB at most.
+_CQT_FILTERS_MAX = 1024
 
 
 def _cqt_octave_filters(sr: float, freqs: np.ndarray, alpha: np.ndarray, dtype, octave: int) -> tuple[Any, int]:
@@ -303,7 +311,7 @@ def _cqt_octave_filters(sr: float, freqs: np.ndarray, alpha: np.ndarray, dtype, 
     window, norm, FFT, sparsity) sees the same values. So the bank is computed once per distinct
     (frequencies * 2**octave, bandwidths) — librosa's per-octave bandwidths differ only at the
     ends of the range — and reused, bit for bit (tested against ``librosa.cqt``). Kept across
-    tracks too (tracks with the same tuning estimate share their banks), at most 16 entries.
+    tracks too (tracks with the same tuning estimate share their banks), at most 1024 entries.
     """
     key = ((freqs * 2.0**octave).tobytes(), alpha.tobytes(), float(sr) * 2.0**octave, np.dtype(dtype).str)
     hit = _CQT_FILTERS.get(key)
