@@ -167,7 +167,7 @@ def main() -> None:
     lines = [
         SECTION, "",
         f"Command (repository root): `NUMBA_CACHE_DIR=.numba-cache python benchmarks/bench_features_compute.py "
-        f"--clips {n} --repeat {args.repeat}{' --before ' + str(args.before) if args.before else ''} --write`", "",
+        f"--clips {n} --repeat {args.repeat}{' --before ' + args.before.name if args.before else ''} --write`", "",
         f"Run {started} on {platform.processor() or platform.machine()}, {os.cpu_count()} cores shared with other "
         f"work (load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} at start, {end_load[0]:.2f} at end), "
         f"Python {platform.python_version()}, librosa extractor version {EXTRACTOR_VERSION}, "
@@ -200,8 +200,8 @@ def main() -> None:
         before = args.before.read_text(encoding="utf-8").strip().splitlines()
         lines += ["### Profile of the CLI path, before (extractor v1: every segment analysed from scratch)", "",
                   "Made with `PYTHONPATH=<checkout of the previous commit> NUMBA_CACHE_DIR=.numba-cache python "
-                  f"benchmarks/bench_features_compute.py --clips {n} --profile-only` (this script, that code), on "
-                  "the same clips in the same session:", "",
+                  f"benchmarks/bench_features_compute.py --clips {n} --profile-only > {args.before.name}` (this "
+                  "script, that code; run just before this benchmark, on the same clips):", "",
                   *[line for line in before if not line.startswith("code: ")], ""]
     text = "\n".join(lines)
     print(text)
