@@ -13,8 +13,10 @@ Usage (repository root; writes the ``## features compute (CLI path)`` section of
     NUMBA_CACHE_DIR=.numba-cache python benchmarks/bench_features_compute.py --clips 20 --repeat 3 \
         --before before.txt --write
 
-``--profile-only`` prints the profile table alone (run it with ``PYTHONPATH`` at another checkout
-to profile that code: the "before" table).
+``before.txt``: this script's output (without ``--write``) on the previous code, e.g.
+``PYTHONPATH=<checkout of that commit> python benchmarks/bench_features_compute.py --clips 20 > before.txt``
+(``PYTHONPATH`` puts that checkout's package ahead of the installed one). ``--profile-only`` prints
+the profile table alone.
 """
 
 from __future__ import annotations
@@ -128,7 +130,7 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile-only", action="store_true")
-    parser.add_argument("--before", type=Path, help="a --profile-only output of the previous code, shown as 'before'")
+    parser.add_argument("--before", type=Path, help="this script's output on the previous code, shown as 'before'")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     if not (args.data / GTZAN_DIR).is_dir():
@@ -197,12 +199,14 @@ def main() -> None:
         "",
     ]
     if args.before:
-        before = args.before.read_text(encoding="utf-8").strip().splitlines()
-        lines += ["### Profile of the CLI path, before (extractor v1: every segment analysed from scratch)", "",
-                  "Made with `PYTHONPATH=<checkout of the previous commit> NUMBA_CACHE_DIR=.numba-cache python "
-                  f"benchmarks/bench_features_compute.py --clips {n} --profile-only > {args.before.name}` (this "
-                  "script, that code; run just before this benchmark, on the same clips):", "",
-                  *[line for line in before if not line.startswith("code: ")], ""]
+        # The same script's output on the previous code: its results table and profile, as they were printed.
+        before = args.before.read_text(encoding="utf-8").splitlines()
+        first = next(i for i, line in enumerate(before) if line.startswith("| what |"))
+        lines += ["### Before: extractor v1 (every segment analysed from scratch), same clips, same session", "",
+                  "Made just before this run with `PYTHONPATH=<checkout of the previous commit> "
+                  f"NUMBA_CACHE_DIR=.numba-cache python benchmarks/bench_features_compute.py --clips {n} "
+                  f"--repeat {args.repeat} > {args.before.name}` (this script, that code):", "",
+                  *[line.replace("### ", "#### ") for line in before[first:]], ""]
     text = "\n".join(lines)
     print(text)
     if args.write:
