@@ -9,6 +9,9 @@ the sliced linear values, as analysing it alone does: the log-mel spectrogram (M
 envelope behind the tempo: librosa's tempo on it, all segments in one batched call) and the
 spectral contrast. What still differs from analysing each segment on its own:
 
+- the frame grid (up to half a hop): spectral contrast valleys (the quietest 2% of a band's bins)
+  move with it, so its variances differ most; a segment analysed alone moves as much when its
+  start moves by a few milliseconds (``docs/features.md``);
 - frames near the segment's edges see the neighbouring audio instead of zero padding, and the
   harmonic/percussive split's medians see beyond the edges instead of reflecting;
 - the constant-Q transform behind tonnetz uses filters up to 1.6 s long (the lowest octave): on
