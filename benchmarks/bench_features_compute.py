@@ -41,7 +41,7 @@ for _var in THREAD_VARS:
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchmarks_md import write_section  # noqa: E402
 from segment_tolerance import DEFAULT_DATA, GTZAN_DIR, pick_clips  # noqa: E402
-from timing import best_of  # noqa: E402
+from timing import best_of_interleaved  # noqa: E402
 
 SECTION = "## features compute (CLI path)"
 COMPUTE = ("features", "compute", "--extractor", "librosa", "--all", "--processes", "1")
@@ -152,13 +152,11 @@ def main() -> None:
             return
         naive_script(clips[:1])
         floor(clips[:1])
-        print("CLI path ...", flush=True)
-        ours = best_of(lambda: cli.run(*COMPUTE), args.repeat)
-        print(f"  {ours}\nnaive script ...", flush=True)
-        naive = best_of(lambda: naive_script(clips), args.repeat)
-        print(f"  {naive}\nfloor ...", flush=True)
-        low = best_of(lambda: floor(clips), args.repeat)
-        print(f"  {low}\nprofile ...", flush=True)
+        print(f"CLI path, naive script, floor in turn, {args.repeat} rounds ...", flush=True)
+        timings = best_of_interleaved({"ours": lambda: cli.run(*COMPUTE), "naive": lambda: naive_script(clips),
+                                       "floor": lambda: floor(clips)}, args.repeat)
+        ours, naive, low = timings["ours"], timings["naive"], timings["floor"]
+        print(f"  {timings}\nprofile ...", flush=True)
         prof_total, prof_lines = profile_table(cli)
     audio = audio_seconds(clips)
     n = len(clips)
@@ -175,7 +173,8 @@ def main() -> None:
         f"Python {platform.python_version()}, librosa extractor version {EXTRACTOR_VERSION}, "
         f"{', '.join(f'{v}={os.environ[v]}' for v in THREAD_VARS)}. {n} GTZAN clips ({audio:.0f} s of audio, "
         f"`{GTZAN_DIR}`, clip 00000, 00001, ... of each genre in turn), all three measured back to back in one "
-        f"process, best of {args.repeat} runs each (wall and CPU minimum taken separately). The CLI run is "
+        f"process, in turn, {args.repeat} rounds; best of the rounds for each (wall and CPU minimum taken "
+        "separately). The CLI run is "
         f"`music-classifier features compute --extractor librosa --all --processes 1` in-process (Typer's "
         "runner), start-up excluded: a first run on one clip of another database pays the imports.", "",
         "| what | per track CPU s | per track wall s | real time / CPU | real time / wall | naive / this (CPU) "

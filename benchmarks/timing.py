@@ -29,3 +29,17 @@ def best_of(fn: Callable[[], Any], repeat: int) -> Timing:
         cpus.append(time.process_time() - cpu)
         walls.append(time.perf_counter() - wall)
     return Timing(min(walls), min(cpus))
+
+
+def best_of_interleaved(fns: dict[str, Callable[[], Any]], repeat: int) -> dict[str, Timing]:
+    """:func:`best_of` for several functions run in turn, ``repeat`` rounds: each sees the same spells of load
+    from other work on a shared machine, so their ratio is fair in wall clock too."""
+    walls: dict[str, list[float]] = {name: [] for name in fns}
+    cpus: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            fn()
+            cpus[name].append(time.process_time() - cpu)
+            walls[name].append(time.perf_counter() - wall)
+    return {name: Timing(min(walls[name]), min(cpus[name])) for name in fns}
