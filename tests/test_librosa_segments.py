@@ -43,12 +43,19 @@ def _spectrogram(seconds: float = 4.0, seed: int = 3) -> np.ndarray:
     return np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP_LENGTH))
 
 
-def test_contrast_in_two_steps_equals_librosa_bit_for_bit():
+@pytest.mark.parametrize("long", [False, True])
+def test_contrast_in_two_steps_equals_librosa_bit_for_bit(long):
     import librosa
 
     from music_classifier.features.contrast import contrast_db, contrast_peak_valley
 
     S = _spectrogram()
+    if long:  # a quiet first block (2048 frames), then loud frames: the 80 dB floor is the whole matrix's
+        rng = np.random.default_rng(1)
+        quiet = np.tile(S * 1e-5, (1, 2100 // S.shape[1] + 1))[:, :2100]
+        S = np.concatenate([quiet, rng.random((S.shape[0], 300), dtype=np.float32)], axis=1)
+        first_block_alone = librosa.feature.spectral_contrast(S=S[:, :2048], sr=SR)
+        assert not np.array_equal(first_block_alone, librosa.feature.spectral_contrast(S=S, sr=SR)[:, :2048])
     peak, valley = contrast_peak_valley(S=S, sr=SR, n_fft=N_FFT)
     np.testing.assert_array_equal(contrast_db(peak, valley), librosa.feature.spectral_contrast(S=S, sr=SR))
 
