@@ -200,12 +200,12 @@ def main() -> None:
     if args.before:
         # The same script's output on the previous code: its results table and profile, as they were printed.
         before = args.before.read_text(encoding="utf-8").splitlines()
-        first = next(i for i, line in enumerate(before) if line.startswith("| what |"))
+        first = next(i for i, line in enumerate(before) if line.startswith("Run "))
         lines += ["### Before: extractor v1 (every segment analysed from scratch), same clips, same session", "",
                   "Made just before this run with `PYTHONPATH=<checkout of the previous commit> "
                   f"NUMBA_CACHE_DIR=.numba-cache python benchmarks/bench_features_compute.py --clips {n} "
                   f"--repeat {args.repeat} > {args.before.name}` (this script, that code):", "",
-                  *[line.replace("### ", "#### ") for line in before[first:]], ""]
+                  *[line.replace("### ", "#### ").replace(", after (", " (") for line in before[first:]], ""]
     text = "\n".join(lines)
     print(text)
     if args.write:
