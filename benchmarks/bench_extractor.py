@@ -130,8 +130,9 @@ PROFILE_STEPS = [
      None),
     ("tuning estimates (numba piptrack on |S|^2 and |S|)", "librosa_extractor.py", "estimate_tuning", None),
     ("chroma_stft", "spectral.py", "chroma_stft", None),
-    ("the one STFT", "spectrum.py", "stft", "extract_librosa_features"),
-    ("centroid, bandwidth, rolloff, contrast", "librosa_extractor.py", "_blockwise", None),
+    ("the one STFT", "spectrum.py", "stft", "analyse_track"),
+    ("centroid, bandwidth, rolloff", "librosa_extractor.py", "_blockwise", None),
+    ("spectral contrast (band peaks and valleys)", "contrast.py", "contrast_peak_valley", None),
     ("tempo (onset envelope + tempogram)", "rhythm.py", "tempo", None),
     ("onset envelope", "onset.py", "onset_strength", None),
 ]

@@ -15,6 +15,7 @@ from music_classifier.features.librosa_extractor import (
     EXTRACTOR_VERSION,
     extract_librosa_features,
     extract_segment_features,
+    extract_track_features,
     params_hash,
 )
 from music_classifier.features.median import median_filter_axis
@@ -215,7 +216,11 @@ def test_segments_cover_full_windows_and_skip_silence():
     y[3 * SR : 6 * SR] = 0.0  # segment 1 silent
     segments = extract_segment_features(y=y, sr=SR, segment_s=3.0)
     assert [(i, start) for i, start, _ in segments] == [(0, 0.0), (2, 6.0)]  # 9..10.5 s dropped
-    _assert_same_features(segments[1][2], extract_librosa_features(y=y[6 * SR : 9 * SR], sr=SR))
+    # Taken from the whole signal's frames (test_librosa_segments.py measures how close they come to
+    # analysing the window alone); the whole-signal values come from the same analysis.
+    whole, together = extract_track_features(y=y, sr=SR, segment_s=3.0)
+    assert together == segments
+    _assert_same_features(whole, extract_librosa_features(y=y, sr=SR))
 
 
 def test_segments_of_a_signal_shorter_than_one_window_are_empty():
@@ -256,7 +261,7 @@ def test_bad_signals_raise_feature_error(y, sr, message):
 
 
 def test_params_hash_is_canonical_and_short():
-    assert EXTRACTOR_NAME == "librosa" and EXTRACTOR_VERSION == "1"
+    assert EXTRACTOR_NAME == "librosa" and EXTRACTOR_VERSION == "2"
     h = params_hash({"excerpt_s": 30, "sr": 22050})
     assert h == params_hash({"sr": 22050, "excerpt_s": 30})
     assert h != params_hash({"excerpt_s": None, "sr": 22050})

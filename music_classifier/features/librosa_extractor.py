@@ -30,6 +30,11 @@ bit-identical to ``librosa.istft``), writing the percussive part over the STFT: 
 peaks at about four spectrogram-sized float32 arrays (the complex STFT counts two; see
 BENCHMARKS.md for the measured RSS).
 
+Segments (GTZAN's 3 s table) come from the same analysis: :func:`extract_track_features` runs
+:func:`analyse_track` once and :mod:`.librosa_segments` takes each segment's statistics from the
+whole track's frames (extractor version 2; how close that is to analysing a segment alone, feature
+by feature: ``docs/features.md``).
+
 librosa and numba are imported inside the functions: importing this module is cheap.
 """
 
@@ -38,7 +43,8 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -47,7 +53,7 @@ from music_classifier.features.errors import FeatureError
 from music_classifier.features.names import LIBROSA_FEATURE_NAMES
 
 EXTRACTOR_NAME = "librosa"
-EXTRACTOR_VERSION = "1"
+EXTRACTOR_VERSION = "2"  # 2: segments from the whole track's frames (docs/features.md)
 
 N_FFT = 2048
 HOP_LENGTH = 512
@@ -289,7 +295,10 @@ def estimate_tuning(S: np.ndarray, *, sr: int, bins_per_octave: int) -> float:
 
 #: Constant-Q filter banks by (octave-normalised frequencies, bandwidths, dtype); see chroma_cqt.
 _CQT_FILTERS: dict[tuple, tuple[Any, int]] = {}
-_CQT_FILTERS_MAX = 16
+#: A bank is small (sparse, about 7 KB at 22,050 Hz) and its frequencies depend on the track's tuning
+#: estimate, which lies on librosa's grid of 0.01 bin (100 values): a process that analyses many tracks
+#: keeps the banks of every tuning it meets (a few per tuning), a few MB at most.
+_CQT_FILTERS_MAX = 1024
 
 
 def _cqt_octave_filters(sr: float, freqs: np.ndarray, alpha: np.ndarray, dtype, octave: int) -> tuple[Any, int]:
@@ -302,7 +311,7 @@ def _cqt_octave_filters(sr: float, freqs: np.ndarray, alpha: np.ndarray, dtype, 
     window, norm, FFT, sparsity) sees the same values. So the bank is computed once per distinct
     (frequencies * 2**octave, bandwidths) — librosa's per-octave bandwidths differ only at the
     ends of the range — and reused, bit for bit (tested against ``librosa.cqt``). Kept across
-    tracks too (tracks with the same tuning estimate share their banks), at most 16 entries.
+    tracks too (tracks with the same tuning estimate share their banks), at most 1024 entries.
     """
     key = ((freqs * 2.0**octave).tobytes(), alpha.tobytes(), float(sr) * 2.0**octave, np.dtype(dtype).str)
     hit = _CQT_FILTERS.get(key)
@@ -399,6 +408,127 @@ def chroma_cqt(y: np.ndarray, *, sr: int, tuning: float) -> np.ndarray:
     return librosa.feature.chroma_cqt(C=np.abs(C), sr=sr, tuning=tuning)
 
 
+@dataclass
+class TrackFrames:
+    """What one pass over a signal leaves for summaries: frame-wise matrices and HPSS statistics.
+
+    ``frames`` maps a :func:`summarise` argument to its frame-wise matrix, shape ``(rows,
+    n_frames)``, every one on the same frame grid (frame ``t`` centred at sample ``t * HOP_LENGTH``);
+    ``onset_env`` (``n_frames``,) is the onset strength behind the tempo. HPSS yields signals, not
+    frames: their ``(mean, variance)`` over the whole signal and over each requested window of
+    samples are taken before the signals are freed.
+    """
+
+    frames: dict[str, np.ndarray]
+    onset_env: np.ndarray
+    #: The mel power spectrogram (128, n_frames) and the spectral contrast's band peaks and valleys
+    #: (7, n_frames): frame-local, while their dB values are clipped relative to the loudest value of
+    #: what is summarised, so a segment converts its own frames (:mod:`.librosa_segments`).
+    mel: np.ndarray
+    contrast_peak: np.ndarray
+    contrast_valley: np.ndarray
+    tempo: float
+    harmony: tuple[float, float]
+    perceptr: tuple[float, float]
+    window_harmony: list[tuple[float, float]]
+    window_perceptr: list[tuple[float, float]]
+
+
+def analyse_track(*, y: np.ndarray, sr: int, windows: Sequence[tuple[int, int]] = ()) -> TrackFrames:
+    """Every frame-wise quantity of the feature set, computed once over the whole signal.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n_samples,), float32 or float64
+        A valid signal (:func:`validate_signal`).
+    sr : int
+        Sample rate in Hz.
+    windows : list of (first sample, end sample)
+        Windows whose harmonic/percussive sample statistics are wanted too (segments).
+
+    Returns
+    -------
+    TrackFrames
+        Matrices of ``n_frames = 1 + n_samples // HOP_LENGTH`` frames.
+    """
+    import librosa
+
+    from music_classifier.features.contrast import contrast_db, contrast_peak_valley
+    from music_classifier.features.filter_cache import melspectrogram
+    from music_classifier.features.median import median_filter_axis, split_hpss
+
+    D = librosa.stft(y, n_fft=N_FFT, hop_length=HOP_LENGTH)  # the one STFT, shape (1025, frames)
+    S_mag = np.abs(D)
+
+    # Power features. librosa's _spectrogram(power=2.0) computes exactly this from the same STFT.
+    S_pow = S_mag**2.0
+    chroma_stft = librosa.feature.chroma_stft(
+        S=S_pow, sr=sr, tuning=estimate_tuning(S_pow, sr=sr, bins_per_octave=12)
+    )
+    mel = melspectrogram(S=S_pow, sr=sr, n_fft=N_FFT)
+    log_mel = librosa.power_to_db(mel)
+    del S_pow
+    mfcc = librosa.feature.mfcc(S=log_mel, n_mfcc=N_MFCC)
+    onset_env = librosa.onset.onset_strength(S=log_mel, sr=sr)
+
+    # Magnitude features. All are frame-local, so they run per block of frames: the same
+    # values without full-size temporaries (librosa's bandwidth needs three).
+    centroid = _blockwise(librosa.feature.spectral_centroid, S_mag, sr=sr)
+    # spectral_bandwidth would recompute this very centroid (same call): hand it over.
+    bandwidth = _blockwise(librosa.feature.spectral_bandwidth, S_mag, {"centroid": centroid}, sr=sr)
+    rolloff = _blockwise(librosa.feature.spectral_rolloff, S_mag, sr=sr)
+    # librosa's spectral_contrast in two steps, so segments can clip their own dB values.
+    peak, valley = contrast_peak_valley(S=S_mag, sr=sr, n_fft=N_FFT)
+    # chroma_cqt would run a second magnitude STFT just to estimate its tuning: reuse ours.
+    cqt_tuning = estimate_tuning(S_mag, sr=sr, bins_per_octave=CQT_BINS_PER_OCTAVE)
+
+    # HPSS (librosa.effects.hpss: decompose.hpss on this STFT, then two inverse STFTs), block by
+    # block of frames: each block of D is split into its harmonic part and (in place) its
+    # percussive part, and both go straight into streaming inverse STFTs.
+    harm = median_filter_axis(S_mag, size=HPSS_KERNEL, axis=-1)  # along time -> harmonic
+    del S_mag
+    istft_args = dict(n_frames=D.shape[-1], n_fft=N_FFT, hop_length=HOP_LENGTH, length=y.shape[-1],
+                      dtype=y.dtype, complex_dtype=D.dtype)
+    harmonic, percussive = StreamingIstft(**istft_args), StreamingIstft(**istft_args)
+    for first, end in harmonic.block_bounds():
+        block = D[:, first:end]
+        # The percussive median runs along frequency, within each frame: per block, from the
+        # block's magnitude (numpy's abs again: the same values as S_mag).
+        perc = median_filter_axis(np.abs(block), size=HPSS_KERNEL, axis=-2)
+        harmonic.add(split_hpss(block, harm[:, first:end], perc))
+        percussive.add(block)  # split_hpss left the percussive part in it
+    del D, harm, perc, block
+    window_sum = harmonic.window_sum()
+    # GTZAN summarises the signals themselves; windows take theirs from the same signals.
+    y_harm = harmonic.finish(window_sum)
+    harmony, window_harmony = mean_var(y_harm), [mean_var(y_harm[a:b]) for a, b in windows]
+    del y_harm
+    y_perc = percussive.finish(window_sum)
+    perceptr, window_perceptr = mean_var(y_perc), [mean_var(y_perc[a:b]) for a, b in windows]
+    del window_sum, harmonic, percussive, y_perc
+
+    # Last, with the spectrograms gone: the steps with big temporaries of their own.
+    tempo = librosa.feature.tempo(onset_envelope=onset_env, sr=sr, hop_length=HOP_LENGTH)[0]
+    tonnetz = librosa.feature.tonnetz(chroma=chroma_cqt(y, sr=sr, tuning=cqt_tuning), sr=sr)
+
+    frames = dict(
+        chroma_stft=chroma_stft,
+        rms=librosa.feature.rms(y=y),  # time domain: rms(S=) would differ from rms(y=)
+        spectral_centroid=centroid,
+        spectral_bandwidth=bandwidth,
+        rolloff=rolloff,
+        zero_crossing_rate=librosa.feature.zero_crossing_rate(y),
+        mfcc=mfcc,
+        spectral_contrast=contrast_db(peak, valley),
+        tonnetz=tonnetz,
+    )
+    n_frames = chroma_stft.shape[-1]
+    if any(m.shape[-1] != n_frames for m in frames.values()) or onset_env.shape[-1] != n_frames:
+        raise FeatureError(f"frame grids differ: { {k: m.shape for k, m in frames.items()} }")
+    return TrackFrames(frames, onset_env, mel, peak, valley, float(tempo), harmony, perceptr, window_harmony,
+                       window_perceptr)
+
+
 def extract_librosa_features(*, y: np.ndarray, sr: int) -> dict[str, float]:
     """The GTZAN-style librosa feature set of one mono signal.
 
@@ -428,72 +558,8 @@ def extract_librosa_features(*, y: np.ndarray, sr: int) -> dict[str, float]:
     100 MiB each for 10 minutes at 22,050 Hz): see the module docstring.
     """
     y = validate_signal(y, sr)
-    import librosa
-
-    from music_classifier.features.median import median_filter_axis, split_hpss
-
-    D = librosa.stft(y, n_fft=N_FFT, hop_length=HOP_LENGTH)  # the one STFT, shape (1025, frames)
-    S_mag = np.abs(D)
-
-    # Power features. librosa's _spectrogram(power=2.0) computes exactly this from the same STFT.
-    S_pow = S_mag**2.0
-    chroma_stft = librosa.feature.chroma_stft(
-        S=S_pow, sr=sr, tuning=estimate_tuning(S_pow, sr=sr, bins_per_octave=12)
-    )
-    log_mel = librosa.power_to_db(librosa.feature.melspectrogram(S=S_pow, sr=sr))
-    del S_pow
-    mfcc = librosa.feature.mfcc(S=log_mel, n_mfcc=N_MFCC)
-    onset_env = librosa.onset.onset_strength(S=log_mel, sr=sr)
-
-    # Magnitude features. All are frame-local, so they run per block of frames: the same
-    # values without full-size temporaries (librosa's bandwidth needs three).
-    centroid = _blockwise(librosa.feature.spectral_centroid, S_mag, sr=sr)
-    # spectral_bandwidth would recompute this very centroid (same call): hand it over.
-    bandwidth = _blockwise(librosa.feature.spectral_bandwidth, S_mag, {"centroid": centroid}, sr=sr)
-    rolloff = _blockwise(librosa.feature.spectral_rolloff, S_mag, sr=sr)
-    contrast = _blockwise(librosa.feature.spectral_contrast, S_mag, sr=sr)
-    # chroma_cqt would run a second magnitude STFT just to estimate its tuning: reuse ours.
-    cqt_tuning = estimate_tuning(S_mag, sr=sr, bins_per_octave=CQT_BINS_PER_OCTAVE)
-
-    # HPSS (librosa.effects.hpss: decompose.hpss on this STFT, then two inverse STFTs), block by
-    # block of frames: each block of D is split into its harmonic part and (in place) its
-    # percussive part, and both go straight into streaming inverse STFTs.
-    harm = median_filter_axis(S_mag, size=HPSS_KERNEL, axis=-1)  # along time -> harmonic
-    del S_mag
-    istft_args = dict(n_frames=D.shape[-1], n_fft=N_FFT, hop_length=HOP_LENGTH, length=y.shape[-1],
-                      dtype=y.dtype, complex_dtype=D.dtype)
-    harmonic, percussive = StreamingIstft(**istft_args), StreamingIstft(**istft_args)
-    for first, end in harmonic.block_bounds():
-        block = D[:, first:end]
-        # The percussive median runs along frequency, within each frame: per block, from the
-        # block's magnitude (numpy's abs again: the same values as S_mag).
-        perc = median_filter_axis(np.abs(block), size=HPSS_KERNEL, axis=-2)
-        harmonic.add(split_hpss(block, harm[:, first:end], perc))
-        percussive.add(block)  # split_hpss left the percussive part in it
-    del D, harm, perc, block
-    window_sum = harmonic.window_sum()
-    harmony = mean_var(harmonic.finish(window_sum))  # GTZAN summarises the signals themselves
-    perceptr = mean_var(percussive.finish(window_sum))
-    del window_sum, harmonic, percussive
-
-    # Last, with the spectrograms gone: the steps with big temporaries of their own.
-    tempo = librosa.feature.tempo(onset_envelope=onset_env, sr=sr, hop_length=HOP_LENGTH)[0]
-    tonnetz = librosa.feature.tonnetz(chroma=chroma_cqt(y, sr=sr, tuning=cqt_tuning), sr=sr)
-
-    return summarise(
-        chroma_stft=chroma_stft,
-        rms=librosa.feature.rms(y=y),  # time domain: rms(S=) would differ from rms(y=)
-        spectral_centroid=centroid,
-        spectral_bandwidth=bandwidth,
-        rolloff=rolloff,
-        zero_crossing_rate=librosa.feature.zero_crossing_rate(y),
-        harmony=harmony,
-        perceptr=perceptr,
-        tempo=tempo,
-        mfcc=mfcc,
-        spectral_contrast=contrast,
-        tonnetz=tonnetz,
-    )
+    track = analyse_track(y=y, sr=sr)
+    return summarise(**track.frames, harmony=track.harmony, perceptr=track.perceptr, tempo=track.tempo)
 
 
 def segment_bounds(n_samples: int, sr: int, segment_s: float) -> list[tuple[int, int, int]]:
@@ -508,6 +574,10 @@ def extract_segment_features(
     *, y: np.ndarray, sr: int, segment_s: float = 3.0
 ) -> list[tuple[int, float, dict[str, float]]]:
     """The same feature set over consecutive fixed windows (GTZAN's 3-second table).
+
+    Computed from the whole signal's frames (:func:`extract_track_features`, which also gives the
+    whole-signal values in the same pass): within the tolerances of ``docs/features.md`` of
+    analysing each window on its own.
 
     Parameters
     ----------
@@ -526,15 +596,50 @@ def extract_segment_features(
         skipped), so a silent intro does not fail the whole track. Empty when ``y`` is shorter
         than one window.
     """
-    if segment_s < MIN_DURATION_S:
+    return extract_track_features(y=y, sr=sr, segment_s=segment_s, whole=False)[1]
+
+
+def extract_track_features(
+    *, y: np.ndarray, sr: int, segment_s: float | None, whole: bool = True
+) -> tuple[dict[str, float], list[tuple[int, float, dict[str, float]]] | None]:
+    """Whole-signal features and per-segment features from ONE analysis of the signal.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n_samples,), float
+        Mono audio (see :func:`extract_librosa_features`).
+    sr : int
+        Sample rate in Hz.
+    segment_s : float or None
+        Segment length in seconds (see :func:`extract_segment_features`); None: no segments.
+    whole : bool
+        Whether to return the whole-signal values (``{}`` otherwise; the analysis is the same).
+
+    Returns
+    -------
+    (whole values, segments or None)
+        Whole values equal :func:`extract_librosa_features`; segments as
+        :func:`extract_segment_features` returns them.
+    """
+    from music_classifier.features.librosa_segments import window_summaries
+
+    if segment_s is None and not whole:
+        return {}, None
+    if segment_s is not None and segment_s < MIN_DURATION_S:
         raise FeatureError(f"segment length must be at least {MIN_DURATION_S} s, got {segment_s} s")
-    shorter_than_a_window = isinstance(y, np.ndarray) and isinstance(sr, int) and 0 < sr and y.size < segment_s * sr
-    if not shorter_than_a_window:
-        y = validate_signal(y, sr)  # a wholly silent or invalid signal fails here, once
-    results: list[tuple[int, float, dict[str, float]]] = []
-    for index, first, end in segment_bounds(y.shape[-1], sr, segment_s):
-        window = y[first:end]
-        if float(np.max(np.abs(window))) < SILENCE_PEAK:
-            continue
-        results.append((index, first / sr, extract_librosa_features(y=window, sr=sr)))
-    return results
+    shorter_than_a_window = (segment_s is not None and not whole and isinstance(y, np.ndarray)
+                             and isinstance(sr, int) and 0 < sr and y.size < segment_s * sr)
+    if shorter_than_a_window:
+        return {}, []
+    y = validate_signal(y, sr)  # a wholly silent or invalid signal fails here, once
+    bounds = segment_bounds(y.shape[-1], sr, segment_s) if segment_s is not None else []
+    # A silent window is skipped (its index too), so a silent intro does not fail the whole track.
+    kept = [(index, first, end) for index, first, end in bounds
+            if float(np.max(np.abs(y[first:end]))) >= SILENCE_PEAK]
+    track = analyse_track(y=y, sr=sr, windows=[(first, end) for _, first, end in kept])
+    values = (summarise(**track.frames, harmony=track.harmony, perceptr=track.perceptr, tempo=track.tempo)
+              if whole else {})
+    if segment_s is None:
+        return values, None
+    summaries = window_summaries(track, [(first, end) for _, first, end in kept], sr=sr)
+    return values, [(index, first / sr, seg) for (index, first, _), seg in zip(kept, summaries, strict=True)]

@@ -9,10 +9,11 @@ files were deleted. So:
 - :func:`ensure_cache_dir` points ``NUMBA_CACHE_DIR`` at a project directory when it is unset (the
   package's ``__init__`` calls it, before anything imports numba), so librosa's cache is ours too,
   not files inside the virtualenv;
-- :func:`warm_numba_cache` runs the extractor once in the calling process while holding an
-  exclusive lock on that directory, then leaves a marker for these library versions and sources.
-  ``features compute`` calls it before its process pool starts and ``worker`` before it takes jobs,
-  so their children only ever *read* the cache.
+- :func:`warm_numba_cache` checks a marker for these library versions and sources first; only
+  when it is missing does it run the extractor once in the calling process while holding an
+  exclusive lock on that directory, then leave the marker. ``features compute`` calls it before
+  its process pool starts and ``worker`` before it takes jobs, so their children only ever *read*
+  the cache. With the marker present it costs milliseconds (no import of numba or librosa).
 """
 
 from __future__ import annotations
@@ -46,17 +47,23 @@ def ensure_cache_dir() -> Path:
     return Path(current)
 
 
+#: The modules whose code decides which numba functions the extractor compiles (ours and librosa's).
+_EXTRACTOR_SOURCES = ("median.py", "librosa_extractor.py", "librosa_segments.py", "contrast.py", "filter_cache.py")
+
+
 def _warm_key() -> str:
-    """Changes whenever a cached kernel could change: library versions or our kernels' sources."""
-    import librosa
-    import numba
-    import numpy
+    """Changes whenever a cached kernel could change: library versions or our kernels' sources.
 
-    from music_classifier.features import librosa_extractor, median
+    Read from package metadata and source files, without importing numba or librosa: with a warm
+    cache, checking the marker is all :func:`warm_numba_cache` does (milliseconds).
+    """
+    from importlib.metadata import version
 
-    h = hashlib.sha256(f"{sys.version}|{numba.__version__}|{librosa.__version__}|{numpy.__version__}".encode())
-    for module in (median, librosa_extractor):
-        h.update(Path(module.__file__).read_bytes())
+    libraries = "|".join(version(name) for name in ("numba", "librosa", "numpy", "llvmlite"))
+    h = hashlib.sha256(f"{sys.version}|{libraries}".encode())
+    here = Path(__file__).resolve().parent
+    for name in _EXTRACTOR_SOURCES:
+        h.update((here / name).read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -96,19 +103,21 @@ class _Lock:
 
 
 def warm_numba_cache() -> bool:
-    """Compile (or load) every numba function the librosa extractor uses, in this process.
+    """Make sure every numba function the librosa extractor uses is in the on-disk cache.
 
-    The first process for a given key compiles while holding the cache directory's lock; others wait
-    for it, then only load. Returns True when this process wrote the cache, False when it was warm.
+    A marker for these library versions and sources is checked first: when present, nothing is
+    imported or compiled (milliseconds). Otherwise the first process compiles, by running the
+    extractor while holding the cache directory's lock, and leaves the marker; others wait for it
+    and return. Returns True when this process wrote the cache, False when it was warm.
     """
     cache = ensure_cache_dir()
     marker = cache / f".warm-{_warm_key()}"
     if marker.exists():
-        _run_extractor()  # loads from the cache: reading needs no lock
+        # Warm: nothing to do here. Whoever runs the extractor loads its kernels from the cache on
+        # first use, and reading needs no lock.
         return False
     with _Lock(cache / LOCK_NAME):
         if marker.exists():  # another process warmed it while we waited
-            _run_extractor()
             return False
         log.info("compiling the extractor's numba kernels into %s (once per version)", cache)
         _run_extractor()

@@ -24,11 +24,10 @@ def extract_audio(extractor: str, *, y: np.ndarray, sr: int, segment_s: float | 
     """Whole-signal values (``{}`` when not ``whole``) and, when ``segment_s``, per-segment values of an
     audio extractor."""
     if extractor == "librosa":
-        from music_classifier.features.librosa_extractor import extract_librosa_features, extract_segment_features
+        from music_classifier.features.librosa_extractor import extract_track_features
 
-        values = extract_librosa_features(y=y, sr=sr) if whole else {}
-        segments = extract_segment_features(y=y, sr=sr, segment_s=float(segment_s)) if segment_s else None
-        return values, segments
+        # One analysis of the signal gives both: segments are taken from the whole track's frames.
+        return extract_track_features(y=y, sr=sr, segment_s=float(segment_s) if segment_s else None, whole=whole)
     if extractor == "musicnn":
         from music_classifier.features.librosa_extractor import segment_bounds
         from music_classifier.features.musicnn.extractor import (

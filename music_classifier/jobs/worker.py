@@ -221,6 +221,10 @@ def preload_extractor() -> None:
     tone = 0.5 * np.sin(2 * np.pi * 440 * t).astype(np.float32)
     try:  # under the numba cache's lock: workers started together never write one cache at once
         warm_numba_cache()
+        from music_classifier.features.librosa_extractor import extract_librosa_features
+
+        # A warm cache is only checked, not loaded: load the kernels here, once, for every work horse.
+        extract_librosa_features(y=tone, sr=22050)
     except Exception:  # noqa: BLE001 - a warm-up problem must not stop the worker; jobs report errors
         log.exception("extractor warm-up failed")
     try:  # musicnn: read and verify the weights once, so every work horse inherits them
