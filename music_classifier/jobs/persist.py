@@ -20,7 +20,7 @@ from sqlalchemy.sql import ColumnElement
 from music_classifier.db.tables import extractions, segment_features, tracks, wide_values
 from music_classifier.db.tables import features as features_table
 from music_classifier.errors import InputError
-from music_classifier.jobs.extractors import get_extractor
+from music_classifier.features.registry import get_extractor
 
 SELECTIONS = ("missing", "failed", "stale", "all")
 MAX_ERROR_CHARS = 2000
