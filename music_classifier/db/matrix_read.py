@@ -44,24 +44,36 @@ def read_float_matrix(conn: Connection, source: str, columns: Sequence[str], *, 
     ``source``, ``where`` and ``order_by`` are rendered into the SQL: callers pass names they validated and
     integers, never user text.
     """
+    return read_keyed_matrix(conn, source, [], columns, where=where, order_by=order_by)[1]
+
+
+def read_keyed_matrix(conn: Connection, source: str, keys: Sequence[str], columns: Sequence[str], *,
+                      where: str = "", order_by: Sequence[str] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """Like :func:`read_float_matrix`, with the ``keys`` columns (ids, segment indices: exact in a float64
+    below 2**53) returned as a separate (n_rows, len(keys)) array, so the values array is never copied
+    out of a wider one."""
     if not columns:
         raise ValueError("no columns to read")
+    k = len(keys)
     if conn.dialect.name == "postgresql":
-        sql = float_select(source, columns, where=where, order_by=order_by)
-        return _copy_binary(conn, sql, len(columns))
+        sql = float_select(source, [*keys, *columns], where=where, order_by=order_by)
+        return _copy_binary(conn, sql, k, len(columns))
     # SQLite: no NaN in its REAL values, so NULL stays NULL here and numpy turns None into NaN.
-    cols = ", ".join(f"CAST({quoted(c)} AS REAL)" for c in columns)
+    cols = ", ".join(f"CAST({quoted(c)} AS REAL)" for c in [*keys, *columns])
     order = f" ORDER BY {', '.join(quoted(c) for c in order_by)}" if order_by else ""
     sql = f"SELECT {cols} FROM {source}{' WHERE ' + where if where else ''}{order}"
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(sql)
-        parts = []
+        key_parts, parts = [], []
         while batch := cursor.fetchmany(_SQLITE_BATCH):
-            parts.append(np.array(batch, dtype=np.float64).reshape(len(batch), len(columns)))
+            block = np.array(batch, dtype=np.float64).reshape(len(batch), k + len(columns))
+            key_parts.append(block[:, :k].copy())
+            parts.append(block[:, k:] if not k else block[:, k:].copy())
+            del block
     finally:
         cursor.close()
-    return _joined(parts, len(columns))
+    return _joined(key_parts, k), _joined(parts, len(columns))
 
 
 def _joined(parts: list[np.ndarray], n_columns: int) -> np.ndarray:
@@ -72,10 +84,12 @@ def _joined(parts: list[np.ndarray], n_columns: int) -> np.ndarray:
     return np.concatenate(parts, axis=0)
 
 
-def _copy_binary(conn: Connection, sql: str, n_columns: int) -> np.ndarray:
-    """Parse PostgreSQL's binary COPY of ``n_columns`` non-NULL float8 fields per row."""
+def _copy_binary(conn: Connection, sql: str, n_keys: int, n_values: int) -> tuple[np.ndarray, np.ndarray]:
+    """Parse PostgreSQL's binary COPY of ``n_keys + n_values`` non-NULL float8 fields per row."""
+    n_columns = n_keys + n_values
     row_size = 2 + n_columns * 12  # int16 field count, then per field int32 length + 8 bytes
     dbapi = conn.connection.dbapi_connection
+    key_parts: list[np.ndarray] = []
     parts: list[np.ndarray] = []
     pending: list[bytes] = []
     pending_bytes = 0
@@ -89,7 +103,8 @@ def _copy_binary(conn: Connection, sql: str, n_columns: int) -> np.ndarray:
             lengths = np.ndarray((n, n_columns), dtype=">i4", buffer=buf, offset=2, strides=(row_size, 12))
             if not (lengths == 8).all():
                 raise ValueError("COPY returned a field that is not a float8")
-            parts.append(rows.astype(np.float64))
+            key_parts.append(rows[:, :n_keys].astype(np.float64))
+            parts.append(rows[:, n_keys:].astype(np.float64))
         return buf[n * row_size:]
 
     with dbapi.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT BINARY)") as copy:  # type: ignore[union-attr]
@@ -112,4 +127,4 @@ def _copy_binary(conn: Connection, sql: str, n_columns: int) -> np.ndarray:
     leftover = convert(leftover + b"".join(pending))
     if leftover not in (b"", b"\xff\xff"):
         raise ValueError(f"binary COPY ended with {len(leftover)} unparsed bytes")
-    return _joined(parts, n_columns)
+    return _joined(key_parts, n_keys), _joined(parts, n_values)
