@@ -21,8 +21,11 @@ def _extractions(conn, n: int) -> np.ndarray:
     return np.arange(1, n + 1)
 
 
-@pytest.mark.parametrize("with_nan", [False, True])
-def test_bulk_written_values_read_back_exactly_in_order_with_null_as_nan(engine, monkeypatch, with_nan):
+@pytest.mark.parametrize(("with_nan", "expected_rows"), [(False, None), (True, None), (False, 300), (True, 120),
+                                                       (False, 1000)])
+def test_bulk_written_values_read_back_exactly_in_order_with_null_as_nan(engine, monkeypatch, with_nan,
+                                                                         expected_rows):
+    """``expected_rows``: none, exact, too few (the rest joined on), too many (the unused tail dropped)."""
     monkeypatch.setattr(matrix_read, "_BATCH_BYTES", 5000)  # many batches, rows split across chunks
     rng = np.random.default_rng(3)
     values = rng.normal(size=(300, len(GTZAN_V1))) * 10.0 ** rng.integers(-300, 300, size=(300, len(GTZAN_V1)))
@@ -32,7 +35,8 @@ def test_bulk_written_values_read_back_exactly_in_order_with_null_as_nan(engine,
         ids = _extractions(conn, 300)
         insert_rows(conn, "gtzan_csv", ids[::-1], GTZAN_V1, values[::-1])  # written out of order
     with engine.connect() as conn:
-        keys, X = read_keyed_matrix(conn, "gtzan_csv_values", ["extraction_id"], GTZAN_V1, order_by=["extraction_id"])
+        keys, X = read_keyed_matrix(conn, "gtzan_csv_values", ["extraction_id"], GTZAN_V1, order_by=["extraction_id"],
+                                    expected_rows=expected_rows)
         plain = read_float_matrix(conn, "gtzan_csv_values", GTZAN_V1[:3], where="extraction_id > 290",
                                   order_by=["extraction_id"])
         stored_ids, stored = read_rows(conn, "gtzan_csv", ids.tolist(), GTZAN_V1)

@@ -127,7 +127,9 @@ def load_dataset(conn: Connection, name: str, *, feature_names: list[str] | None
     available = [c for c in header if c not in META_COLUMNS]
     names = select_features(available, feature_names, f"dataset {name!r}")
     keys = ["track_id", "segment"] if segments else ["track_id"]
-    key_values, X = read_keyed_matrix(conn, f'"{view}"', keys, names, order_by=keys)
+    # A per-track dataset has at most one row per stored member: the rows go straight into one array.
+    key_values, X = read_keyed_matrix(conn, f'"{view}"', keys, names, order_by=keys,
+                                      expected_rows=None if segments else summary.n_tracks)
     n_rows = len(X)
     if not n_rows:
         raise InputError(f"dataset {name!r} has no rows with features (were its tracks' features removed?)")
