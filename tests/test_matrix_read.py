@@ -8,7 +8,7 @@ from sqlalchemy import insert, text
 
 from music_classifier.db import matrix_read
 from music_classifier.db.feature_columns import GTZAN_V1
-from music_classifier.db.matrix_read import read_float_matrix, read_keyed_matrix
+from music_classifier.db.matrix_read import read_float_matrix, read_keyed_matrix, sort_by_keys
 from music_classifier.db.tables import extractions, tracks
 from music_classifier.db.values import insert_rows, read_rows
 
@@ -57,3 +57,19 @@ def test_empty_result_and_unknown_names(engine):
             read_float_matrix(conn, "gtzan_csv_values", ['x" FROM tracks --'])
         with pytest.raises(ValueError, match="without a column"):
             insert_rows(conn, "gtzan_csv", [1], ["not_a_feature"], [[1.0]])
+
+
+def test_rows_read_in_any_order_come_back_sorted_by_their_keys(engine):
+    rng = np.random.default_rng(5)
+    values = rng.normal(size=(120, len(GTZAN_V1)))
+    order = rng.permutation(120)
+    with engine.begin() as conn:
+        ids = _extractions(conn, 120)
+        insert_rows(conn, "gtzan_csv", ids[order], GTZAN_V1, values[order])
+    with engine.connect() as conn:
+        keys, X = read_keyed_matrix(conn, "(SELECT * FROM gtzan_csv_values ORDER BY mfcc1_mean) AS shuffled",
+                                    ["extraction_id"], GTZAN_V1)
+    assert sorted(keys[:, 0].tolist()) != keys[:, 0].tolist()
+    keys, X = sort_by_keys(keys, X)
+    assert keys[:, 0].tolist() == ids.tolist()
+    np.testing.assert_array_equal(X, values)

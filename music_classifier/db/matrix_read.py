@@ -18,7 +18,6 @@ from sqlalchemy import Connection
 
 _SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _BATCH_BYTES = 1 << 20  # rows converted per step: bounded scratch, few numpy calls
-_SQLITE_BATCH = 20_000
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -69,11 +68,28 @@ def read_keyed_matrix(conn: Connection, source: str, keys: Sequence[str], column
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(sql)
-        while batch := cursor.fetchmany(_SQLITE_BATCH):
+        # Rows per batch by size: a row is a tuple of Python floats, 4x its float64 size, so a fixed row
+        # count would let a wide dataset's batch outgrow the array itself.
+        rows_per_batch = max(16, _BATCH_BYTES // (8 * (len(keys) + len(columns))))
+        while batch := cursor.fetchmany(rows_per_batch):
             sink.add(np.array(batch, dtype=np.float64).reshape(len(batch), len(keys) + len(columns)))
     finally:
         cursor.close()
     return sink.result()
+
+
+def sort_by_keys(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ordered by the key columns (first key first), ``values`` permuted in place a block of columns at
+    a time: the database then never sorts the wide rows (an external merge on disk for a large dataset),
+    and memory grows by the keys and one block, not by a second copy of ``values``."""
+    if len(keys) < 2:
+        return keys, values
+    order = np.lexsort(keys.T[::-1])
+    if (order[1:] > order[:-1]).all():
+        return keys, values
+    for start in range(0, values.shape[1], 32):
+        values[:, start:start + 32] = values[order, start:start + 32]
+    return keys[order], values
 
 
 class _Sink:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, bindparam, text
 
-from music_classifier.db.matrix_read import read_keyed_matrix
+from music_classifier.db.matrix_read import read_keyed_matrix, sort_by_keys
 from music_classifier.db.tables import FEATURE_ONLY_SOURCES
 from music_classifier.db.views import column_prefix, dataset_view_name
 from music_classifier.errors import InputError
@@ -128,8 +128,8 @@ def load_dataset(conn: Connection, name: str, *, feature_names: list[str] | None
     names = select_features(available, feature_names, f"dataset {name!r}")
     keys = ["track_id", "segment"] if segments else ["track_id"]
     # A per-track dataset has at most one row per stored member: the rows go straight into one array.
-    key_values, X = read_keyed_matrix(conn, f'"{view}"', keys, names, order_by=keys,
-                                      expected_rows=None if segments else summary.n_tracks)
+    key_values, X = sort_by_keys(*read_keyed_matrix(conn, f'"{view}"', keys, names,
+                                                    expected_rows=None if segments else summary.n_tracks))
     n_rows = len(X)
     if not n_rows:
         raise InputError(f"dataset {name!r} has no rows with features (were its tracks' features removed?)")
