@@ -127,9 +127,11 @@ def load_dataset(conn: Connection, name: str, *, feature_names: list[str] | None
     available = [c for c in header if c not in META_COLUMNS]
     names = select_features(available, feature_names, f"dataset {name!r}")
     keys = ["track_id", "segment"] if segments else ["track_id"]
-    # A per-track dataset has at most one row per stored member: the rows go straight into one array.
-    key_values, X = sort_by_keys(*read_keyed_matrix(conn, f'"{view}"', keys, names,
-                                                    expected_rows=None if segments else summary.n_tracks))
+    # The rows go straight into one array of a known bound (peak memory ~1x, not blocks + their join ~2x):
+    # a per-track dataset has at most one row per stored member; a segment dataset's rows are counted first
+    # (the count reads no feature column).
+    bound = conn.execute(text(f'SELECT COUNT(*) FROM "{view}"')).scalar_one() if segments else summary.n_tracks
+    key_values, X = sort_by_keys(*read_keyed_matrix(conn, f'"{view}"', keys, names, expected_rows=bound))
     n_rows = len(X)
     if not n_rows:
         raise InputError(f"dataset {name!r} has no rows with features (were its tracks' features removed?)")
