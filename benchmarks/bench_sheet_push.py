@@ -30,13 +30,13 @@ from music_classifier.db.engine import make_engine  # noqa: E402
 from music_classifier.db.feature_columns import GTZAN_V1  # noqa: E402
 from music_classifier.db.tables import (  # noqa: E402
     extractions,
-    features,
     genres,
     proposals,
     students,
     track_genres,
     tracks,
 )
+from music_classifier.db.values import insert_rows  # noqa: E402
 from music_classifier.ingest.push_rows import push_rows  # noqa: E402
 from music_classifier.models.datasets import DatasetDefinition, create_dataset  # noqa: E402
 from music_classifier.models.predict import predict_tracks  # noqa: E402
@@ -61,8 +61,7 @@ def fill(conn, n: int) -> None:
                                         "params_hash": "p", "status": "done"} for i in range(n)])
     centre = np.array([[6.0 if j % N_GENRES == g else 0.0 for j in range(len(GTZAN_V1))] for g in range(N_GENRES)])
     values = centre[np.arange(n) % N_GENRES] + rng.normal(0, 1.0, (n, len(GTZAN_V1)))
-    conn.execute(insert(features), [{"extraction_id": i + 1, "name": c, "value": float(values[i, j])}
-                                    for i in range(n) for j, c in enumerate(GTZAN_V1)])
+    insert_rows(conn, "gtzan_csv", np.arange(1, n + 1), GTZAN_V1, values)
 
 
 

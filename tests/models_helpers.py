@@ -10,15 +10,8 @@ import numpy as np
 from sqlalchemy import Connection, insert, select
 
 from music_classifier.db.feature_columns import GTZAN_V1, LIBROSA_V1, MUSICNN_V1, SPOTIFY_V1
-from music_classifier.db.tables import (
-    extractions,
-    features,
-    genres,
-    segment_features,
-    track_genres,
-    tracks,
-    wide_values,
-)
+from music_classifier.db.tables import extractions, genres, track_genres, tracks
+from music_classifier.db.values import replace_values
 
 COLUMNS = {"gtzan_csv": GTZAN_V1, "spotify": SPOTIFY_V1, "librosa": LIBROSA_V1, "musicnn": MUSICNN_V1}
 
@@ -54,10 +47,7 @@ def add_features(conn: Connection, track_id: int, extractor: str, values: dict[s
     eid = int(conn.execute(insert(extractions).values(
         track_id=track_id, extractor=extractor, version="1", params_hash="p", status=status,
     ).returning(extractions.c.id)).scalar_one())
-    if extractor in wide_values:  # musicnn: one column per feature
-        conn.execute(insert(wide_values[extractor][0]), [{"extraction_id": eid, **values}])
-    else:
-        conn.execute(insert(features), [{"extraction_id": eid, "name": n, "value": v} for n, v in values.items()])
+    replace_values(conn, extractor, eid, values, None)
     return eid
 
 
@@ -67,14 +57,7 @@ def add_segments(conn: Connection, track_id: int, segments: list[dict[str, float
         track_id=track_id, extractor=extractor, version="1", params_hash="seg", status="done",
     ).returning(extractions.c.id)).scalar_one())
     indices = range(first_segment, first_segment + len(segments))
-    if extractor in wide_values:
-        conn.execute(insert(wide_values[extractor][1]), [
-            {"extraction_id": eid, "segment": i, "start_s": 3.0 * i, **seg}
-            for i, seg in zip(indices, segments, strict=True)])
-    else:
-        conn.execute(insert(segment_features), [
-            {"extraction_id": eid, "segment": i, "start_s": 3.0 * i, "name": n, "value": v}
-            for i, seg in zip(indices, segments, strict=True) for n, v in seg.items()])
+    replace_values(conn, extractor, eid, {}, [(i, 3.0 * i, seg) for i, seg in zip(indices, segments, strict=True)])
     return eid
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import func, insert, select, text
 from music_classifier.db import migrate, tables
 from music_classifier.db.engine import make_engine
 from music_classifier.db.feature_columns import FEATURE_VIEWS_V1, LIBROSA_V1, SEGMENT_VIEWS_V1
+from music_classifier.db.values import replace_values
 from music_classifier.db.views import dataset_view_sql
 
 TEST_MIGRATION = textwrap.dedent('''
@@ -28,8 +29,11 @@ TEST_MIGRATION = textwrap.dedent('''
     import sqlalchemy as sa
     from alembic import op
 
-    from music_classifier.db.feature_columns import FEATURE_VIEWS_V1, SEGMENT_VIEWS_V1
+    from music_classifier.db.feature_columns import (FEATURE_VIEWS_LATEST, SEGMENT_VIEWS_LATEST,
+                                                     WIDE_STORES_LATEST)
     from music_classifier.db.views import views_dropped
+
+    LATEST = dict(wide_stores=WIDE_STORES_LATEST, long_views=True)
 
     revision = "9999_recreate_tracks"
     down_revision = "{head}"
@@ -44,20 +48,20 @@ TEST_MIGRATION = textwrap.dedent('''
 
 
     def upgrade():
-        with views_dropped(op.get_bind(), FEATURE_VIEWS_V1, SEGMENT_VIEWS_V1):
+        with views_dropped(op.get_bind(), FEATURE_VIEWS_LATEST, SEGMENT_VIEWS_LATEST, **LATEST):
             with op.batch_alter_table("tracks", recreate=_recreate()) as batch:
                 batch.add_column(sa.Column("test_note", sa.String(20), nullable=True))
                 batch.alter_column("song", existing_type=sa.String(700), type_=sa.String(800))
 
 
     def downgrade():
-        with views_dropped(op.get_bind(), FEATURE_VIEWS_V1, SEGMENT_VIEWS_V1):
+        with views_dropped(op.get_bind(), FEATURE_VIEWS_LATEST, SEGMENT_VIEWS_LATEST, **LATEST):
             with op.batch_alter_table("tracks", recreate=_recreate()) as batch:
                 batch.drop_column("test_note")
 ''')
 
-CHILD_TABLES = ["students", "proposals", "genres", "genre_aliases", "track_genres", "extractions", "features",
-                "segment_features", "service_state", "datasets", "dataset_members", "models", "predictions"]
+CHILD_TABLES = ["students", "proposals", "genres", "genre_aliases", "track_genres", "extractions", "librosa_values",
+                "librosa_segment_values", "service_state", "datasets", "dataset_members", "models", "predictions"]
 
 
 def _fill_every_table(conn) -> None:
@@ -75,10 +79,9 @@ def _fill_every_table(conn) -> None:
     conn.execute(insert(tables.extractions), [
         {"id": i, "track_id": i, "extractor": "librosa", "version": "1", "params_hash": "p", "status": "done"}
         for i in (1, 2, 3)])
-    conn.execute(insert(tables.features), [
-        {"extraction_id": i, "name": n, "value": float(i)} for i in (1, 2, 3) for n in LIBROSA_V1[:5]])
-    conn.execute(insert(tables.segment_features), [
-        {"extraction_id": 1, "segment": s, "start_s": 3.0 * s, "name": "tempo", "value": 120.0} for s in range(3)])
+    for i in (1, 2, 3):
+        replace_values(conn, "librosa", i, dict.fromkeys(LIBROSA_V1[:5], float(i)),
+                       [(s, 3.0 * s, {"tempo": 120.0}) for s in range(3)] if i == 1 else None)
     conn.execute(insert(tables.service_state).values(key="spotify_breaker", value="open"))
     conn.execute(insert(tables.datasets).values(id=1, name="small", definition={"features": "librosa"}))
     conn.execute(insert(tables.dataset_members), [

@@ -14,6 +14,7 @@ from models_helpers import COLUMNS
 from sqlalchemy import func, insert, select, text, update
 
 from music_classifier.db.tables import extractions, features, tracks
+from music_classifier.db.values import replace_values
 from music_classifier.jobs import runtime, tasks
 from music_classifier.jobs.persist import mark_failed, mark_queued, mark_running, save_result
 from music_classifier.settings import get_settings
@@ -40,7 +41,7 @@ def _done_librosa_rows(conn, n: int) -> list[int]:
         eid = conn.execute(insert(extractions).values(
             track_id=tid, extractor="librosa", version="1", params_hash="p", status="done", attempts=1,
             worker="rq:w@host/1").returning(extractions.c.id)).scalar_one()
-        conn.execute(insert(features), [{"extraction_id": eid, "name": c, "value": 1.0} for c in COLUMNS["librosa"]])
+        replace_values(conn, "librosa", eid, dict.fromkeys(COLUMNS["librosa"], 1.0), None)
         ids.append(eid)
     return ids
 

@@ -77,7 +77,7 @@ def test_0010_short_search_indexes_come_and_go(db_url):
     migrate.upgrade(engine)
     postgres = engine.dialect.name == "postgresql"
     assert (PREFIX_INDEXES <= _index_names(engine)) is postgres
-    migrate.downgrade(engine, "0008_search_index")
+    migrate.downgrade(engine, "0009_wide_features")
     assert not PREFIX_INDEXES & _index_names(engine)
     assert (SEARCH_INDEXES <= _index_names(engine)) is postgres
     migrate.upgrade(engine)

@@ -15,7 +15,8 @@ from sqlalchemy import insert, select
 from typer.testing import CliRunner
 
 from music_classifier.db.feature_columns import GTZAN_V1
-from music_classifier.db.tables import extractions, features, models, track_genres, tracks
+from music_classifier.db.tables import extractions, models, track_genres, tracks, wide_values
+from music_classifier.db.values import replace_values
 from music_classifier.errors import InputError
 from music_classifier.ingest.genres import resolve_genres
 from music_classifier.models import plots
@@ -67,8 +68,7 @@ def seed_model(conn, *, per_genre: int = 8, dataset: str = "mix", with_importanc
                 track_id=track_id, extractor="gtzan_csv", version="1", params_hash="test", status="done",
             ).returning(extractions.c.id)).scalar_one()
             values = rng.normal(5.0 * gi, 1.0, len(GTZAN_V1))
-            conn.execute(insert(features), [{"extraction_id": ext_id, "name": n, "value": float(v)}
-                                            for n, v in zip(GTZAN_V1, values, strict=True)])
+            replace_values(conn, "gtzan_csv", ext_id, dict(zip(GTZAN_V1, values.tolist(), strict=True)), None)
             track_rows.append((track_id, artist, title, genre))
     summary = create_dataset(conn, dataset, DatasetDefinition(features="gtzan_csv", top=4, min_per_genre=3))
 
@@ -382,7 +382,7 @@ def test_report_without_feature_rows_still_builds_with_a_note(sqlite_engine, tmp
 
     with sqlite_engine.begin() as conn:
         model_id = seed_model(conn)
-        conn.execute(delete(features))  # the view now has no rows; the stored run is untouched
+        conn.execute(delete(wide_values["gtzan_csv"][0]))  # the view now has no rows; the stored run is untouched
     with sqlite_engine.connect() as conn:
         html = build_report(conn, model_id, out_dir=tmp_path / "r", settings=None).read_text(encoding="utf-8")
     assert "No map: dataset &#39;mix&#39; has no rows with features" in html

@@ -13,6 +13,7 @@ from music_classifier.cli import app
 from music_classifier.db.engine import make_engine
 from music_classifier.db.feature_columns import SPOTIFY_V1
 from music_classifier.db.tables import extractions, features, genres, service_state, track_genres, tracks
+from music_classifier.db.values import replace_values
 from music_classifier.errors import InputError
 from music_classifier.features.spotify_errors import (
     AudioFeaturesForbidden,
@@ -397,8 +398,8 @@ def _csv_track(conn, spotify_id: str, artist: str, title: str) -> int:
     eid = conn.execute(insert(extractions).values(
         track_id=tid, extractor="spotify", version="1", params=params, params_hash=params_hash(params),
         status="done").returning(extractions.c.id)).scalar_one()
-    conn.execute(insert(features), [{"extraction_id": eid, "name": k, "value": float(v)}
-                                    for k, v in features_for(spotify_id).items() if k in SPOTIFY_V1])
+    replace_values(conn, "spotify", eid, {k: float(v) for k, v in features_for(spotify_id).items()
+                                          if k in SPOTIFY_V1}, None)
     return tid
 
 

@@ -50,21 +50,30 @@ MUSICNN_V1: list[str] = (
 
 
 class WideStore(NamedTuple):
-    """Where an extractor with hundreds of values keeps them: one column per feature.
+    """Where an extractor keeps its values: one row per extraction (per segment), one column per feature.
 
     A pivot of the long ``features`` table costs (features)^2 CASE evaluations per row on SQLite
-    (450 musicnn values: 50 ms per track), so such extractors get a table of their own and their
-    views are plain joins.
+    (450 musicnn values: 50 ms per track), and on PostgreSQL reading a pivot view costs 12-27x reading a
+    wide table (issue 19); a float array per row costs 11x on a view read (BENCHMARKS.md, "Storage
+    design"). Since 0009 every extractor has such tables and its views are plain joins.
     """
 
     table: str  # one row per extraction
-    segment_table: str  # one row per (extraction, segment)
+    segment_table: str | None  # one row per (extraction, segment); None when the extractor has no segments
     columns: list[str]
 
 
 # extractor name -> its wide tables. Extractors not listed keep their values in `features` (long form).
 WIDE_STORES_V1: dict[str, WideStore] = {
     "musicnn": WideStore("musicnn_values", "musicnn_segment_values", MUSICNN_V1),
+}
+
+# Since 0009_wide_features: every extractor (the long `features`/`segment_features` tables became views).
+WIDE_STORES_V2: dict[str, WideStore] = {
+    "librosa": WideStore("librosa_values", "librosa_segment_values", LIBROSA_V1),
+    "spotify": WideStore("spotify_values", None, SPOTIFY_V1),
+    "gtzan_csv": WideStore("gtzan_csv_values", None, GTZAN_V1),
+    **WIDE_STORES_V1,
 }
 
 # view name -> (extractor name, columns). Per-track views take each track's newest `done` extraction.
@@ -84,7 +93,8 @@ SEGMENT_VIEWS_V2: dict[str, tuple[str, list[str]]] = {
     **SEGMENT_VIEWS_V1, "musicnn_segment_features": ("musicnn", MUSICNN_V1)}
 
 # The lists valid at the head of the migration chain: what a NEW migration passes to views_dropped
-# (and what datasets read). Move these when a migration adds a version.
+# (``views_dropped(conn, FEATURE_VIEWS_LATEST, SEGMENT_VIEWS_LATEST, wide_stores=WIDE_STORES_LATEST,
+# long_views=True)``; and what datasets read). Move these when a migration adds a version.
 FEATURE_VIEWS_LATEST = FEATURE_VIEWS_V2
 SEGMENT_VIEWS_LATEST = SEGMENT_VIEWS_V2
-WIDE_STORES_LATEST = WIDE_STORES_V1
+WIDE_STORES_LATEST = WIDE_STORES_V2

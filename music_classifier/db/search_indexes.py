@@ -12,7 +12,6 @@ from __future__ import annotations
 from sqlalchemy import Connection, text
 
 TRIGRAM_INDEXES = {"ix_tracks_artist_trgm": "lower(artist)", "ix_tracks_title_trgm": "lower(title)"}
-TRIGRAM_REVISION = "0008_search_index"
 
 
 def add_missing_trigram_indexes(conn: Connection) -> list[str]:

@@ -153,24 +153,10 @@ extractions = Table(
     CheckConstraint("status IN ('queued', 'running', 'done', 'failed', 'stale')", name="status"),
 )
 
-features = Table(
-    "features",
-    metadata,
-    Column("extraction_id", Integer, ForeignKey("extractions.id", ondelete="CASCADE"), primary_key=True),
-    Column("name", String(64), primary_key=True),
-    Column("value", Float, nullable=True),
-)
-
-segment_features = Table(
-    "segment_features",
-    metadata,
-    Column("extraction_id", Integer, ForeignKey("extractions.id", ondelete="CASCADE"), primary_key=True),
-    Column("segment", Integer, primary_key=True),
-    Column("start_s", Float, nullable=False),
-    Column("name", String(64), primary_key=True),
-    Column("value", Float, nullable=True),
-)
-
+# Feature values (since migration 0009): one wide table per extractor, one Float column per declared
+# feature name (db/feature_columns.py WIDE_STORES_LATEST), and one per extractor with segments, one row per
+# (extraction, segment). The long shape `features` / `segment_features` (extraction, name, value) is a
+# view over them for SQL users (db/views.py long_view_sql); write through db/values.py.
 
 
 def _wide_values(name: str, columns: list[str], *, segments: bool) -> Table:
@@ -181,13 +167,19 @@ def _wide_values(name: str, columns: list[str], *, segments: bool) -> Table:
     return Table(name, metadata, *key, *(Column(c, Float, nullable=True) for c in columns))
 
 
-#: extractor -> (per-track table, per-segment table) for extractors with a wide store.
-wide_values: dict[str, tuple[Table, Table]] = {
+#: extractor -> (per-track table, per-segment table or None): every extractor's values.
+wide_values: dict[str, tuple[Table, Table | None]] = {
     extractor: (_wide_values(store.table, store.columns, segments=False),
-                _wide_values(store.segment_table, store.columns, segments=True))
+                _wide_values(store.segment_table, store.columns, segments=True) if store.segment_table else None)
     for extractor, store in WIDE_STORES_LATEST.items()
 }
 musicnn_values, musicnn_segment_values = wide_values["musicnn"]
+librosa_values, librosa_segment_values = wide_values["librosa"]
+
+# The long views over them (for queries only: not part of the metadata, so nothing takes them for tables).
+features = table("features", column("extraction_id", Integer), column("name", String), column("value", Float))
+segment_features = table("segment_features", column("extraction_id", Integer), column("segment", Integer),
+                         column("start_s", Float), column("name", String), column("value", Float))
 
 service_state = Table(
     "service_state",

@@ -235,10 +235,45 @@ WHERE t.removed_at IS NULL""",
 }
 
 
+# The long shape of the feature values (migration 0009): one row per (extraction, feature name) with a value,
+# over every extractor's wide tables, for SQL users who want one feature without the views. Each branch
+# is one (table, column): a query naming a feature (``WHERE name = 'tempo'``) reads one column of one
+# table on PostgreSQL (the other branches' constant filters fold away).
+LONG_VIEWS = ("features", "segment_features")
+
+
+def long_view_sql(view: str, wide_stores: Mapping[str, Any]) -> str | None:
+    """``features`` (extraction_id, name, value) or ``segment_features`` (extraction_id, segment, start_s,
+    name, value) over the stores' tables; None when no store has such a table."""
+    segments = view == "segment_features"
+    branches = []
+    for store in wide_stores.values():
+        table = store.segment_table if segments else store.table
+        if table is None:
+            continue
+        keys = "w.extraction_id AS extraction_id" + (", w.segment AS segment, w.start_s AS start_s" if segments else "")
+        branches += [f"SELECT {keys}, {_lit(c)} AS name, w.{_q(c)} AS value FROM {_q(table)} w "
+                     f"WHERE w.{_q(c)} IS NOT NULL" for c in store.columns]
+    if not branches:
+        return None
+    # SQLite allows 500 terms in one compound SELECT (SQLITE_MAX_COMPOUND_SELECT): chains of at most 250,
+    # each a subquery of an outer chain.
+    chains = ["SELECT * FROM (" + "\nUNION ALL ".join(branches[i:i + 250]) + ") AS part"
+              for i in range(0, len(branches), 250)]
+    return f"CREATE VIEW {_q(view)} AS\n" + "\nUNION ALL ".join(chains)
+
+
+def create_long_views(conn: Connection, wide_stores: Mapping[str, Any]) -> None:
+    for view in LONG_VIEWS:
+        sql = long_view_sql(view, wide_stores)
+        if sql:
+            conn.execute(text(sql))
+
+
 def project_view_names(conn: Connection) -> list[str]:
     names = inspect(conn).get_view_names()
     return [n for n in names if n.startswith("dataset_") or n.endswith("_features") or n in AUDIT_VIEWS
-            or n in DECISION_VIEWS]
+            or n in DECISION_VIEWS or n in LONG_VIEWS]
 
 
 def drop_views(conn: Connection, names: list[str]) -> None:
@@ -248,6 +283,7 @@ def drop_views(conn: Connection, names: list[str]) -> None:
 
 
 def _wide_table(wide_stores: Mapping[str, Any] | None, extractor: str, segment: bool) -> str | None:
+    """The store's table for a view (None: the view pivots the long table, before 0009)."""
     store = (wide_stores or {}).get(extractor)
     if store is None:
         return None
@@ -313,28 +349,39 @@ def create_dataset_views(conn: Connection, columns: dict[str, list[str]],
 @contextmanager
 def views_dropped(conn: Connection, feature_views: dict[str, tuple[str, list[str]]],
                   segment_views: dict[str, tuple[str, list[str]]], *,
-                  wide_stores: Mapping[str, Any] | None = None) -> Iterator[None]:
+                  wide_stores: Mapping[str, Any] | None = None, long_views: bool = False) -> Iterator[None]:
     """Drop every project view, run the body (a migration), recreate the views.
 
     ``feature_views``/``segment_views`` (and ``wide_stores``) are the frozen column lists valid
     *after* the body. A feature view they do not name (added by a later migration than the lists,
     e.g. a migration written before it that still passes older lists) is recreated as it was when
-    every table it reads still exists (a downgrade that drops its table drops it too).
+    every table it reads still exists (a downgrade that drops its table drops it too). ``long_views``:
+    the values live only in the wide tables (since 0009), so the long ``features``/``segment_features``
+    views are created over them.
     """
     names = project_view_names(conn)
     saved = view_definitions(conn, names)
     drop_views(conn, names)
     yield
+    # Since 0009 there is no long table to pivot: a view the lists would pivot (a migration written before
+    # 0009 passing its own, older lists) is recreated as it was instead, like a view the lists do not name.
+    pivotable = inspect(conn).has_table("features")
+    columns = {v: cols for v, (_, cols) in {**feature_views, **segment_views}.items()}
+    feature_views = {v: spec for v, spec in feature_views.items()
+                     if pivotable or _wide_table(wide_stores, spec[0], False)}
+    segment_views = {v: spec for v, spec in segment_views.items()
+                     if pivotable or _wide_table(wide_stores, spec[0], True)}
     create_feature_views(conn, feature_views, segment_views, wide_stores)
+    if long_views and wide_stores:
+        create_long_views(conn, wide_stores)
     inspector = inspect(conn)
     present = set(inspector.get_table_names()) | set(inspector.get_view_names())
     for name in names:
         if (name.startswith("dataset_") or name in feature_views or name in segment_views or name in AUDIT_VIEWS
-                or name in DECISION_VIEWS or name not in saved):
+                or name in DECISION_VIEWS or name not in saved or (long_views and name in LONG_VIEWS)):
             continue
         if set(_READ_FROM.findall(saved[name])) <= present:
             conn.execute(text(saved[name]))
-    columns = {v: cols for v, (_, cols) in {**feature_views, **segment_views}.items()}
     create_dataset_views(conn, columns, saved={n: sql for n, sql in saved.items() if n.startswith("dataset_")})
     for name in [n for n in AUDIT_VIEWS if n in names]:  # only where migration 0006 had made them
         conn.execute(text(AUDIT_VIEWS[name]))

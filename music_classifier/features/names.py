@@ -81,3 +81,7 @@ LIBROSA_FEATURES: list[FeatureSpec] = _build()
 
 #: The names alone, in output order.
 LIBROSA_FEATURE_NAMES: list[str] = [spec.name for spec in LIBROSA_FEATURES]
+
+#: The published GTZAN feature table's columns (``features_30_sec.csv`` without filename, length, label):
+#: the first 57 librosa names, which the ``gtzan_csv`` import declares.
+GTZAN_FEATURE_NAMES: list[str] = LIBROSA_FEATURE_NAMES[:57]

@@ -1,6 +1,6 @@
 """Spotify Web API (through spotipy) and a compatible audio-features service, behind small interfaces.
 
-- :class:`AudioFeaturesProvider`: Spotify ids -> the SPOTIFY_V1 audio features. Two implementations:
+- :class:`AudioFeaturesProvider`: Spotify ids -> the declared audio features (spotify_names). Two implementations:
   :class:`SpotifyAudioFeatures` (spotipy, client credentials, batches of 100) and
   :class:`ReccoBeatsAudioFeatures` (the same fields by Spotify id, batches of 40, no key).
 - :class:`SpotifyCatalog`: search (artist, title) -> best match by :mod:`.spotify_match`; playlist items.
@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import requests
 
-from music_classifier.db.feature_columns import SPOTIFY_V1
 from music_classifier.errors import ConfigError, InputError, RemoteError
 from music_classifier.features.spotify_errors import (
     AudioFeaturesForbidden,
@@ -37,6 +36,7 @@ from music_classifier.features.spotify_errors import (
     TransientSpotifyError,
 )
 from music_classifier.features.spotify_match import MATCH_THRESHOLD, best_candidate
+from music_classifier.features.spotify_names import SPOTIFY_FEATURE_NAMES
 from music_classifier.text_safety import clean_text
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ def params_hash(params: Mapping[str, Any]) -> str:
 
 
 class AudioFeaturesProvider(Protocol):
-    """Spotify ids -> audio features named as in SPOTIFY_V1 (None for an id the service does not know)."""
+    """Spotify ids -> audio features named as in SPOTIFY_FEATURE_NAMES (None for an id the service does not know)."""
 
     name: str
     batch_size: int
@@ -122,9 +122,9 @@ def retry_after_seconds(value: str | None, default: float = 1.0) -> float:
 
 
 def features_from(obj: Mapping[str, Any]) -> FeatureValues:
-    """The SPOTIFY_V1 fields of an audio-features object; a field the service lacks stays None."""
+    """The SPOTIFY_FEATURE_NAMES fields of an audio-features object; a field the service lacks stays None."""
     out: FeatureValues = {}
-    for name in SPOTIFY_V1:
+    for name in SPOTIFY_FEATURE_NAMES:
         value = obj.get(name)
         out[name] = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
     return out

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,7 +35,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, bindparam, select, update
 
 from music_classifier.db.planner_stats import LIBRARY_TABLES, extraction_tables, refresh_planner_stats
-from music_classifier.db.tables import MAX_TEXT, extractions, features, track_genres, tracks
+from music_classifier.db.tables import MAX_TEXT, extractions, track_genres, tracks
+from music_classifier.db.values import delete_values, insert_rows, read_rows
 from music_classifier.errors import InputError
 from music_classifier.ingest.csv_layouts import (
     GTZAN_ARTIST,
@@ -383,24 +383,19 @@ def _sync(conn: Connection, first: pd.DataFrame, *, gtzan: bool, feature_names: 
     existing = ~missing
     if existing.any():
         say("comparing stored feature values")
-        stored_values = _frame(conn, select(features.c.extraction_id, features.c.name, features.c.value)
-                               .join(extractions, extractions.c.id == features.c.extraction_id)
-                               .where(this_extraction))
-        wide = (stored_values.pivot(index="extraction_id", columns="name", values="value")
-                if len(stored_values) else pd.DataFrame(columns=feature_names, dtype=float))
+        stored_ids, stored = read_rows(conn, extractor, merged.loc[existing, "extraction_id"].tolist(),
+                                       feature_names)
+        wide = pd.DataFrame(stored, index=stored_ids, columns=feature_names)
         old_values = wide.reindex(index=merged["extraction_id"], columns=feature_names).to_numpy(dtype=np.float64)
         differs = (old_values != values).any(axis=1)
         stale = existing & (differs | not_done)
         if stale.any():
-            stale_ids = merged.loc[stale, "extraction_id"].tolist()
-            for start in range(0, len(stale_ids), 500):
-                chunk = stale_ids[start:start + 500]
-                conn.execute(features.delete().where(features.c.extraction_id.in_(chunk)))
+            delete_values(conn, extractor, merged.loc[stale, "extraction_id"].tolist())
             rewrite |= stale
             touched |= set(merged.loc[stale, "id"].tolist())
 
     say(f"writing features of {int(rewrite.sum()):,} tracks")
-    insert_features(conn, merged.loc[rewrite, "extraction_id"].to_numpy(), feature_names, values[rewrite])
+    insert_rows(conn, extractor, merged.loc[rewrite, "extraction_id"].to_numpy(), feature_names, values[rewrite])
 
     new_ids = set(merged.loc[is_new, "id"].tolist())
     touched -= new_ids
@@ -434,44 +429,6 @@ def bulk_insert(conn: Connection, table: str, columns: list[str], rows: Any) -> 
         batch = [dict(zip(columns, row, strict=True)) for row in rows]
         if batch:
             conn.execute(metadata.tables[table].insert(), batch)
-
-
-_SAFE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-
-
-def insert_features(conn: Connection, extraction_ids: Any, names: list[str], values: Any,
-                    chunk: int = 20_000) -> None:
-    """Insert ``values[i, j]`` as feature ``names[j]`` of extraction ``extraction_ids[i]``.
-
-    SQLite: one executemany row per extraction, each inserting all its features with a multi-row
-    VALUES (a third of the time of one execution per feature row). PostgreSQL: COPY, row by row.
-    Rows are generated a chunk of extractions at a time, so memory stays bounded."""
-    import numpy as np
-
-    for name in names:
-        if not _SAFE_NAME.match(name):  # they are inlined below: frozen names only
-            raise ValueError(f"invalid feature name {name!r}")
-    k = len(names)
-    if conn.dialect.name == "sqlite":
-        row_sql = ", ".join(f"(?1, '{name}', ?{j + 2})" for j, name in enumerate(names))
-        sql = f"INSERT INTO features (extraction_id, name, value) VALUES {row_sql}"
-        cur = conn.connection.driver_connection.cursor()
-        try:
-            for start in range(0, len(extraction_ids), chunk):
-                ids = extraction_ids[start:start + chunk].tolist()
-                cur.executemany(sql, ((eid, *row) for eid, row in
-                                      zip(ids, values[start:start + chunk].tolist(), strict=True)))
-        finally:
-            cur.close()
-        return
-
-    def rows() -> Any:
-        for start in range(0, len(extraction_ids), chunk):
-            ids = extraction_ids[start:start + chunk]
-            yield from zip(np.repeat(ids, k).tolist(), names * len(ids),
-                           values[start:start + chunk].ravel().tolist(), strict=True)
-
-    bulk_insert(conn, "features", ["extraction_id", "name", "value"], rows())
 
 
 def _frame(conn: Connection, stmt: Any) -> pd.DataFrame:

@@ -23,9 +23,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, delete, func, insert, literal, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
-from music_classifier.db.tables import extractions, features, tracks
+from music_classifier.db.tables import extractions, tracks
+from music_classifier.db.values import copy_values
 from music_classifier.errors import InputError
 from music_classifier.features.spotify_match import MATCH_THRESHOLD, artist_variants, best_candidate, norm_artist
 from music_classifier.features.spotify_provider import EXTRACTOR_NAME, EXTRACTOR_VERSION, extraction_params, params_hash
@@ -144,11 +145,7 @@ def _copy_features(conn: Connection, track_id: int, source_extraction: int, phas
             params=DATASET_PARAMS, attempts=1, queued_at=now, **values).returning(extractions.c.id)).scalar_one()
     else:
         conn.execute(update(extractions).where(extractions.c.id == extraction_id).values(**values))
-        conn.execute(delete(features).where(features.c.extraction_id == extraction_id))
-    conn.execute(insert(features).from_select(
-        ["extraction_id", "name", "value"],
-        select(literal(extraction_id), features.c.name, features.c.value)
-        .where(features.c.extraction_id == source_extraction)))
+    copy_values(conn, EXTRACTOR_NAME, source_id=source_extraction, target_id=extraction_id)
 
 
 def _clear(conn: Connection, track_id: int, phash: str) -> None:

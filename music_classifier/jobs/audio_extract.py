@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from music_classifier.jobs.extractors import get_extractor
+from music_classifier.features.registry import get_extractor
 
 Segments = list[tuple[int, float, dict[str, float]]]
 

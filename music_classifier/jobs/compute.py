@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 
 from music_classifier.db.tables import extractions
+from music_classifier.features.registry import get_extractor
 from music_classifier.jobs import runtime
-from music_classifier.jobs.extractors import get_extractor
 from music_classifier.jobs.persist import ensure_extractions, mark_failed, select_track_ids
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from music_classifier.db.planner_stats import refresh_planner_stats
-from music_classifier.jobs.extractors import get_extractor
+from music_classifier.features.registry import get_extractor
 from music_classifier.jobs.persist import queue_selection, set_job_ids, set_job_ids_by_formula
 from music_classifier.jobs.runtime import JOB_TIMEOUT_S, RESULT_TTL_S, job_id_for, job_id_prefix, retry_policy
 
@@ -76,7 +76,7 @@ def spotify_spec(provider: str = "spotify") -> ExtractionSpec:
 def spec_for(extractor: str, *, excerpt_s: float | None = None, segments: bool = True,
              provider: str = "spotify") -> ExtractionSpec:
     from music_classifier.errors import InputError
-    from music_classifier.jobs.extractors import AUDIO_EXTRACTORS
+    from music_classifier.features.registry import AUDIO_EXTRACTORS
 
     if get_extractor(extractor).needs_audio:
         return audio_spec(extractor, excerpt_s=excerpt_s, segments=segments)

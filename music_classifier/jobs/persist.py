@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, exists, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, exists, insert, or_, select, update
 from sqlalchemy.sql import ColumnElement
 
-from music_classifier.db.tables import extractions, segment_features, tracks, wide_values
-from music_classifier.db.tables import features as features_table
+from music_classifier.db.tables import extractions, tracks
+from music_classifier.db.values import SegmentValues
+from music_classifier.db.values import replace_values as _replace_values
 from music_classifier.errors import InputError
-from music_classifier.jobs.extractors import get_extractor
+from music_classifier.features.registry import get_extractor
 
 SELECTIONS = ("missing", "failed", "stale", "all")
 MAX_ERROR_CHARS = 2000
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 _CHUNK = 5000  # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
 
 #: A segment result: (segment index, start in seconds, {feature name: value}).
-Segment = tuple[int, float, Mapping[str, float]]
+Segment = SegmentValues
 
 
 def utcnow() -> datetime:
@@ -263,8 +264,8 @@ def save_result(
 
     With ``claim`` (every task passes the one :func:`mark_running` gave it) this is a compare-and-set:
     a row the claim no longer holds keeps its features and status, and False is returned (logged).
-    Values go to the long ``features`` tables, or to the extractor's wide tables when it has them
-    (``extractor``: the claim's, else looked up from the row).
+    Values go to the extractor's tables (:mod:`music_classifier.db.values`): one row, and one
+    statement for the segments (``extractor``: the claim's, else looked up from the row).
     """
     done = {"status": "done", "error": None, "finished_at": utcnow(), "seconds": round(float(seconds), 4)}
     if claim is not None:
@@ -275,44 +276,12 @@ def save_result(
         extractor = claim.extractor
     if extractor is None:
         extractor = conn.execute(select(extractions.c.extractor).where(extractions.c.id == extraction_id)).scalar()
-    if extractor in wide_values:
-        _save_wide(conn, extraction_id, extractor, features, segments)
-    else:
-        _save_long(conn, extraction_id, features, segments)
+    if extractor is None:
+        raise ValueError(f"extraction {extraction_id}: no such row")
+    _replace_values(conn, extractor, extraction_id, features, segments)
     if claim is None:
         conn.execute(update(extractions).where(extractions.c.id == extraction_id).values(**done))
     return True
-
-
-def _save_wide(conn: Connection, extraction_id: int, extractor: str, features: Mapping[str, float],
-               segments: Sequence[Segment] | None) -> None:
-    table, segment_table = wide_values[extractor]
-    known = set(table.c.keys())
-    unknown = [n for n in features if n not in known] + [n for _, _, values in (segments or []) for n in values
-                                                         if n not in known]
-    if unknown:  # a programming error (the extractor's names and the migration's columns disagree)
-        raise ValueError(f"{extractor} value(s) without a column: {', '.join(sorted(set(unknown))[:5])}")
-    conn.execute(delete(table).where(table.c.extraction_id == extraction_id))
-    conn.execute(delete(segment_table).where(segment_table.c.extraction_id == extraction_id))
-    if features:
-        conn.execute(insert(table), [{"extraction_id": extraction_id, **{n: float(v) for n, v in features.items()}}])
-    rows = [{"extraction_id": extraction_id, "segment": int(i), "start_s": float(s),
-             **{n: float(v) for n, v in values.items()}} for i, s, values in (segments or [])]
-    if rows:
-        conn.execute(insert(segment_table), rows)
-
-
-def _save_long(conn: Connection, extraction_id: int, features: Mapping[str, float],
-               segments: Sequence[Segment] | None) -> None:
-    conn.execute(delete(features_table).where(features_table.c.extraction_id == extraction_id))
-    conn.execute(delete(segment_features).where(segment_features.c.extraction_id == extraction_id))
-    if features:
-        conn.execute(insert(features_table), [{"extraction_id": extraction_id, "name": n, "value": float(v)}
-                                              for n, v in features.items()])
-    seg_rows = [{"extraction_id": extraction_id, "segment": int(i), "start_s": float(s), "name": n, "value": float(v)}
-                for i, s, values in (segments or []) for n, v in values.items()]
-    if seg_rows:
-        conn.execute(insert(segment_features), seg_rows)
 
 
 def mark_failed(conn: Connection, extraction_id: int, error: str, *, only_if: Mapping[str, Any] | None = None,

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, bindparam, select, update
 
 from music_classifier.db.tables import extractions
-from music_classifier.jobs.extractors import NAMES as EXTRACTORS
-from music_classifier.jobs.extractors import get_extractor
+from music_classifier.features.registry import NAMES as EXTRACTORS
+from music_classifier.features.registry import get_extractor
 from music_classifier.jobs.persist import _chunks, mark_failed, utcnow
 from music_classifier.jobs.runtime import job_id_for, next_job_id, parse_worker_label, process_alive
 

@@ -21,9 +21,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 
-from music_classifier.db.tables import extractions, features, tracks
+from music_classifier.db.tables import extractions, tracks
+from music_classifier.db.values import delete_values
 from music_classifier.errors import ConfigError
 from music_classifier.features.spotify_errors import AudioFeaturesForbidden
 from music_classifier.features.spotify_match import MATCH_THRESHOLD
@@ -185,9 +186,9 @@ def process_spotify_batch(
             if error:
                 if mark_failed(conn, item.extraction_id, error, claim=claim):
                     # No values from an earlier run may outlive a failure (the views skip failed rows anyway).
-                    conn.execute(delete(features).where(features.c.extraction_id == item.extraction_id))
+                    delete_values(conn, "spotify", [item.extraction_id])
                     outcome.failed[item.extraction_id] = error
-            # A field the provider lacks (ReccoBeats has no duration_ms) gets no row: NULL in the view.
+            # A field the provider lacks (ReccoBeats has no duration_ms) stays NULL: NULL in the view.
             elif save_result(conn, item.extraction_id, {k: v for k, v in row.items() if v is not None}, None,
                              seconds=per_item, claim=claim):
                 outcome.done.append(item.extraction_id)

@@ -19,8 +19,8 @@ import time
 from datetime import timedelta
 
 from music_classifier.db.planner_stats import refresh_after_results
+from music_classifier.features.registry import EXTRACTORS
 from music_classifier.ingest.library_root import library_root_for
-from music_classifier.jobs.extractors import EXTRACTORS
 from music_classifier.jobs.persist import (
     AudioJob,
     Claim,
@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 #: its row turns ``running`` (the test kills the worker there). A regular file does not block.
 TEST_HOLD_ENV = "MUSIC_CLASSIFIER_TEST_HOLD_FIFO"
 
-#: One task per extractor of the registry (jobs.extractors); the worker runs these and nothing else.
+#: One task per extractor of the registry (features.registry); the worker runs these and nothing else.
 TASK_NAMES = tuple(e.task for e in EXTRACTORS.values())
 #: Tasks beyond the extractors': the page's Retrain button (``serve``) when Redis is configured.
 OTHER_TASKS = ("train_final",)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, bindparam, text
 
+from music_classifier.db.matrix_read import read_keyed_matrix, sort_by_keys
 from music_classifier.db.tables import FEATURE_ONLY_SOURCES
 from music_classifier.db.views import column_prefix, dataset_view_name
 from music_classifier.errors import InputError
@@ -81,24 +82,6 @@ def select_features(available: list[str], wanted: list[str] | None, where: str) 
     return list(wanted)
 
 
-def _track_facts(conn: Connection, track_ids: list[int]) -> tuple[dict[int, str], dict[int, str]]:
-    """({track id: playlist id}, {track id: audio sha256}) of the tracks that have them."""
-    if not track_ids:
-        return {}, {}
-    stmt = text("SELECT id, playlist_id, file_sha256 FROM tracks WHERE id IN :ids").bindparams(
-        bindparam("ids", expanding=True))
-    playlists: dict[int, str] = {}
-    shas: dict[int, str] = {}
-    for start in range(0, len(track_ids), 5000):  # bounded IN lists
-        chunk = track_ids[start:start + 5000]
-        for t, p, sha in conn.execute(stmt, {"ids": chunk}):
-            if p:
-                playlists[int(t)] = p
-            if sha:
-                shas[int(t)] = sha
-    return playlists, shas
-
-
 def _columns(result: Any) -> tuple[dict[str, tuple[Any, ...]], int]:
     """({column name: its values}, row count) of a query result, transposed in C (zip) rather than
     cell by cell: on a 28k-track table this is most of the reading time that is not the query itself."""
@@ -116,44 +99,73 @@ def _to_float(columns: dict[str, tuple[Any, ...]], names: list[str], n_rows: int
     return X
 
 
+def _member_facts(conn: Connection, dataset_id: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(member track ids ascending, {genre, artist, title, source, playlist, sha: one value per member}),
+    read from the members and tracks directly: the text columns never travel with the feature rows."""
+    rows = conn.execute(text(
+        "SELECT m.track_id, g.display_name, t.artist, t.title, t.source, t.playlist_id, t.file_sha256 "
+        "FROM dataset_members m JOIN tracks t ON t.id = m.track_id JOIN genres g ON g.id = m.genre_id "
+        "WHERE m.dataset_id = :ds ORDER BY m.track_id"), {"ds": int(dataset_id)}).all()
+    columns = list(zip(*rows, strict=True)) if rows else [()] * 7
+    ids = np.array(columns[0], dtype=np.int64)
+    names = ("genre", "artist", "title", "source", "playlist", "sha")
+    return ids, {n: np.array(c, dtype=object) for n, c in zip(names, columns[1:], strict=True)}
+
+
 def load_dataset(conn: Connection, name: str, *, feature_names: list[str] | None = None,
                  group_by: str | None = None) -> DatasetFrame:
-    """All rows of ``dataset_<name>`` ordered by track id (then segment)."""
+    """All rows of ``dataset_<name>`` ordered by track id (then segment).
+
+    The feature values come as one float64 array straight from the database (a binary COPY on
+    PostgreSQL, cursor batches on SQLite: :mod:`music_classifier.db.matrix_read`), the text facts once
+    per member track; no Python work per value.
+    """
     summary = get_dataset(conn, name, count_live=False)  # drift is reported by the commands
     segments = bool(summary.definition.get("segments"))
     view = dataset_view_name(name)
-    order = "track_id, segment" if segments else "track_id"
-    columns, n_rows = _columns(conn.execute(text(f'SELECT * FROM "{view}" ORDER BY {order}')))
-    available = [c for c in columns if c not in META_COLUMNS]
+    header = list(conn.execute(text(f'SELECT * FROM "{view}" WHERE 1 = 0')).keys())
+    available = [c for c in header if c not in META_COLUMNS]
     names = select_features(available, feature_names, f"dataset {name!r}")
+    keys = ["track_id", "segment"] if segments else ["track_id"]
+    # The rows go straight into one array of a known bound (peak memory ~1x, not blocks + their join ~2x):
+    # a per-track dataset has at most one row per stored member; a segment dataset's rows are counted first
+    # (the count reads no feature column).
+    bound = conn.execute(text(f'SELECT COUNT(*) FROM "{view}"')).scalar_one() if segments else summary.n_tracks
+    key_values, X = sort_by_keys(*read_keyed_matrix(conn, f'"{view}"', keys, names, expected_rows=bound))
+    n_rows = len(X)
     if not n_rows:
         raise InputError(f"dataset {name!r} has no rows with features (were its tracks' features removed?)")
-    track_ids = np.array(columns["track_id"], dtype=np.int64)
-    playlist_of, sha_of = _track_facts(conn, sorted(set(track_ids.tolist())))
-    frame = DatasetFrame(
-        X=_to_float(columns, names, n_rows),
-        y=np.array([str(g) for g in columns["genre"]], dtype=object),
-        track_ids=track_ids,
-        groups=track_ids.copy(),
-        feature_names=names,
-        artists=np.array(columns["artist"], dtype=object),
-        titles=np.array(columns["title"], dtype=object),
-        playlists=np.array([playlist_of.get(t, f"track:{t}") for t in track_ids.tolist()], dtype=object),
-        segments=np.array(columns["segment"], dtype=np.int64) if segments else None,
-        name=name, dataset_id=summary.id, definition=summary.definition,
-    )
+    track_ids = key_values[:, 0].astype(np.int64)
+    member_ids, facts = _member_facts(conn, summary.id)
+    where = np.searchsorted(member_ids, track_ids)  # every view row is a member's
+    first = np.unique(track_ids, return_index=True)[1]
+    tracks_here = track_ids[first]
+    at = np.searchsorted(member_ids, tracks_here)
+    playlist = np.array([p if p else f"track:{t}" for t, p in
+                         zip(tracks_here.tolist(), facts["playlist"][at].tolist(), strict=True)], dtype=object)
     # Tracks with the same audio or the same song never straddle a split, whatever the grouping. Not by
     # song for tables imported with their features (GTZAN, Spotify 30k): their rows are the published
     # unit, have no audio to copy, and thousands of joined rows would make StratifiedGroupKFold's
     # per-group loop take ~20 s a split on 30k rows.
-    tids = track_ids.tolist()
-    song_of: dict[int, str | None] = {}
-    for t, artist, title, source in zip(tids, frame.artists.tolist(), frame.titles.tolist(), columns["source"],
-                                        strict=True):
-        if t not in song_of:  # segment rows repeat their track: normalise each track once
-            song_of[t] = None if source in FEATURE_ONLY_SOURCES else song_key(artist, title)
+    song = np.array([None if source in FEATURE_ONLY_SOURCES else song_key(artist, title) for artist, title, source
+                     in zip(facts["artist"][at].tolist(), facts["title"][at].tolist(), facts["source"][at].tolist(),
+                            strict=True)], dtype=object)
+    sha = np.array([h or None for h in facts["sha"][at].tolist()], dtype=object)
+    per_row = np.searchsorted(tracks_here, track_ids)  # each row's track among the distinct ones
+    frame = DatasetFrame(
+        X=X,
+        y=facts["genre"][where],
+        track_ids=track_ids,
+        groups=track_ids.copy(),
+        feature_names=names,
+        artists=facts["artist"][where],
+        titles=facts["title"][where],
+        playlists=playlist[per_row],
+        segments=key_values[:, 1].astype(np.int64) if segments else None,
+        name=name, dataset_id=summary.id, definition=summary.definition,
+    )
     frame.groups, frame.joined = join_groups(frame.groups_for(group_by),
-                                             [[sha_of.get(t) for t in tids], [song_of[t] for t in tids]])
+                                             [sha[per_row].tolist(), song[per_row].tolist()])
     return frame
 
 

@@ -90,7 +90,7 @@ def predict_files(conn: Connection, model_id: int, paths: list[Path], *, setting
     """Extract the model's audio features (librosa, musicnn; segments for a segment model) from each
     file and predict."""
     from music_classifier.db.views import feature_sets
-    from music_classifier.jobs.extractors import AUDIO_EXTRACTORS
+    from music_classifier.features.registry import AUDIO_EXTRACTORS
 
     pipeline, row = load_model(conn, model_id, settings=settings)
     definition = row["dataset_snapshot"]["definition"]

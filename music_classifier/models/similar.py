@@ -146,7 +146,7 @@ def nearest_to_track(conn: Connection, track_id: int, *, k: int = 10, features: 
 def nearest_to_file(conn: Connection, path: Path, *, k: int = 10, features: str = "librosa",
                     settings: Any = None) -> SimilarResult:
     """Extract the file's audio features (librosa, musicnn or both) and compare with the stored tracks."""
-    from music_classifier.jobs.extractors import AUDIO_EXTRACTORS
+    from music_classifier.features.registry import AUDIO_EXTRACTORS
 
     views = _feature_views(features)  # validates the name first
     not_audio = [v.split("_")[0] for v in views if v.split("_")[0] not in AUDIO_EXTRACTORS]

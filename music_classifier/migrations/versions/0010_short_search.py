@@ -11,7 +11,7 @@ SQLite gets none: its search compares a Python function (``str.lower``) no index
 libraries are small.
 
 Revision ID: 0010_short_search
-Revises: 0008_search_index
+Revises: 0009_wide_features
 Create Date: 2026-12-05
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0010_short_search"
-down_revision = "0008_search_index"
+down_revision = "0009_wide_features"
 branch_labels = None
 depends_on = None
 

@@ -1,12 +1,18 @@
-"""The extractors the jobs layer knows: add a new one HERE (and its values' views in a migration).
+"""The extractors: add a new one HERE (its declared names, and its values' table and views in a migration).
 
-Everything that chooses an extractor reads this table: ``features compute|enqueue --extractor``,
+Everything that chooses an extractor reads this table (the jobs layer and the models layer alike):
+``features compute|enqueue --extractor``,
 the worker's task allow-list, the in-process runner, reconciliation, ``predict`` from audio files.
 An audio extractor names a module of pure feature code (it never touches the database) that
 provides ``EXTRACTOR_VERSION``, optionally ``extractor_params()`` (what else makes its values
 differ: network, weights digest), and the two functions :mod:`.audio_extract` calls.
 
-Importing this module is cheap: feature code is imported only when a job runs.
+Each extractor also declares the names of the values it returns (:data:`FEATURE_NAMES`), in output
+order; the database layer's frozen column lists (:mod:`music_classifier.db.feature_columns`) are
+tested to equal them, and its value tables have one column per declared name.
+
+Importing this module is cheap: it reads only the name modules; feature code is imported only when a
+job runs.
 """
 
 from __future__ import annotations
@@ -14,6 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from music_classifier.errors import InputError
+from music_classifier.features.musicnn.names import MUSICNN_FEATURE_NAMES
+from music_classifier.features.names import GTZAN_FEATURE_NAMES, LIBROSA_FEATURE_NAMES
+from music_classifier.features.spotify_names import SPOTIFY_FEATURE_NAMES
 
 TASKS_MODULE = "music_classifier.jobs.tasks"
 
@@ -47,6 +56,15 @@ EXTRACTORS: dict[str, Extractor] = {
                          preflight="music_classifier.features.musicnn.weights:checkpoint_dir"),
 }
 NAMES = tuple(EXTRACTORS)
+
+#: Every extractor's declared value names, in output order, including ``gtzan_csv`` (values imported
+#: from the published GTZAN table by ``features import-csv``: stored like an extractor's, never computed).
+FEATURE_NAMES: dict[str, list[str]] = {
+    "librosa": LIBROSA_FEATURE_NAMES,
+    "spotify": SPOTIFY_FEATURE_NAMES,
+    "gtzan_csv": GTZAN_FEATURE_NAMES,
+    "musicnn": MUSICNN_FEATURE_NAMES,
+}
 AUDIO_EXTRACTORS = tuple(n for n, e in EXTRACTORS.items() if e.needs_audio)
 
 
