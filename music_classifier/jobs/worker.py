@@ -14,6 +14,7 @@ ACL (see the README).
 from __future__ import annotations
 
 import logging
+import os
 from typing import TYPE_CHECKING
 
 from rq import Worker
@@ -245,13 +246,27 @@ def make_worker(settings: Settings, queue_name: str | None = None) -> TaskWorker
     return TaskWorker([queue], connection=queue.connection, serializer=JSONSerializer)
 
 
+RQ_ENV = ("RQ_WORKER_ID", "RQ_JOB_ID", "RQ_EXECUTION_ID")  # what rq's fork_work_horse sets in the parent
+
+
 def run_worker(settings: Settings, *, queue_name: str | None = None, burst: bool = False,
                preload: bool = True, logging_level: str = "INFO") -> bool:
     """Run a worker with RQ's scheduler (retry intervals and 429 re-enqueues need it).
 
-    Returns True when it processed at least one job.
+    Returns True when it processed at least one job. RQ writes the worker's and the last job's ids into
+    this process's environment as it forks each work horse; they are put back as they were on return, so
+    a caller that goes on in-process (a test, a script) is not labelled as that worker afterwards
+    (:func:`music_classifier.jobs.runtime.worker_label` reads ``RQ_WORKER_ID``).
     """
     worker = make_worker(settings, queue_name)
     if preload:
         preload_extractor()
-    return worker.work(burst=burst, with_scheduler=True, logging_level=logging_level)
+    saved = {name: os.environ.get(name) for name in RQ_ENV}
+    try:
+        return worker.work(burst=burst, with_scheduler=True, logging_level=logging_level)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
