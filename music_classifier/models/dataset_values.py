@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, inspect, text
 
 from music_classifier.db.feature_columns import FEATURE_VIEWS_LATEST, SEGMENT_VIEWS_LATEST, WIDE_STORES_LATEST
 from music_classifier.db.matrix_read import quoted, read_float_matrix, read_keyed_matrix, scatter_rows, sort_by_keys
@@ -58,6 +58,9 @@ def read_dataset_values(conn: Connection, dataset_id: int, definition: dict[str,
     segments = bool(definition.get("segments"))
     sources = _sources(definition, segments)
     if sources is None or (segments and len(sources) > 1):
+        return None
+    inspector = inspect(conn)  # a database not yet migrated to the value tables (0009) has only the views
+    if not all(inspector.has_table(table) for _, table, _, _ in sources):
         return None
     where_col: dict[str, tuple[int, str]] = {}  # dataset column -> (source index, table column)
     for i, (_, _, columns, prefix) in enumerate(sources):
