@@ -205,6 +205,14 @@ def run_child(kind: str, url: str, name: str, npz: str, segments: bool) -> dict[
 # --- one database ----------------------------------------------------------------------------------------
 
 
+def _timed_sql(engine: Any, source: str) -> float:
+    """Seconds of ``SELECT count(*), sum(length(x::text)) FROM source x`` (every value, read in the server)."""
+    with engine.connect() as conn:
+        started = time.perf_counter()
+        conn.execute(text(f"SELECT count(*), sum(length(x::text)) FROM {source} x")).one()
+        return time.perf_counter() - started
+
+
 def bench_database(label: str, url: str, n_tracks: int, workdir: Path, repeat: int,
                    per_track: bool = False) -> tuple[float, list[dict]]:
     engine = make_engine(url)
@@ -235,11 +243,16 @@ def bench_database(label: str, url: str, n_tracks: int, workdir: Path, repeat: i
             conn.execute(text(f'DROP TABLE IF EXISTS "bench_wide_{name}"'))
             order = "track_id, segment" if segments else "track_id"
             conn.execute(text(f'CREATE TABLE "bench_wide_{name}" AS SELECT * FROM "dataset_{name}" ORDER BY {order}'))
+        sql_view = sql_plain = float("nan")
+        if engine.dialect.name == "postgresql":  # every value read inside the database: the view vs the table
+            sql_view = min(_timed_sql(engine, f'"dataset_{name}"') for _ in range(repeat))
+            sql_plain = min(_timed_sql(engine, f'"bench_wide_{name}"') for _ in range(repeat))
         npz = str(workdir / f"{label}_{name}.npz")
         load = min((run_child("load", url, name, npz, segments) for _ in range(repeat)), key=lambda d: d["seconds"])
         wide = min((run_child("wide", url, name, npz, segments) for _ in range(repeat)), key=lambda d: d["seconds"])
         npzr = min((run_child("npz", url, name, npz, segments) for _ in range(repeat)), key=lambda d: d["seconds"])
-        results.append({"db": label, "case": case, "create_s": min(creates), "load": load, "wide": wide, "npz": npzr})
+        results.append({"db": label, "case": case, "create_s": min(creates), "load": load, "wide": wide, "npz": npzr,
+                        "sql_view": sql_view, "sql_plain": sql_plain})
         print(f"{label} {case}: create {min(creates):.2f} s, load {load['seconds']:.2f} s "
               f"(peak +{load['peak_mb']:.0f} MB for a {load['array_mb']:.0f} MB array), wide table "
               f"{wide['seconds']:.2f} s (+{wide['peak_mb']:.0f} MB), npz {npzr['seconds']:.3f} s", flush=True)
@@ -247,14 +260,22 @@ def bench_database(label: str, url: str, n_tracks: int, workdir: Path, repeat: i
     return write_s, results
 
 
+def _sql_cell(r: dict) -> str:
+    if r["sql_view"] != r["sql_view"]:  # NaN: not measured (SQLite)
+        return "-"
+    return f"{r['sql_view']:.2f} s / {r['sql_plain']:.2f} s ({r['sql_view'] / r['sql_plain']:.1f}x)"
+
+
 def table(n_tracks: int, rows: list[dict], write_times: dict[str, float], per_track: bool = False) -> str:
     head = ("| database | dataset | rows x features | create | load (`load_dataset`) | wide table read | .npz | "
-            "load / wide | peak memory of load (array) |\n|---|---|---|---:|---:|---:|---:|---:|---:|\n")
+            "load / wide | peak memory of load (array) | SQL read: view / plain table |\n"
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
     body = "".join(
         f"| {r['db']} | {r['case']} | {r['load']['rows']:,} x {r['load']['cols']} | {r['create_s']:.2f} s | "
         f"{r['load']['seconds']:.2f} s | {r['wide']['seconds']:.2f} s | {r['npz']['seconds']:.3f} s | "
         f"{r['load']['seconds'] / r['wide']['seconds']:.1f}x | {r['load']['peak_mb']:.0f} MB "
-        f"({r['load']['array_mb']:.0f} MB, {r['load']['peak_mb'] / max(r['load']['array_mb'], 1e-9):.1f}x) |\n"
+        f"({r['load']['array_mb']:.0f} MB, {r['load']['peak_mb'] / max(r['load']['array_mb'], 1e-9):.1f}x) | "
+        f"{_sql_cell(r)} |\n"
         for r in rows)
     writes = ", ".join(f"{db} {s:.0f} s" for db, s in write_times.items())
     how = "`jobs.persist` per track" if per_track else "the bulk write path (`db.values.insert_rows`)"
