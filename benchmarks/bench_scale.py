@@ -12,7 +12,7 @@ values (``musicnn_features``). Then, for librosa, librosa+musicnn and librosa se
 * baselines over the same values: (i) a plain wide table made from the dataset view
   (``CREATE TABLE … AS SELECT * FROM dataset_x ORDER BY track_id``) read into a float64 array by the same
   reader ``load_dataset`` uses (``db.matrix_read``: binary ``COPY … TO STDOUT`` on PostgreSQL, cursor
-  batches on SQLite) plus its genre column; (ii) ``np.load`` of an
+  batches on SQLite), one scan with the row count known; (ii) ``np.load`` of an
   ``.npz`` file with X, y and track ids.
 
 Each load and baseline runs in a fresh child process that reports its wall time and its peak resident
@@ -160,9 +160,10 @@ def _memory_kb(field: str) -> int:
     return 0
 
 
-def child(kind: str, url: str, name: str, npz: str, segments: bool) -> dict[str, Any]:
+def child(kind: str, url: str, name: str, npz: str, segments: bool, features: list[str],
+          rows: int) -> dict[str, Any]:
     """Run one read and report {seconds, peak_mb (above the post-import baseline), array_mb, rows}."""
-    from music_classifier.models.load_data import META_COLUMNS, load_dataset
+    from music_classifier.models.load_data import load_dataset
 
     engine = make_engine(url)
     with engine.connect() as conn:
@@ -177,20 +178,17 @@ def child(kind: str, url: str, name: str, npz: str, segments: bool) -> dict[str,
         from music_classifier.db.matrix_read import read_keyed_matrix
 
         table = f"bench_wide_{name}"
-        with engine.connect() as conn:
-            header = list(conn.execute(text(f'SELECT * FROM "{table}" WHERE 1 = 0')).keys())
-            keys = ["track_id", "segment"] if segments else ["track_id"]
-            n = conn.execute(text(f'SELECT COUNT(*) FROM "{table}"')).scalar_one()
-            key_values, X = read_keyed_matrix(conn, f'"{table}"', keys,
-                                              [c for c in header if c not in META_COLUMNS], expected_rows=n)
+        keys = ["track_id", "segment"] if segments else ["track_id"]
+        with engine.connect() as conn:  # one scan: the columns and the row count are known beforehand
+            key_values, X = read_keyed_matrix(conn, f'"{table}"', keys, features, expected_rows=rows)
             ids = key_values[:, 0].astype(np.int64)
-            y = np.array(list(conn.execute(text(f'SELECT genre FROM "{table}"')).scalars()), dtype=object)
     else:  # npz
         with np.load(npz, allow_pickle=False) as data:
             X, y, ids = data["X"], data["y"], data["track_ids"]
     seconds = time.perf_counter() - started
     if kind == "load" and npz:
         np.savez(npz, X=X, y=np.asarray(y, dtype=str), track_ids=ids)
+        Path(npz + ".json").write_text(json.dumps({"features": frame.feature_names, "rows": int(X.shape[0])}))
     engine.dispose()
     return {"seconds": seconds, "peak_mb": (_memory_kb("VmHWM") - base) / 1024, "array_mb": X.nbytes / 2**20,
             "rows": int(X.shape[0]), "cols": int(X.shape[1])}
@@ -299,7 +297,9 @@ def main() -> None:
     parser.add_argument("--segments", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.url, args.name, args.npz, args.segments)))
+        shape = json.loads(Path(args.npz + ".json").read_text()) if args.child == "wide" else {}
+        print(json.dumps(child(args.child, args.url, args.name, args.npz, args.segments, shape.get("features", []),
+                               shape.get("rows", 0))))
         return
     args.db = args.db or ("both" if args.tracks <= 10_000 else "postgresql")
     load_start = ", ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -343,7 +343,7 @@ def main() -> None:
                    "create = `create_dataset` (every track, 16 genres); load = `load_dataset` in a fresh process; "
                    "wide table = the same rows as a plain table (`CREATE TABLE AS SELECT * FROM dataset_x ORDER BY "
                    "track_id`) read into float64 by the same reader (`db.matrix_read`: binary `COPY … TO STDOUT` "
-                   "on PostgreSQL, cursor batches on SQLite) plus its genre column; "
+                   "on PostgreSQL, cursor batches on SQLite), values only, one scan with the row count known; "
                    ".npz = `np.load` of X, y, track ids. Peak memory = VmHWM - VmRSS after imports in the child.\n\n"
                    + md)
         write_section(heading, section)
