@@ -87,3 +87,12 @@ def test_segments_read_from_the_value_table_equal_the_view(engine, features):
     assert frame.segments.tolist() == key_values[:, 1].astype(int).tolist()
     assert tids[4] not in frame.track_ids and frame.segments[frame.track_ids == tids[0]].tolist() == [5, 6]
     np.testing.assert_array_equal(frame.X, X)
+
+
+def test_song_keys_equal_song_key_pair_by_pair():
+    from music_classifier.models.same_audio import song_key, song_keys
+
+    artists = ["The Beatles", "Beatles", "AC/DC", "", None, "Björk feat. X", "The Beatles"]
+    titles = ["Help! (Remastered)", "help", "T.N.T.", "Song", "Song", "Jóga", ""]
+    assert song_keys(artists, titles) == [song_key(a, t) for a, t in zip(artists, titles, strict=True)]
+    assert song_keys(artists, titles)[0] == song_keys(artists, titles)[1] is not None

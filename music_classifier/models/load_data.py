@@ -19,7 +19,7 @@ from music_classifier.db.views import column_prefix, dataset_view_name
 from music_classifier.errors import InputError
 from music_classifier.models.dataset_values import read_dataset_values
 from music_classifier.models.datasets import feature_view_names, get_dataset, view_columns
-from music_classifier.models.same_audio import join_groups, song_key
+from music_classifier.models.same_audio import join_groups, song_keys
 
 META_COLUMNS = ("track_id", "genre", "artist", "title", "source", "segment", "start_s")
 
@@ -166,9 +166,11 @@ def load_dataset(conn: Connection, name: str, *, feature_names: list[str] | None
     # song for tables imported with their features (GTZAN, Spotify 30k): their rows are the published
     # unit, have no audio to copy, and thousands of joined rows would make StratifiedGroupKFold's
     # per-group loop take ~20 s a split on 30k rows.
-    song = np.array([None if source in FEATURE_ONLY_SOURCES else song_key(artist, title) for artist, title, source
-                     in zip(facts["artist"][at].tolist(), facts["title"][at].tolist(), facts["source"][at].tolist(),
-                            strict=True)], dtype=object)
+    by_song = np.array([source not in FEATURE_ONLY_SOURCES for source in facts["source"][at].tolist()], dtype=bool)
+    song = np.full(len(at), None, dtype=object)
+    if by_song.any():
+        song[by_song] = np.array(song_keys(facts["artist"][at][by_song].tolist(),
+                                           facts["title"][at][by_song].tolist()) + [None], dtype=object)[:-1]
     sha = np.array([h or None for h in facts["sha"][at].tolist()], dtype=object)
     per_row = np.searchsorted(tracks_here, track_ids)  # each row's track among the distinct ones
     frame = DatasetFrame(
