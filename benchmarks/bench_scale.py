@@ -1,16 +1,18 @@
 """Benchmark: `dataset create` and the dataset load `train` uses, at research scale, on SQLite and PostgreSQL.
 
-A synthetic library is written through the project's own write path (``jobs.persist``:
-``ensure_extractions`` then ``save_result`` per track, as a worker stores a result, committed in
-batches), so the benchmark follows whatever storage ``save_result`` writes: librosa values (the
+A synthetic library is written through the project's own bulk write path (what ``features import-csv``
+uses: ``jobs.persist.ensure_extractions`` for all tracks, then ``db.values.insert_rows``, a binary COPY
+on PostgreSQL), or with ``--per-track`` through ``jobs.persist.save_result`` per track as a worker
+stores a result (far slower: 1,083 s for 10,000 tracks on PostgreSQL): librosa values (the
 ``librosa_features`` columns) with 10 segments per track (``librosa_segment_features``) and musicnn
 values (``musicnn_features``). Then, for librosa, librosa+musicnn and librosa segments:
 
 * create: :func:`music_classifier.models.datasets.create_dataset` (every track, 16 genres);
 * load: :func:`music_classifier.models.load_data.load_dataset` (what ``train`` reads a dataset with);
 * baselines over the same values: (i) a plain wide table made from the dataset view
-  (``CREATE TABLE … AS SELECT * FROM dataset_x``) read into a float64 array by ``COPY … TO STDOUT``
-  (PostgreSQL; CSV parsed by pandas) or one cursor ``fetchall`` (SQLite); (ii) ``np.load`` of an
+  (``CREATE TABLE … AS SELECT * FROM dataset_x ORDER BY track_id``) read into a float64 array by the same
+  reader ``load_dataset`` uses (``db.matrix_read``: binary ``COPY … TO STDOUT`` on PostgreSQL, cursor
+  batches on SQLite), one scan with the row count known; (ii) ``np.load`` of an
   ``.npz`` file with X, y and track ids.
 
 Each load and baseline runs in a fresh child process that reports its wall time and its peak resident
@@ -18,6 +20,7 @@ memory above its own baseline after imports (VmHWM - VmRSS from /proc/self/statu
 would count the parent's pages). Ratios are against the wide-table read of the same run.
 
 Run:  nice -n 10 python benchmarks/bench_scale.py --tracks 10000 --write
+      nice -n 5 python benchmarks/bench_scale.py --tracks 50000 --db postgresql --write
 PostgreSQL: a throwaway schema in --pg-url (default TEST_POSTGRES_URL or 127.0.0.1:5432/test), dropped after.
 """
 
@@ -37,12 +40,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import insert, text
+from sqlalchemy import func, insert, text, update
 
 from music_classifier.db import migrate
 from music_classifier.db.engine import make_engine
 from music_classifier.db.planner_stats import LIBRARY_TABLES, extraction_tables, refresh_planner_stats
-from music_classifier.db.tables import genres, track_genres, tracks
+from music_classifier.db.tables import extractions, genres, track_genres, tracks
+from music_classifier.db.values import insert_rows
 from music_classifier.jobs.enqueue import spec_for
 from music_classifier.jobs.persist import ensure_extractions, save_result
 from music_classifier.models.datasets import DatasetDefinition, create_dataset, view_columns
@@ -63,22 +67,66 @@ CASES = [("librosa", "librosa", False), ("librosa+musicnn", "librosa,musicnn", F
 # --- the library -----------------------------------------------------------------------------------------
 
 
+def _library_rows(engine: Any, n_tracks: int) -> list[int]:
+    """Tracks (bulk INSERT) and their genres, 16 of them; the track ids ascending."""
+    with engine.begin() as conn:
+        genre_ids = [conn.execute(insert(genres).values(name=f"genre{g:02d}", display_name=f"Genre {g:02d}")
+                                  .returning(genres.c.id)).scalar_one() for g in range(N_GENRES)]
+        for start in range(0, n_tracks, 20_000):
+            conn.execute(insert(tracks), [{"source": "file", "track_key": f"bench/{i:07d}.wav",
+                                           "artist": f"artist {i % 5000}", "title": f"title {i}",
+                                           "song": f"artist {i % 5000} - title {i}"}
+                                          for i in range(start, min(start + 20_000, n_tracks))])
+        track_ids = list(conn.execute(text("SELECT id FROM tracks ORDER BY id")).scalars())
+        conn.execute(insert(track_genres), [{"track_id": t, "genre_id": genre_ids[k % N_GENRES], "rank": 0}
+                                            for k, t in enumerate(track_ids)])
+    return track_ids
+
+
 def write_library(engine: Any, n_tracks: int, *, seed: int = 0, say: Any = print) -> float:
-    """Tracks, genres and extractions with values for ``n_tracks`` tracks, through jobs.persist. Seconds taken."""
+    """Tracks, genres and `done` extractions with values for ``n_tracks`` tracks, through the bulk write path
+    ``features import-csv`` uses: ``jobs.persist.ensure_extractions`` for every track at once, the rows
+    marked done, then ``db.values.insert_rows`` (binary COPY on PostgreSQL, executemany on SQLite) of the
+    values, 10,000 tracks per call (segments included). Seconds taken."""
+    started = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    cols = view_columns()
+    track_ids = _library_rows(engine, n_tracks)
+    say(f"  {len(track_ids):,} tracks written ({time.perf_counter() - started:.1f} s)")
+    step = 10_000
+    for extractor, names, with_segments in (("librosa", cols["librosa_features"], True),
+                                            ("musicnn", cols["musicnn_features"], False)):
+        spec = spec_for(extractor)
+        with engine.begin() as conn:
+            ids = ensure_extractions(conn, track_ids, extractor=extractor, version=spec.version, params=spec.params,
+                                     params_hash=spec.params_hash)
+            conn.execute(update(extractions).where(extractions.c.extractor == extractor)
+                         .values(status="done", finished_at=func.now(), seconds=0.0))
+        eids = np.array([ids[t] for t in track_ids], dtype=np.int64)
+        for start in range(0, len(eids), step):
+            chunk = eids[start:start + step]
+            with engine.begin() as conn:
+                insert_rows(conn, extractor, chunk, names, rng.standard_normal((len(chunk), len(names))))
+                if with_segments:
+                    insert_rows(conn, extractor, np.repeat(chunk, N_SEGMENTS), names,
+                                rng.standard_normal((len(chunk) * N_SEGMENTS, len(names))),
+                                segments=(np.tile(np.arange(N_SEGMENTS), len(chunk)),
+                                          np.tile(np.arange(N_SEGMENTS) * SEGMENT_S, len(chunk))))
+        say(f"  {extractor}: {len(eids):,} tracks written ({time.perf_counter() - started:.1f} s)")
+    with engine.begin() as conn:  # what the import and the workers' refresh_if_grown do after their writes
+        refresh_planner_stats(conn, [*LIBRARY_TABLES, *extraction_tables()])
+    return time.perf_counter() - started
+
+
+def write_library_per_track(engine: Any, n_tracks: int, *, seed: int = 0, say: Any = print) -> float:
+    """The same library through ``jobs.persist`` one track at a time (``ensure_extractions`` then
+    ``save_result`` per track as a worker stores a result, committed in batches of 200). Seconds taken."""
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     cols = view_columns()
     librosa_names, musicnn_names = cols["librosa_features"], cols["musicnn_features"]
     segment_names = cols["librosa_segment_features"]
-    with engine.begin() as conn:
-        genre_ids = [conn.execute(insert(genres).values(name=f"genre{g:02d}", display_name=f"Genre {g:02d}")
-                                  .returning(genres.c.id)).scalar_one() for g in range(N_GENRES)]
-        conn.execute(insert(tracks), [{"source": "file", "track_key": f"bench/{i:07d}.wav",
-                                       "artist": f"artist {i % 5000}", "title": f"title {i}",
-                                       "song": f"artist {i % 5000} - title {i}"} for i in range(n_tracks)])
-        track_ids = list(conn.execute(text("SELECT id FROM tracks ORDER BY id")).scalars())
-        conn.execute(insert(track_genres), [{"track_id": t, "genre_id": genre_ids[k % N_GENRES], "rank": 0}
-                                            for k, t in enumerate(track_ids)])
+    track_ids = _library_rows(engine, n_tracks)
     for extractor, names, with_segments in (("librosa", librosa_names, True), ("musicnn", musicnn_names, False)):
         spec = spec_for(extractor)
         for start in range(0, len(track_ids), BATCH):
@@ -112,53 +160,35 @@ def _memory_kb(field: str) -> int:
     return 0
 
 
-def child(kind: str, url: str, name: str, npz: str, segments: bool) -> dict[str, Any]:
+def child(kind: str, url: str, name: str, npz: str, segments: bool, features: list[str],
+          rows: int) -> dict[str, Any]:
     """Run one read and report {seconds, peak_mb (above the post-import baseline), array_mb, rows}."""
-    import io
-
-    import pandas as pd
-
-    from music_classifier.models.load_data import META_COLUMNS, load_dataset
+    from music_classifier.models.load_data import load_dataset
 
     engine = make_engine(url)
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
     base = _memory_kb("VmRSS")
-    order = "track_id, segment" if segments else "track_id"
     started = time.perf_counter()
     if kind == "load":
         with engine.connect() as conn:
             frame = load_dataset(conn, name)
         X, y, ids = frame.X, frame.y, frame.track_ids
-    elif kind == "wide":
+    elif kind == "wide":  # the same reader (binary COPY / cursor batches) over a plain table in key order
+        from music_classifier.db.matrix_read import read_keyed_matrix
+
         table = f"bench_wide_{name}"
-        with engine.connect() as conn:
-            if engine.dialect.name == "postgresql":
-                buf = io.BytesIO()
-                with conn.connection.driver_connection.cursor() as cur, cur.copy(
-                        f'COPY (SELECT * FROM "{table}" ORDER BY {order}) TO STDOUT WITH (FORMAT csv, HEADER)') as copy:
-                    for block in copy:
-                        buf.write(block)
-                buf.seek(0)
-                df = pd.read_csv(buf)
-                features = [c for c in df.columns if c not in META_COLUMNS]
-                X = df[features].to_numpy(np.float64)
-                y, ids = df["genre"].to_numpy(object), df["track_id"].to_numpy(np.int64)
-            else:
-                cur = conn.connection.driver_connection.cursor()
-                cur.execute(f'SELECT * FROM "{table}" ORDER BY {order}')
-                names = [d[0] for d in cur.description]
-                rows = cur.fetchall()
-                keep = [i for i, c in enumerate(names) if c not in META_COLUMNS]
-                X = np.array([[r[i] for i in keep] for r in rows], dtype=np.float64)
-                y = np.array([r[names.index("genre")] for r in rows], dtype=object)
-                ids = np.array([r[0] for r in rows], dtype=np.int64)
+        keys = ["track_id", "segment"] if segments else ["track_id"]
+        with engine.connect() as conn:  # one scan: the columns and the row count are known beforehand
+            key_values, X = read_keyed_matrix(conn, f'"{table}"', keys, features, expected_rows=rows)
+            ids = key_values[:, 0].astype(np.int64)
     else:  # npz
         with np.load(npz, allow_pickle=False) as data:
             X, y, ids = data["X"], data["y"], data["track_ids"]
     seconds = time.perf_counter() - started
     if kind == "load" and npz:
         np.savez(npz, X=X, y=np.asarray(y, dtype=str), track_ids=ids)
+        Path(npz + ".json").write_text(json.dumps({"features": frame.feature_names, "rows": int(X.shape[0])}))
     engine.dispose()
     return {"seconds": seconds, "peak_mb": (_memory_kb("VmHWM") - base) / 1024, "array_mb": X.nbytes / 2**20,
             "rows": int(X.shape[0]), "cols": int(X.shape[1])}
@@ -173,11 +203,22 @@ def run_child(kind: str, url: str, name: str, npz: str, segments: bool) -> dict[
 # --- one database ----------------------------------------------------------------------------------------
 
 
-def bench_database(label: str, url: str, n_tracks: int, workdir: Path, repeat: int) -> tuple[float, list[dict]]:
+def _timed_sql(engine: Any, source: str) -> float:
+    """Seconds of ``SELECT count(*), sum(length(x::text)) FROM source x`` (every value, read in the server)."""
+    with engine.connect() as conn:
+        started = time.perf_counter()
+        conn.execute(text(f"SELECT count(*), sum(length(x::text)) FROM {source} x")).one()
+        return time.perf_counter() - started
+
+
+def bench_database(label: str, url: str, n_tracks: int, workdir: Path, repeat: int,
+                   per_track: bool = False) -> tuple[float, list[dict]]:
     engine = make_engine(url)
     migrate.upgrade(engine)
-    print(f"{label}: writing {n_tracks:,} tracks through jobs.persist …", flush=True)
-    write_s = write_library(engine, n_tracks, say=lambda m: print(m, flush=True))
+    how = "jobs.persist per track" if per_track else "the bulk write path (db.values.insert_rows)"
+    print(f"{label}: writing {n_tracks:,} tracks through {how} …", flush=True)
+    write = write_library_per_track if per_track else write_library
+    write_s = write(engine, n_tracks, say=lambda m: print(m, flush=True))
     print(f"{label}: library written in {write_s:.1f} s", flush=True)
     results = []
     for case, features, segments in CASES:
@@ -198,12 +239,18 @@ def bench_database(label: str, url: str, n_tracks: int, workdir: Path, repeat: i
                 creates.append(time.perf_counter() - started)
         with engine.begin() as conn:  # baseline (i): the same rows as a plain table
             conn.execute(text(f'DROP TABLE IF EXISTS "bench_wide_{name}"'))
-            conn.execute(text(f'CREATE TABLE "bench_wide_{name}" AS SELECT * FROM "dataset_{name}"'))
+            order = "track_id, segment" if segments else "track_id"
+            conn.execute(text(f'CREATE TABLE "bench_wide_{name}" AS SELECT * FROM "dataset_{name}" ORDER BY {order}'))
+        sql_view = sql_plain = float("nan")
+        if engine.dialect.name == "postgresql":  # every value read inside the database: the view vs the table
+            sql_view = min(_timed_sql(engine, f'"dataset_{name}"') for _ in range(repeat))
+            sql_plain = min(_timed_sql(engine, f'"bench_wide_{name}"') for _ in range(repeat))
         npz = str(workdir / f"{label}_{name}.npz")
         load = min((run_child("load", url, name, npz, segments) for _ in range(repeat)), key=lambda d: d["seconds"])
         wide = min((run_child("wide", url, name, npz, segments) for _ in range(repeat)), key=lambda d: d["seconds"])
         npzr = min((run_child("npz", url, name, npz, segments) for _ in range(repeat)), key=lambda d: d["seconds"])
-        results.append({"db": label, "case": case, "create_s": min(creates), "load": load, "wide": wide, "npz": npzr})
+        results.append({"db": label, "case": case, "create_s": min(creates), "load": load, "wide": wide, "npz": npzr,
+                        "sql_view": sql_view, "sql_plain": sql_plain})
         print(f"{label} {case}: create {min(creates):.2f} s, load {load['seconds']:.2f} s "
               f"(peak +{load['peak_mb']:.0f} MB for a {load['array_mb']:.0f} MB array), wide table "
               f"{wide['seconds']:.2f} s (+{wide['peak_mb']:.0f} MB), npz {npzr['seconds']:.3f} s", flush=True)
@@ -211,23 +258,35 @@ def bench_database(label: str, url: str, n_tracks: int, workdir: Path, repeat: i
     return write_s, results
 
 
-def table(n_tracks: int, rows: list[dict], write_times: dict[str, float]) -> str:
+def _sql_cell(r: dict) -> str:
+    if r["sql_view"] != r["sql_view"]:  # NaN: not measured (SQLite)
+        return "-"
+    return f"{r['sql_view']:.2f} s / {r['sql_plain']:.2f} s ({r['sql_view'] / r['sql_plain']:.1f}x)"
+
+
+def table(n_tracks: int, rows: list[dict], write_times: dict[str, float], per_track: bool = False) -> str:
     head = ("| database | dataset | rows x features | create | load (`load_dataset`) | wide table read | .npz | "
-            "load / wide | peak memory of load (array) |\n|---|---|---|---:|---:|---:|---:|---:|---:|\n")
+            "load / wide | peak memory of load (array) | SQL read: view / plain table |\n"
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
     body = "".join(
         f"| {r['db']} | {r['case']} | {r['load']['rows']:,} x {r['load']['cols']} | {r['create_s']:.2f} s | "
         f"{r['load']['seconds']:.2f} s | {r['wide']['seconds']:.2f} s | {r['npz']['seconds']:.3f} s | "
         f"{r['load']['seconds'] / r['wide']['seconds']:.1f}x | {r['load']['peak_mb']:.0f} MB "
-        f"({r['load']['array_mb']:.0f} MB, {r['load']['peak_mb'] / max(r['load']['array_mb'], 1e-9):.1f}x) |\n"
+        f"({r['load']['array_mb']:.0f} MB, {r['load']['peak_mb'] / max(r['load']['array_mb'], 1e-9):.1f}x) | "
+        f"{_sql_cell(r)} |\n"
         for r in rows)
     writes = ", ".join(f"{db} {s:.0f} s" for db, s in write_times.items())
-    return head + body + f"\nLibrary written through `jobs.persist` ({n_tracks:,} tracks): {writes}.\n"
+    how = "`jobs.persist` per track" if per_track else "the bulk write path (`db.values.insert_rows`)"
+    return head + body + f"\nLibrary written through {how} ({n_tracks:,} tracks): {writes}.\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracks", type=int, default=10_000)
-    parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--db", choices=("sqlite", "postgresql", "both"),
+                        help="default: both up to 10,000 tracks, PostgreSQL only above")
+    parser.add_argument("--per-track", action="store_true",
+                        help="write the library through jobs.persist one track at a time (as workers do; slow)")
     parser.add_argument("--pg-url", default=DEFAULT_PG)
     parser.add_argument("--repeat", type=int, default=1, help="best of N (create, load and baselines)")
     parser.add_argument("--write", action="store_true", help="replace this size's section of BENCHMARKS.md")
@@ -238,8 +297,12 @@ def main() -> None:
     parser.add_argument("--segments", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.url, args.name, args.npz, args.segments)))
+        shape = json.loads(Path(args.npz + ".json").read_text()) if args.child == "wide" else {}
+        print(json.dumps(child(args.child, args.url, args.name, args.npz, args.segments, shape.get("features", []),
+                               shape.get("rows", 0))))
         return
+    args.db = args.db or ("both" if args.tracks <= 10_000 else "postgresql")
+    load_start = ", ".join(f"{x:.1f}" for x in os.getloadavg())
 
     # A stopped run (kill PID) still drops its PostgreSQL schema and temporary files (the finally blocks).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -249,7 +312,8 @@ def main() -> None:
         workdir = Path(tmp)
         if args.db in ("sqlite", "both"):
             url = f"sqlite:///{workdir / 'scale.db'}"
-            write_times["SQLite"], res = bench_database("SQLite", url, args.tracks, workdir, args.repeat)
+            write_times["SQLite"], res = bench_database("SQLite", url, args.tracks, workdir, args.repeat,
+                                                        args.per_track)
             rows += res
         if args.db in ("postgresql", "both"):
             schema = f"bench_scale_{uuid.uuid4().hex[:8]}"
@@ -260,22 +324,26 @@ def main() -> None:
             try:
                 write_times["PostgreSQL"], res = bench_database(
                     "PostgreSQL", f"{args.pg_url}{sep}options=-csearch_path%3D{schema}", args.tracks, workdir,
-                    args.repeat)
+                    args.repeat, args.per_track)
                 rows += res
             finally:
                 with admin.begin() as conn:
                     conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
                 admin.dispose()
-    md = table(args.tracks, rows, write_times)
+    md = table(args.tracks, rows, write_times, args.per_track)
     print(md)
     if args.write:
         heading = f"## Scale: {args.tracks:,} tracks"
-        section = (f"{heading}\n\nCommand: `nice -n 10 python benchmarks/bench_scale.py --tracks {args.tracks} "
-                   f"--repeat {args.repeat} --write` (best of {args.repeat}; {platform.machine()}, "
-                   f"{os.cpu_count()} cores shared with other jobs; Python {platform.python_version()}).\n\n"
+        flags = f"--db {args.db}" + (" --per-track" if args.per_track else "")
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        section = (f"{heading}\n\nCommand: `nice -n 5 python benchmarks/bench_scale.py --tracks {args.tracks} "
+                   f"{flags} --repeat {args.repeat} --write` (best of {args.repeat}; {platform.machine()}, "
+                   f"{os.cpu_count()} cores shared with other jobs, load average at the start {load_start}, at the "
+                   f"end {load}; Python {platform.python_version()}).\n\n"
                    "create = `create_dataset` (every track, 16 genres); load = `load_dataset` in a fresh process; "
-                   "wide table = the same rows as a plain table (`CREATE TABLE AS SELECT * FROM dataset_x`) read "
-                   "into float64 by `COPY … TO STDOUT` + pandas (PostgreSQL) or one `fetchall` (SQLite); "
+                   "wide table = the same rows as a plain table (`CREATE TABLE AS SELECT * FROM dataset_x ORDER BY "
+                   "track_id`) read into float64 by the same reader (`db.matrix_read`: binary `COPY … TO STDOUT` "
+                   "on PostgreSQL, cursor batches on SQLite), values only, one scan with the row count known; "
                    ".npz = `np.load` of X, y, track ids. Peak memory = VmHWM - VmRSS after imports in the child.\n\n"
                    + md)
         write_section(heading, section)

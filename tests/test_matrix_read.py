@@ -73,3 +73,32 @@ def test_rows_read_in_any_order_come_back_sorted_by_their_keys(engine):
     keys, X = sort_by_keys(keys, X)
     assert keys[:, 0].tolist() == ids.tolist()
     np.testing.assert_array_equal(X, values)
+
+
+@pytest.mark.parametrize("with_nan", [False, True])
+def test_bulk_written_segment_rows_read_back_with_their_segment_and_start(engine, with_nan):
+    from music_classifier.db.feature_columns import LIBROSA_V1
+
+    rng = np.random.default_rng(7)
+    n, k = 40, 3
+    values = rng.normal(size=(n * k, len(LIBROSA_V1)))
+    if with_nan:
+        values[4, 2] = np.nan
+    with engine.begin() as conn:
+        conn.execute(insert(tracks), [{"id": i, "source": "file", "track_key": f"k{i}", "artist": "a",
+                                       "title": f"t{i}", "song": f"a - t{i}"} for i in range(1, n + 1)])
+        conn.execute(insert(extractions), [{"id": i, "track_id": i, "extractor": "librosa", "version": "2",
+                                            "params_hash": "p", "status": "done"} for i in range(1, n + 1)])
+        order = rng.permutation(n * k)  # written out of order
+        ids, segs = np.repeat(np.arange(1, n + 1), k), np.tile(np.arange(k), n)
+        insert_rows(conn, "librosa", ids[order], LIBROSA_V1, values[order],
+                    segments=(segs[order], 1.5 * segs[order]))
+        with pytest.raises(ValueError, match="no segment table"):
+            insert_rows(conn, "gtzan_csv", [1], GTZAN_V1[:1], [[1.0]], segments=([0], [0.0]))
+    with engine.connect() as conn:
+        keys, X = read_keyed_matrix(conn, "librosa_segment_values", ["extraction_id", "segment", "start_s"],
+                                    LIBROSA_V1, order_by=["extraction_id", "segment"])
+        assert conn.execute(text("SELECT COUNT(*) FROM librosa_values")).scalar_one() == 0
+    assert keys[:, 0].tolist() == ids.tolist() and keys[:, 1].tolist() == segs.tolist()
+    np.testing.assert_array_equal(keys[:, 2], 1.5 * segs)
+    np.testing.assert_array_equal(X, values)

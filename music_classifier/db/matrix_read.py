@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 from sqlalchemy import Connection
@@ -78,6 +79,55 @@ def read_keyed_matrix(conn: Connection, source: str, keys: Sequence[str], column
     return sink.result()
 
 
+def scatter_rows(conn: Connection, source: str, key: str, columns: Sequence[str], *, where: str,
+                 target: np.ndarray, column_offset: int, row_of: np.ndarray) -> np.ndarray:
+    """Write each row of ``columns`` from ``source`` into ``target[r, column_offset:column_offset + len(columns)]``,
+    ``r`` the row whose key (``row_of[r]``, an integer key) equals the row's ``key`` column; rows whose key
+    ``row_of`` lacks are skipped. Returns a bool mask of the target rows written.
+
+    No intermediate array of the result: each converted batch is scattered into ``target`` (peak memory
+    ``target`` plus one batch). ``source``/``where`` are rendered into the SQL, like :func:`read_keyed_matrix`.
+    """
+    if not columns:
+        raise ValueError("no columns to read")
+    order = np.argsort(row_of, kind="stable")
+    sorted_keys = np.asarray(row_of, dtype=np.int64)[order]
+    written = np.zeros(len(row_of), dtype=bool)
+    span = slice(column_offset, column_offset + len(columns))
+
+    class _Scatter:
+        n_keys, n_values = 1, len(columns)
+
+        def add(self, block: np.ndarray) -> None:
+            keys = block[:, 0].astype(np.int64)
+            at = np.minimum(np.searchsorted(sorted_keys, keys), max(len(sorted_keys) - 1, 0))
+            found = sorted_keys[at] == keys if len(sorted_keys) else np.zeros(len(keys), dtype=bool)
+            every = bool(found.all())
+            rows = order[at] if every else order[at[found]]
+            values = block[:, 1:] if every else block[found, 1:]
+            if len(rows) and rows[-1] - rows[0] == len(rows) - 1 and (np.diff(rows) == 1).all():
+                target[rows[0]:rows[-1] + 1, span] = values  # rows stored in the target's order: a slice
+                written[rows[0]:rows[-1] + 1] = True
+            else:
+                target[rows, span] = values
+                written[rows] = True
+
+    sink = _Scatter()
+    if conn.dialect.name == "postgresql":
+        _copy_binary(conn, float_select(source, [key, *columns], where=where), sink)
+        return written
+    cols = ", ".join(f"CAST({quoted(c)} AS REAL)" for c in [key, *columns])
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(f"SELECT {cols} FROM {source} WHERE {where}")
+        rows_per_batch = max(16, _BATCH_BYTES // (8 * (1 + len(columns))))
+        while batch := cursor.fetchmany(rows_per_batch):
+            sink.add(np.array(batch, dtype=np.float64).reshape(len(batch), 1 + len(columns)))
+    finally:
+        cursor.close()
+    return written
+
+
 def sort_by_keys(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows ordered by the key columns (first key first), ``values`` permuted in place a block of columns at
     a time: the database then never sorts the wide rows (an external merge on disk for a large dataset),
@@ -90,6 +140,13 @@ def sort_by_keys(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.n
     for start in range(0, values.shape[1], 32):
         values[:, start:start + 32] = values[order, start:start + 32]
     return keys[order], values
+
+
+class _RowSink(Protocol):
+    n_keys: int
+    n_values: int
+
+    def add(self, block: np.ndarray) -> None: ...
 
 
 class _Sink:
@@ -125,7 +182,7 @@ class _Sink:
                 np.concatenate([v for _, v in self.spilled], axis=0))
 
 
-def _copy_binary(conn: Connection, sql: str, sink: _Sink) -> None:
+def _copy_binary(conn: Connection, sql: str, sink: _RowSink) -> None:
     """Parse PostgreSQL's binary COPY of non-NULL float8 fields into ``sink``."""
     n_columns = sink.n_keys + sink.n_values
     row_size = 2 + n_columns * 12  # int16 field count, then per field int32 length + 8 bytes

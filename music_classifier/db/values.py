@@ -85,20 +85,30 @@ def copy_values(conn: Connection, extractor: str, *, source_id: int, target_id: 
             select(literal(int(target_id)), *[table.c[c] for c in cols]).where(table.c.extraction_id == source_id)))
 
 
-def insert_rows(conn: Connection, extractor: str, extraction_ids: Any, names: Sequence[str], values: Any) -> None:
+def insert_rows(conn: Connection, extractor: str, extraction_ids: Any, names: Sequence[str], values: Any, *,
+                segments: tuple[Any, Any] | None = None) -> None:
     """Bulk insert ``values[i, :]`` (columns ``names``) as the values of extraction ``extraction_ids[i]``.
 
+    ``segments``: (segment index per row, start in seconds per row): the rows go to the extractor's segment
+    table instead (one row per extraction and segment).
     SQLite: executemany on the raw connection. PostgreSQL: binary COPY built by numpy (no per-value
     Python work) when no value is NaN, else COPY row by row with NaN written as NULL.
     """
-    table, _ = value_tables(extractor)
+    table, segment_table = value_tables(extractor)
     names = list(names)
     _check_names(extractor, table, names)
     ids = np.asarray(extraction_ids, dtype=np.int64)
     values = np.asarray(values, dtype=np.float64).reshape(len(ids), len(names))
+    keys: list[tuple[str, np.ndarray]] = [("extraction_id", ids)]
+    if segments is not None:
+        if segment_table is None:
+            raise ValueError(f"{extractor} has no segment table")
+        table = segment_table
+        keys += [("segment", np.asarray(segments[0], dtype=np.int64).reshape(len(ids))),
+                 ("start_s", np.asarray(segments[1], dtype=np.float64).reshape(len(ids)))]
     if not len(ids):
         return
-    columns = ["extraction_id", *names]
+    columns = [k for k, _ in keys] + names
     column_sql = ", ".join(f'"{c}"' for c in columns)
     dbapi = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":
@@ -107,33 +117,40 @@ def insert_rows(conn: Connection, extractor: str, extraction_ids: Any, names: Se
                 with cur.copy(f"COPY {table.name} ({column_sql}) FROM STDIN (FORMAT BINARY)") as copy:
                     copy.write(b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0))
                     for start in range(0, len(ids), _COPY_ROWS):
-                        copy.write(_binary_rows(ids[start:start + _COPY_ROWS], values[start:start + _COPY_ROWS]))
+                        part = slice(start, start + _COPY_ROWS)
+                        copy.write(_binary_rows([(k, a[part]) for k, a in keys], values[part]))
                     copy.write(b"\xff\xff")
             else:
                 with cur.copy(f"COPY {table.name} ({column_sql}) FROM STDIN") as copy:
-                    for eid, row in zip(ids.tolist(), values.tolist(), strict=True):
-                        copy.write_row((eid, *(None if v != v else v for v in row)))
+                    for key, row in zip(zip(*(a.tolist() for _, a in keys), strict=True), values.tolist(), strict=True):
+                        copy.write_row((*key, *(None if v != v else v for v in row)))
         return
     placeholders = ", ".join("?" * len(columns))
     cur = dbapi.cursor()  # type: ignore[union-attr]
     try:  # sqlite3 stores a NaN REAL as NULL
         for start in range(0, len(ids), _COPY_ROWS):
+            part = slice(start, start + _COPY_ROWS)
             cur.executemany(f"INSERT INTO {table.name} ({column_sql}) VALUES ({placeholders})",
-                            ((eid, *row) for eid, row in zip(ids[start:start + _COPY_ROWS].tolist(),
-                                                             values[start:start + _COPY_ROWS].tolist(), strict=True)))
+                            ((*key, *row) for key, row in zip(zip(*(a[part].tolist() for _, a in keys), strict=True),
+                                                              values[part].tolist(), strict=True)))
     finally:
         cur.close()
 
 
-def _binary_rows(ids: np.ndarray, values: np.ndarray) -> bytes:
-    """Rows of PostgreSQL's binary COPY format: field count, then (length, big-endian value) per field."""
+def _binary_rows(keys: Sequence[tuple[str, np.ndarray]], values: np.ndarray) -> bytes:
+    """Rows of PostgreSQL's binary COPY format: field count, then (length, big-endian value) per field.
+
+    ``keys``: (column, array) before the values: ``start_s`` as float8, every other key as int4."""
     n, k = values.shape
-    fields = [("count", ">i2"), ("id_len", ">i4"), ("id", ">i4")]
+    fields: list[tuple[str, str]] = [("count", ">i2")]
+    for name, _ in keys:
+        fields += [(f"{name}_len", ">i4"), (name, ">f8" if name == "start_s" else ">i4")]
     fields += [item for j in range(k) for item in ((f"l{j}", ">i4"), (f"v{j}", ">f8"))]
     rows = np.empty(n, dtype=np.dtype(fields))
-    rows["count"] = k + 1
-    rows["id_len"] = 4
-    rows["id"] = ids
+    rows["count"] = k + len(keys)
+    for name, array in keys:
+        rows[f"{name}_len"] = 8 if name == "start_s" else 4
+        rows[name] = array
     for j in range(k):
         rows[f"l{j}"] = 8
         rows[f"v{j}"] = values[:, j]

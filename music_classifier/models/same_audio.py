@@ -24,6 +24,20 @@ def song_key(artist: Any, title: Any) -> str | None:
     return f"{a}\x1f{t}" if a and t else None
 
 
+def song_keys(artists: Sequence[Any], titles: Sequence[Any]) -> list[str | None]:
+    """:func:`song_key` of each (artist, title) pair; each distinct artist normalised once (a library has
+    many tracks per artist: at 100,000 tracks the normalising is most of a dataset load's Python work)."""
+    artist_keys: dict[Any, str] = {}
+    out: list[str | None] = []
+    for artist, title in zip(artists, titles, strict=True):
+        a = artist_keys.get(artist)
+        if a is None:
+            a = artist_keys[artist] = normalise_artist(str(artist or ""))
+        t = normalise_title(str(title or "")) if a else ""
+        out.append(f"{a}\x1f{t}" if a and t else None)
+    return out
+
+
 def join_groups(groups: np.ndarray, links: Sequence[Sequence[Any]]) -> tuple[np.ndarray, int]:
     """``groups`` with every two groups that share a link value joined into one.
 
