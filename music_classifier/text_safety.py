@@ -90,6 +90,14 @@ def _safe_console_class() -> type:
     class SafeConsole(Console):
         """A rich Console whose printed text never carries a raw control character."""
 
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            # rich freezes COLUMNS/LINES as they are at construction; the CLI's consoles are built once, at
+            # import, so a width set later (a resized terminal, ``COLUMNS=200 music-classifier ...`` from a
+            # caller that imported us first) would be ignored. Unless given, the size is read at each print.
+            self._width = kwargs.get("width")
+            self._height = kwargs.get("height")
+
         def render(self, renderable: Any, options: Any = None) -> Any:
             for segment in super().render(renderable, options):
                 if not segment.control:  # rich's own cursor moves (progress bars, spinners) stay

@@ -21,7 +21,7 @@ from music_classifier.features.spotify_provider import Backoff, SpotifyCatalog
 from music_classifier.ingest.audio_scan import scan_library
 from music_classifier.ingest.spotify_playlist import import_playlist
 from music_classifier.settings import get_settings
-from music_classifier.text_safety import clean_text, escape_controls, has_controls
+from music_classifier.text_safety import clean_text, escape_controls, has_controls, safe_console
 
 # The probe's file name: OSC 0 (retitle the terminal), terminated by BEL, then a CSI colour.
 EVIL_NAME = "Evil\x1b]0;TITLE\x07 - Song\x1b[31m.flac"
@@ -63,6 +63,19 @@ def _file_rows(engine) -> dict[str, tuple[str, str, str]]:
         return {r.audio_path: (r.artist, r.title, r.song) for r in conn.execute(
             select(tracks.c.audio_path, tracks.c.artist, tracks.c.title, tracks.c.song)
             .where(tracks.c.source == "file"))}
+
+
+def test_console_width_follows_columns_set_after_it_was_built(monkeypatch):
+    # The CLI builds its consoles at import; a test runner or a caller that sets COLUMNS afterwards must still
+    # get tables that wide (under pytest-xdist a narrow COLUMNS at import wrapped every table header).
+    monkeypatch.setenv("COLUMNS", "60")
+    console = safe_console(file=io.StringIO(), markup=False)
+    assert console.width == 60
+    monkeypatch.setenv("COLUMNS", "200")
+    assert console.width == 200
+    console.print("x" * 150)
+    assert console.file.getvalue().strip() == "x" * 150
+    assert safe_console(file=io.StringIO(), width=40).width == 40  # an explicit width still wins
 
 
 def test_scanned_file_names_and_tags_are_stored_clean_and_the_path_still_opens(engine, tmp_path):
