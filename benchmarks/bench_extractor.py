@@ -38,26 +38,12 @@ for _var in THREAD_VARS:
     os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
+from benchmarks_md import write_section  # noqa: E402 - the script's folder is on sys.path
+from gtzan_clips import DEFAULT_DATA, GTZAN_DIR, pick_clips  # noqa: E402
 
 from music_classifier.features.audio_io import MAX_ANALYSED_S  # noqa: E402
 
-DEFAULT_DATA = REPO.parent / "shared" / "data"
-GTZAN_DIR = "audio/gtzan_subset_zenny126"
-from benchmarks_md import write_section  # noqa: E402 - the script's folder is on sys.path
-
 SECTION = "## Librosa extractor"
-
-
-def pick_clips(data: Path, count: int) -> list[Path]:
-    """Clip 00000, 00001, ... of each genre in turn: ``count`` clips spread over all genres."""
-    genres = sorted(p for p in (data / GTZAN_DIR).iterdir() if p.is_dir())
-    per_genre = [sorted(g.glob("*.wav")) for g in genres]
-    clips: list[Path] = []
-    for i in range(max(len(c) for c in per_genre)):
-        for files in per_genre:
-            if i < len(files) and len(clips) < count:
-                clips.append(files[i])
-    return clips
 
 
 def first_compile_seconds() -> tuple[float, float]:

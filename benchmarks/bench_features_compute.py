@@ -40,7 +40,7 @@ for _var in THREAD_VARS:
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchmarks_md import write_section  # noqa: E402
-from segment_tolerance import DEFAULT_DATA, GTZAN_DIR, pick_clips  # noqa: E402
+from gtzan_clips import DEFAULT_DATA, GTZAN_DIR, pick_clips  # noqa: E402
 from timing import best_of_interleaved  # noqa: E402
 
 SECTION = "## features compute (CLI path)"

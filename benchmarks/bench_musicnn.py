@@ -37,13 +37,12 @@ for _var in THREAD_VARS:
     os.environ.setdefault(_var, "1")
 
 import numpy  # noqa: E402, F401 - loaded after the thread variables are set
-from bench_extractor import _proc_status_bytes, pick_clips, timed, write_long_track  # noqa: E402
+from bench_extractor import _proc_status_bytes, timed, write_long_track  # noqa: E402
 from benchmarks_md import write_section  # noqa: E402 - the script's folder is on sys.path
+from gtzan_clips import DEFAULT_DATA, GTZAN_DIR, pick_clips  # noqa: E402
 
 from music_classifier.features.musicnn.extractor import PATCH_BATCH  # noqa: E402
 
-DEFAULT_DATA = REPO.parent / "shared" / "data"
-GTZAN_DIR = "audio/gtzan_subset_zenny126"
 SECTION = "## musicnn extractor"
 TARGET_RTF = 40
 TARGET_RSS_MB = 700

@@ -1,0 +1,20 @@
+"""The real GTZAN clips the extractor benchmarks run on, picked the same way by each of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+GTZAN_DIR = "audio/gtzan_subset_zenny126"
+
+
+def pick_clips(data: Path, count: int) -> list[Path]:
+    """Clip 00000, 00001, ... of each genre in turn: ``count`` clips spread over all genres."""
+    genres = sorted(p for p in (data / GTZAN_DIR).iterdir() if p.is_dir())
+    per_genre = [sorted(g.glob("*.wav")) for g in genres]
+    clips: list[Path] = []
+    for i in range(max(len(c) for c in per_genre)):
+        for files in per_genre:
+            if i < len(files) and len(clips) < count:
+                clips.append(files[i])
+    return clips
