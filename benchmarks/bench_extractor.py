@@ -29,13 +29,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from one_thread import one_thread_pools  # the script's folder is on sys.path
+
 REPO = Path(__file__).resolve().parents[1]
-os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO / ".numba-cache"))
-# One core per track, for ours and the reference alike: BLAS/OpenMP pools limited to one thread
-# before numpy loads (on a shared, loaded machine idle pool threads spin and inflate both).
-THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-for _var in THREAD_VARS:
-    os.environ.setdefault(_var, "1")
+# One core per track, for ours and the reference alike.
+THREAD_VARS = one_thread_pools()
 
 import numpy as np  # noqa: E402
 from benchmarks_md import write_section  # noqa: E402 - the script's folder is on sys.path

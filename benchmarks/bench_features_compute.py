@@ -32,13 +32,12 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO / ".numba-cache"))
-THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-for _var in THREAD_VARS:
-    os.environ.setdefault(_var, "1")
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from one_thread import one_thread_pools  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+THREAD_VARS = one_thread_pools()
+
 from benchmarks_md import write_section  # noqa: E402
 from gtzan_clips import DEFAULT_DATA, GTZAN_DIR, pick_clips  # noqa: E402
 from timing import best_of_interleaved  # noqa: E402

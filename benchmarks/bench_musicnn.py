@@ -29,12 +29,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from one_thread import one_thread_pools  # the script's folder is on sys.path
+
 REPO = Path(__file__).resolve().parents[1]
-os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO / ".numba-cache"))
-THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
-               "TF_NUM_INTEROP_THREADS")
-for _var in THREAD_VARS:
-    os.environ.setdefault(_var, "1")
+THREAD_VARS = one_thread_pools("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 
 import numpy  # noqa: E402, F401 - loaded after the thread variables are set
 from bench_extractor import _proc_status_bytes, timed, write_long_track  # noqa: E402
