@@ -37,7 +37,7 @@ THREAD_VARS = one_thread_pools()
 
 import numpy as np  # noqa: E402
 from benchmarks_md import write_section  # noqa: E402 - the script's folder is on sys.path
-from gtzan_clips import DEFAULT_DATA, GTZAN_DIR, pick_clips  # noqa: E402
+from gtzan_clips import add_clip_arguments, pick_clips, require_clips  # noqa: E402
 
 from music_classifier.features.audio_io import MAX_ANALYSED_S  # noqa: E402
 
@@ -354,14 +354,12 @@ def render(args, rows, cold, warm, prof_total, shares, tput, long_mem, naive_mem
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data directory")
-    parser.add_argument("--clips", type=int, default=10, help="number of GTZAN clips")
+    add_clip_arguments(parser, clips=10)
     parser.add_argument("--long-minutes", type=float, default=10.0, help="length of the memory test track")
     parser.add_argument("--naive-long", action="store_true", help="also measure the naive reference's memory")
     parser.add_argument("--write", action="store_true", help="write the section into BENCHMARKS.md")
     args = parser.parse_args()
-    if not (args.data / GTZAN_DIR).is_dir():
-        sys.exit(f"no GTZAN clips under {args.data / GTZAN_DIR}; pass --data")
+    require_clips(args.data)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load = os.getloadavg()
 

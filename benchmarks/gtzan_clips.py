@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import sys
 from pathlib import Path
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -18,3 +20,15 @@ def pick_clips(data: Path, count: int) -> list[Path]:
             if i < len(files) and len(clips) < count:
                 clips.append(files[i])
     return clips
+
+
+def add_clip_arguments(parser: argparse.ArgumentParser, clips: int) -> None:
+    """``--data`` (the shared data directory) and ``--clips`` (how many clips to pick, default ``clips``)."""
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data directory")
+    parser.add_argument("--clips", type=int, default=clips, help="number of GTZAN clips")
+
+
+def require_clips(data: Path) -> None:
+    """Exit with a hint to pass ``--data`` when ``data`` holds no GTZAN clips."""
+    if not (data / GTZAN_DIR).is_dir():
+        sys.exit(f"no GTZAN clips under {data / GTZAN_DIR}; pass --data")

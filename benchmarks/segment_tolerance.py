@@ -22,7 +22,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "benchmarks") not in sys.path:  # imported by path from the tests: its sibling modules too
     sys.path.insert(0, str(REPO / "benchmarks"))
-from gtzan_clips import DEFAULT_DATA, GTZAN_DIR, pick_clips  # noqa: E402
+from gtzan_clips import GTZAN_DIR, add_clip_arguments, pick_clips  # noqa: E402
 
 DOC = REPO / "docs" / "features.md"
 BEGIN, END = "<!-- segment-tolerance:begin -->", "<!-- segment-tolerance:end -->"
@@ -65,8 +65,7 @@ def read_table(text: str) -> dict[str, tuple[float, float, float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--clips", type=int, default=20)
+    add_clip_arguments(parser, clips=20)
     parser.add_argument("--write", action="store_true", help="write the table into docs/features.md")
     args = parser.parse_args()
     clips = pick_clips(args.data, args.clips)
