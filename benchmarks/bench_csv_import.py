@@ -16,7 +16,7 @@ import os
 import platform
 import tempfile
 import time
-import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +28,10 @@ from music_classifier.db.engine import make_engine
 from music_classifier.db.feature_columns import SPOTIFY_V1
 from music_classifier.ingest.csv_import import import_spotify_csv
 
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 GENRES = {"pop": ["dance pop", "electropop"], "rap": ["hip hop", "trap"], "rock": ["album rock", "hard rock"],
           "latin": ["reggaeton", "tropical"], "r&b": ["neo soul", "hip pop"], "edm": ["big room", "electro house"]}
 from benchmarks_md import write_section  # noqa: E402 - the script's folder is on sys.path
+from pg_schema import POSTGRES_URL, scratch_schema  # noqa: E402
 
 SECTION = "## CSV import"
 
@@ -91,21 +91,10 @@ def sqlite_urls(tmp: Path):  # noqa: ANN201
 
 
 def pg_urls(admin_url: str):  # noqa: ANN201
-    admin = create_engine(admin_url)
-    schemas: list[str] = []
-    try:
+    """A fresh schema's URL on each ``next()``; all of them dropped when the generator is closed."""
+    with ExitStack() as schemas:
         while True:
-            schema = f"bench_csv_{uuid.uuid4().hex[:8]}"
-            with admin.begin() as conn:
-                conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-            schemas.append(schema)
-            sep = "&" if "?" in admin_url else "?"
-            yield f"{admin_url}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            for schema in schemas:
-                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.dispose()
+            yield schemas.enter_context(scratch_schema("bench_csv", admin_url)).url
 
 
 def measure(name: str, urls, path: Path, repeat: int) -> dict[str, float]:  # noqa: ANN001

@@ -29,35 +29,19 @@ import tempfile
 import time
 from pathlib import Path
 
+from one_thread import one_thread_pools  # the script's folder is on sys.path
+
 REPO = Path(__file__).resolve().parents[1]
-os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO / ".numba-cache"))
-# One core per track, for ours and the reference alike: BLAS/OpenMP pools limited to one thread
-# before numpy loads (on a shared, loaded machine idle pool threads spin and inflate both).
-THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-for _var in THREAD_VARS:
-    os.environ.setdefault(_var, "1")
+# One core per track, for ours and the reference alike.
+THREAD_VARS = one_thread_pools()
 
 import numpy as np  # noqa: E402
+from benchmarks_md import write_section  # noqa: E402 - the script's folder is on sys.path
+from gtzan_clips import add_clip_arguments, pick_clips, require_clips  # noqa: E402
 
 from music_classifier.features.audio_io import MAX_ANALYSED_S  # noqa: E402
 
-DEFAULT_DATA = REPO.parent / "shared" / "data"
-GTZAN_DIR = "audio/gtzan_subset_zenny126"
-from benchmarks_md import write_section  # noqa: E402 - the script's folder is on sys.path
-
 SECTION = "## Librosa extractor"
-
-
-def pick_clips(data: Path, count: int) -> list[Path]:
-    """Clip 00000, 00001, ... of each genre in turn: ``count`` clips spread over all genres."""
-    genres = sorted(p for p in (data / GTZAN_DIR).iterdir() if p.is_dir())
-    per_genre = [sorted(g.glob("*.wav")) for g in genres]
-    clips: list[Path] = []
-    for i in range(max(len(c) for c in per_genre)):
-        for files in per_genre:
-            if i < len(files) and len(clips) < count:
-                clips.append(files[i])
-    return clips
 
 
 def first_compile_seconds() -> tuple[float, float]:
@@ -370,14 +354,12 @@ def render(args, rows, cold, warm, prof_total, shares, tput, long_mem, naive_mem
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data directory")
-    parser.add_argument("--clips", type=int, default=10, help="number of GTZAN clips")
+    add_clip_arguments(parser, clips=10)
     parser.add_argument("--long-minutes", type=float, default=10.0, help="length of the memory test track")
     parser.add_argument("--naive-long", action="store_true", help="also measure the naive reference's memory")
     parser.add_argument("--write", action="store_true", help="write the section into BENCHMARKS.md")
     args = parser.parse_args()
-    if not (args.data / GTZAN_DIR).is_dir():
-        sys.exit(f"no GTZAN clips under {args.data / GTZAN_DIR}; pass --data")
+    require_clips(args.data)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load = os.getloadavg()
 

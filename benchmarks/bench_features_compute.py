@@ -32,15 +32,14 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO / ".numba-cache"))
-THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-for _var in THREAD_VARS:
-    os.environ.setdefault(_var, "1")
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from one_thread import one_thread_pools  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+THREAD_VARS = one_thread_pools()
+
 from benchmarks_md import write_section  # noqa: E402
-from segment_tolerance import DEFAULT_DATA, GTZAN_DIR, pick_clips  # noqa: E402
+from gtzan_clips import GTZAN_DIR, add_clip_arguments, pick_clips, require_clips  # noqa: E402
 from timing import best_of_interleaved  # noqa: E402
 
 SECTION = "## features compute (CLI path)"
@@ -126,15 +125,13 @@ def profile_table(cli: Cli, top: int = 15) -> tuple[float, list[str]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--clips", type=int, default=20)
+    add_clip_arguments(parser, clips=20)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile-only", action="store_true")
     parser.add_argument("--before", type=Path, help="this script's output on the previous code, shown as 'before'")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
-    if not (args.data / GTZAN_DIR).is_dir():
-        sys.exit(f"no GTZAN clips under {args.data / GTZAN_DIR}; pass --data")
+    require_clips(args.data)
     import music_classifier
     from music_classifier.features.librosa_extractor import EXTRACTOR_VERSION
 

@@ -26,13 +26,14 @@ import sys
 import tempfile
 import time
 import tracemalloc
-import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy import insert, text
 
 sys.path.insert(0, os.path.dirname(__file__))
+from pg_schema import POSTGRES_URL, scratch_schema  # noqa: E402
 from timing import best  # noqa: E402
 
 from music_classifier.db import migrate  # noqa: E402
@@ -105,17 +106,12 @@ def main() -> None:
     parser.add_argument("--segments", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--db", choices=("postgresql", "sqlite"), default="postgresql")
-    parser.add_argument("--url", default=os.environ.get("TEST_POSTGRES_URL",
-                                                        "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+    parser.add_argument("--url", default=POSTGRES_URL)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_load_"))
-    schema = f"bench_load_{uuid.uuid4().hex[:8]}"
-    admin = None
+    schema = ExitStack()  # PostgreSQL: the throwaway schema, dropped after the engine is disposed
     if args.db == "postgresql":
-        admin = make_engine(args.url)
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        url = f"{args.url}{'&' if '?' in args.url else '?'}options=-csearch_path%3D{schema}"
+        url = schema.enter_context(scratch_schema("bench_load", args.url)).url
     else:
         url = f"sqlite:///{tmp / 'bench.db'}"
     engine = make_engine(url)
@@ -155,10 +151,7 @@ def main() -> None:
                  ".npz file (numpy.load)": best(lambda: np.load(tmp / "bench.npz")["X"], args.repeat)}
     finally:
         engine.dispose()
-        if admin is not None:
-            with admin.begin() as conn:
-                conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-            admin.dispose()
+        schema.close()
         for f in tmp.iterdir():
             f.unlink()
         tmp.rmdir()

@@ -24,26 +24,22 @@ import multiprocessing as mp
 import os
 import platform
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from one_thread import one_thread_pools  # the script's folder is on sys.path
+
 REPO = Path(__file__).resolve().parents[1]
-os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO / ".numba-cache"))
-THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
-               "TF_NUM_INTEROP_THREADS")
-for _var in THREAD_VARS:
-    os.environ.setdefault(_var, "1")
+THREAD_VARS = one_thread_pools("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 
 import numpy  # noqa: E402, F401 - loaded after the thread variables are set
-from bench_extractor import _proc_status_bytes, pick_clips, timed, write_long_track  # noqa: E402
+from bench_extractor import _proc_status_bytes, timed, write_long_track  # noqa: E402
 from benchmarks_md import write_section  # noqa: E402 - the script's folder is on sys.path
+from gtzan_clips import GTZAN_DIR, add_clip_arguments, pick_clips, require_clips  # noqa: E402
 
 from music_classifier.features.musicnn.extractor import PATCH_BATCH  # noqa: E402
 
-DEFAULT_DATA = REPO.parent / "shared" / "data"
-GTZAN_DIR = "audio/gtzan_subset_zenny126"
 SECTION = "## musicnn extractor"
 TARGET_RTF = 40
 TARGET_RSS_MB = 700
@@ -292,14 +288,12 @@ def render(args, rows, tf_clips, long_rows, tf_long, sizes, started, load) -> st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data directory")
-    parser.add_argument("--clips", type=int, default=10, help="number of GTZAN clips")
+    add_clip_arguments(parser, clips=10)
     parser.add_argument("--long-minutes", type=float, default=10.0, help="length of the memory test track")
     parser.add_argument("--tf-python", type=Path, default=None, help="python of the TensorFlow scratch venv")
     parser.add_argument("--write", action="store_true", help="write the section into BENCHMARKS.md")
     args = parser.parse_args()
-    if not (args.data / GTZAN_DIR).is_dir():
-        sys.exit(f"no GTZAN clips under {args.data / GTZAN_DIR}; pass --data")
+    require_clips(args.data)
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)

@@ -19,8 +19,8 @@ import argparse
 import multiprocessing as mp
 import os
 import time
-import uuid
 
+from pg_schema import POSTGRES_URL, scratch_schema  # the script's folder is on sys.path
 from sqlalchemy import insert, text
 
 from music_classifier.db import migrate
@@ -92,21 +92,12 @@ def main() -> None:
     parser.add_argument("--extractions", type=int, default=2000)
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--segments", type=int, default=10)
-    parser.add_argument("--url", default=os.environ.get("TEST_POSTGRES_URL",
-                                                        "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+    parser.add_argument("--url", default=POSTGRES_URL)
     args = parser.parse_args()
-    schema = f"bench_persist_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(args.url)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    url = f"{args.url}{'&' if '?' in args.url else '?'}options=-csearch_path%3D{schema}"
-    try:
-        migrate.upgrade(make_engine(url))
-        results = {w: run(url, args.extractions, w, args.segments) for w in map(int, args.workers.split(","))}
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with scratch_schema("bench_persist", args.url) as schema:
+        migrate.upgrade(make_engine(schema.url))
+        results = {w: run(schema.url, args.extractions, w, args.segments)
+                   for w in map(int, args.workers.split(","))}
     n, rows_per = args.extractions, 1 + args.segments
     base = n / results[min(results)]
     print(f"{n:,} extractions, each 1 + {args.segments} value rows of 83 features, PostgreSQL, {os.cpu_count()} cores")

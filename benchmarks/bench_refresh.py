@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
-import uuid
 
-from bench_serve import POSTGRES_URL, build
+from bench_serve import build
+from pg_schema import scratch_schema
 from sqlalchemy import text
 from timing import best
 
@@ -37,66 +36,59 @@ def main() -> None:
     from music_classifier.models.dataset_refresh import plan_refresh, refresh_dataset
     from music_classifier.models.datasets import get_dataset
 
-    schema = f"bench_refresh_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = make_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    url = f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}options=-csearch_path%3D{schema}"
-    engine = make_engine(url)
-    try:
-        migrate.upgrade(engine)
-        t0 = time.perf_counter()
-        build(engine, args.tracks)
-        definition = {"features": "librosa", "top": 10, "min_per_genre": 5, "max_per_genre": None,
-                      "segments": False, "sources": ["file"], "seed": 0}
-        with engine.begin() as conn:
-            ds = conn.execute(text("INSERT INTO datasets (name, definition) VALUES ('big', :d) RETURNING id"),
-                              {"d": json.dumps(definition)}).scalar_one()
-            conn.execute(text("INSERT INTO dataset_members (dataset_id, track_id, genre_id) SELECT :ds, track_id, "
-                              "genre_id FROM track_genres WHERE rank = 0"), {"ds": ds})
-            conn.execute(text("ANALYZE"))
-        print(f"built {args.tracks:,} tracks and a dataset of all of them in {time.perf_counter() - t0:.1f} s",
-              file=sys.stderr)
-        with engine.connect() as conn:
-            _, plan = plan_refresh(conn, "big")
-            print(f"the refresh: {plan.text()}", file=sys.stderr)
+    with scratch_schema("bench_refresh") as schema:
+        engine = make_engine(schema.url)
+        try:
+            migrate.upgrade(engine)
+            t0 = time.perf_counter()
+            build(engine, args.tracks)
+            definition = {"features": "librosa", "top": 10, "min_per_genre": 5, "max_per_genre": None,
+                          "segments": False, "sources": ["file"], "seed": 0}
+            with engine.begin() as conn:
+                ds = conn.execute(text("INSERT INTO datasets (name, definition) VALUES ('big', :d) RETURNING id"),
+                                  {"d": json.dumps(definition)}).scalar_one()
+                conn.execute(text("INSERT INTO dataset_members (dataset_id, track_id, genre_id) SELECT :ds, track_id, "
+                                  "genre_id FROM track_genres WHERE rank = 0"), {"ds": ds})
+                conn.execute(text("ANALYZE"))
+            print(f"built {args.tracks:,} tracks and a dataset of all of them in {time.perf_counter() - t0:.1f} s",
+                  file=sys.stderr)
+            with engine.connect() as conn:
+                _, plan = plan_refresh(conn, "big")
+                print(f"the refresh: {plan.text()}", file=sys.stderr)
 
-            # Each call in a transaction of its own; the refresh's is rolled back.
-            def baseline() -> None:
-                with conn.begin():
-                    get_dataset(conn, "big", count_live=False)
+                # Each call in a transaction of its own; the refresh's is rolled back.
+                def baseline() -> None:
+                    with conn.begin():
+                        get_dataset(conn, "big", count_live=False)
 
-            def effective() -> None:
-                with conn.begin():
-                    conn.execute(text("SELECT track_id, genre_id, decision_id FROM track_effective_genres")).all()
+                def effective() -> None:
+                    with conn.begin():
+                        conn.execute(text("SELECT track_id, genre_id, decision_id FROM track_effective_genres")).all()
 
-            def planned() -> None:
-                with conn.begin():
-                    plan_refresh(conn, "big")
+                def planned() -> None:
+                    with conn.begin():
+                        plan_refresh(conn, "big")
 
-            def applied() -> None:
-                tx = conn.begin()
-                try:
-                    assert refresh_dataset(conn, "big").changed == plan.changed
-                finally:
-                    tx.rollback()
+                def applied() -> None:
+                    tx = conn.begin()
+                    try:
+                        assert refresh_dataset(conn, "big").changed == plan.changed
+                    finally:
+                        tx.rollback()
 
-            conn.rollback()  # the plan above opened a transaction
-            rows = [(label, best(f, args.repeat)) for label, f in (
-                ("baseline: the dataset's genre counts (get_dataset, no view)", baseline),
-                ("reference: every row of the view track_effective_genres", effective),
-                ("plan_refresh (dataset refresh --dry-run; train's staleness check)", planned),
-                (f"refresh_dataset, written ({len(plan.moved):,} moved; rolled back)", applied))]
-        base = rows[0][1]
-        print(f"| {args.tracks:,}-member dataset, PostgreSQL, best of {args.repeat} | time | / baseline |")
-        print("|---|---|---|")
-        for label, s in rows:
-            print(f"| {label} | {s * 1000:.0f} ms | {s / base:.1f}x |")
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+                conn.rollback()  # the plan above opened a transaction
+                rows = [(label, best(f, args.repeat)) for label, f in (
+                    ("baseline: the dataset's genre counts (get_dataset, no view)", baseline),
+                    ("reference: every row of the view track_effective_genres", effective),
+                    ("plan_refresh (dataset refresh --dry-run; train's staleness check)", planned),
+                    (f"refresh_dataset, written ({len(plan.moved):,} moved; rolled back)", applied))]
+            base = rows[0][1]
+            print(f"| {args.tracks:,}-member dataset, PostgreSQL, best of {args.repeat} | time | / baseline |")
+            print("|---|---|---|")
+            for label, s in rows:
+                print(f"| {label} | {s * 1000:.0f} ms | {s / base:.1f}x |")
+        finally:
+            engine.dispose()
 
 
 if __name__ == "__main__":

@@ -35,7 +35,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +52,12 @@ from music_classifier.models.datasets import DatasetDefinition, create_dataset, 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchmarks_md import write_section  # noqa: E402 - the script's folder is on sys.path
+from pg_schema import POSTGRES_URL, scratch_schema  # noqa: E402
 
 N_GENRES = 16
 N_SEGMENTS = 10
 SEGMENT_S = 3.0
 BATCH = 200  # tracks per commit while writing the library
-DEFAULT_PG = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 #: (label, --features, segments)
 CASES = [("librosa", "librosa", False), ("librosa+musicnn", "librosa,musicnn", False),
          ("librosa segments", "librosa", True)]
@@ -287,7 +286,7 @@ def main() -> None:
                         help="default: both up to 10,000 tracks, PostgreSQL only above")
     parser.add_argument("--per-track", action="store_true",
                         help="write the library through jobs.persist one track at a time (as workers do; slow)")
-    parser.add_argument("--pg-url", default=DEFAULT_PG)
+    parser.add_argument("--pg-url", default=POSTGRES_URL)
     parser.add_argument("--repeat", type=int, default=1, help="best of N (create, load and baselines)")
     parser.add_argument("--write", action="store_true", help="replace this size's section of BENCHMARKS.md")
     parser.add_argument("--child", choices=("load", "wide", "npz"), help=argparse.SUPPRESS)
@@ -316,20 +315,10 @@ def main() -> None:
                                                         args.per_track)
             rows += res
         if args.db in ("postgresql", "both"):
-            schema = f"bench_scale_{uuid.uuid4().hex[:8]}"
-            admin = make_engine(args.pg_url)
-            with admin.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-            sep = "&" if "?" in args.pg_url else "?"
-            try:
-                write_times["PostgreSQL"], res = bench_database(
-                    "PostgreSQL", f"{args.pg_url}{sep}options=-csearch_path%3D{schema}", args.tracks, workdir,
-                    args.repeat, args.per_track)
+            with scratch_schema("bench_scale", args.pg_url) as schema:
+                write_times["PostgreSQL"], res = bench_database("PostgreSQL", schema.url, args.tracks, workdir,
+                                                                args.repeat, args.per_track)
                 rows += res
-            finally:
-                with admin.begin() as conn:
-                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-                admin.dispose()
     md = table(args.tracks, rows, write_times, args.per_track)
     print(md)
     if args.write:

@@ -21,15 +21,14 @@ import re
 import statistics
 import sys
 import time
-import uuid
 import warnings
 
 from sqlalchemy import event, text
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchmarks_md import write_section  # noqa: E402 - the script's folder is on sys.path
+from pg_schema import scratch_schema  # noqa: E402
 
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 N_GENRES, N_STUDENTS = 10, 30
 N_SETTLED = 2_000
 TARGET_MS = 100
@@ -169,7 +168,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.only and args.write:
         parser.error("--only prints a part of the table; --write needs all of it")
+    with scratch_schema("bench_serve") as (schema, url):
+        run(args, schema, url)
 
+
+def run(args: argparse.Namespace, schema: str, url: str) -> None:
+    """Build the library in the fresh ``schema`` (``url`` reaches it), then measure and print (or write)."""
     from music_classifier.db import migrate
     from music_classifier.db.browse import TrackFilter, list_tracks
     from music_classifier.db.engine import make_engine
@@ -179,11 +183,6 @@ def main() -> None:
         warnings.simplefilter("ignore")
         from starlette.testclient import TestClient
 
-    schema = f"bench_serve_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = make_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    url = f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}options=-csearch_path%3D{schema}"
     engine = make_engine(url)
     captured: list[tuple[str, object]] | None = None
 
@@ -323,9 +322,6 @@ def main() -> None:
                                            trigram))
     finally:
         engine.dispose()
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
 
 
 def verdict_of(rows: list[tuple]) -> str:

@@ -33,6 +33,7 @@ POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL",
                               os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
 HEADER = ["student", "song", "coarse_genre", "genre1", "genre2", "genre3"]
 from benchmarks_md import write_section  # noqa: E402 - the script's folder is on sys.path
+from pg_schema import schema_url  # noqa: E402
 
 SECTION = "## Sheet sync"
 LOOP_ROWS = 2_000
@@ -157,8 +158,7 @@ def bench_postgres(path: Path, repeat: int) -> dict[str, float]:
 
     admin = make_engine(POSTGRES_URL)
     schema = f"bench_sheet_{os.getpid()}"
-    sep = "&" if "?" in POSTGRES_URL else "?"
-    url = f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+    url = schema_url(POSTGRES_URL, schema)
     results: dict[str, float] = {}
 
     def reset_schema(with_tables: bool):

@@ -22,12 +22,12 @@ import argparse
 import os
 import sys
 import time
-import uuid
 
 import numpy as np
 from sqlalchemy import insert, text
 
 sys.path.insert(0, os.path.dirname(__file__))
+from pg_schema import POSTGRES_URL, scratch_schema  # noqa: E402
 from timing import best  # noqa: E402
 
 from music_classifier.db import migrate  # noqa: E402
@@ -108,42 +108,35 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tracks", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--url", default=os.environ.get("TEST_POSTGRES_URL",
-                                                        "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+    parser.add_argument("--url", default=POSTGRES_URL)
     args = parser.parse_args()
-    schema = f"bench_storage_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(args.url)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    engine = make_engine(f"{args.url}{'&' if '?' in args.url else '?'}options=-csearch_path%3D{schema}")
-    try:
-        migrate.upgrade(engine)
-        with engine.begin() as conn:
-            conn.execute(text("CREATE TABLE bench_array_values (extraction_id INTEGER PRIMARY KEY "
-                              "REFERENCES extractions (id) ON DELETE CASCADE, v DOUBLE PRECISION[] NOT NULL)"))
-            conn.execute(text(array_view_sql()))
-        values = np.random.default_rng(0).normal(size=(args.tracks, len(COLUMNS)))
-        wide_ids = setup(engine, args.tracks, "musicnn")
-        array_ids = setup(engine, args.tracks, "bench_array")
-        w_wide = write_wide(engine, wide_ids, values)
-        w_array = write_arrays(engine, array_ids, values)
-        with engine.begin() as conn:
-            conn.execute(text("ANALYZE"))
-            conn.execute(text("CREATE TABLE bench_plain AS SELECT * FROM musicnn_features"))
-            conn.execute(text("ANALYZE bench_plain"))
-        assert np.array_equal(load(engine, "musicnn_features"), load(engine, "bench_array_features"))
-        read = {s: best(lambda s=s: read_all(engine, s), args.repeat)
-                for s in ("bench_plain", "musicnn_features", "bench_array_features")}
-        loads = {s: best(lambda s=s: load(engine, s), args.repeat)
-                 for s in ("bench_plain", "musicnn_features", "bench_array_features")}
-        with engine.connect() as conn:
-            size = {t: conn.execute(text(f"SELECT pg_total_relation_size('{t}')")).scalar_one()
-                    for t in ("musicnn_values", "bench_array_values")}
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with scratch_schema("bench_storage", args.url) as schema:
+        engine = make_engine(schema.url)
+        try:
+            migrate.upgrade(engine)
+            with engine.begin() as conn:
+                conn.execute(text("CREATE TABLE bench_array_values (extraction_id INTEGER PRIMARY KEY "
+                                  "REFERENCES extractions (id) ON DELETE CASCADE, v DOUBLE PRECISION[] NOT NULL)"))
+                conn.execute(text(array_view_sql()))
+            values = np.random.default_rng(0).normal(size=(args.tracks, len(COLUMNS)))
+            wide_ids = setup(engine, args.tracks, "musicnn")
+            array_ids = setup(engine, args.tracks, "bench_array")
+            w_wide = write_wide(engine, wide_ids, values)
+            w_array = write_arrays(engine, array_ids, values)
+            with engine.begin() as conn:
+                conn.execute(text("ANALYZE"))
+                conn.execute(text("CREATE TABLE bench_plain AS SELECT * FROM musicnn_features"))
+                conn.execute(text("ANALYZE bench_plain"))
+            assert np.array_equal(load(engine, "musicnn_features"), load(engine, "bench_array_features"))
+            read = {s: best(lambda s=s: read_all(engine, s), args.repeat)
+                    for s in ("bench_plain", "musicnn_features", "bench_array_features")}
+            loads = {s: best(lambda s=s: load(engine, s), args.repeat)
+                     for s in ("bench_plain", "musicnn_features", "bench_array_features")}
+            with engine.connect() as conn:
+                size = {t: conn.execute(text(f"SELECT pg_total_relation_size('{t}')")).scalar_one()
+                        for t in ("musicnn_values", "bench_array_values")}
+        finally:
+            engine.dispose()
     n = args.tracks
     print(f"{n:,} tracks x {len(COLUMNS)} values, PostgreSQL, best of {args.repeat}")
     print("| design | write tracks/s | view read (x plain) | load (x plain) | table size |")

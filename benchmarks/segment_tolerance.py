@@ -20,22 +20,12 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data"
-GTZAN_DIR = "audio/gtzan_subset_zenny126"
+if str(REPO / "benchmarks") not in sys.path:  # imported by path from the tests: its sibling modules too
+    sys.path.insert(0, str(REPO / "benchmarks"))
+from gtzan_clips import GTZAN_DIR, add_clip_arguments, pick_clips  # noqa: E402
+
 DOC = REPO / "docs" / "features.md"
 BEGIN, END = "<!-- segment-tolerance:begin -->", "<!-- segment-tolerance:end -->"
-
-
-def pick_clips(data: Path, count: int) -> list[Path]:
-    """Clip 00000, 00001, ... of each genre in turn (as benchmarks/bench_extractor.py picks them)."""
-    genres = sorted(p for p in (data / GTZAN_DIR).iterdir() if p.is_dir())
-    per_genre = [sorted(g.glob("*.wav")) for g in genres]
-    clips: list[Path] = []
-    for i in range(max(len(c) for c in per_genre)):
-        for files in per_genre:
-            if i < len(files) and len(clips) < count:
-                clips.append(files[i])
-    return clips
 
 
 def measure(clips: list[Path], segment_s: float = 3.0) -> dict[str, tuple[float, float, float]]:
@@ -75,8 +65,7 @@ def read_table(text: str) -> dict[str, tuple[float, float, float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--clips", type=int, default=20)
+    add_clip_arguments(parser, clips=20)
     parser.add_argument("--write", action="store_true", help="write the table into docs/features.md")
     args = parser.parse_args()
     clips = pick_clips(args.data, args.clips)
