@@ -14,13 +14,18 @@ For each table (the GTZAN 30 s feature table, the TidyTuesday Spotify songs tabl
    question asked offline: train on some playlists, test on others). Figures are read from the
    compare ``--json`` files and from the registry rows, never retyped.
 
-And on the 70 GTZAN excerpts: librosa vs musicnn vs both, whole clips and segments, repeated CV, and
-final models on GTZAN clips outside the 70 (:mod:`evaluate_musicnn`; ``--only-musicnn`` runs that alone);
-where the audit ranks three excerpts filed under a wrong genre (:mod:`evaluate_audit`; ``--audit``).
+And on the 70 GTZAN excerpts: whole clips vs 3 s segments (one 5-fold CV per seed and compare's repeated CV);
+the label audit (``--audit-only`` runs that section alone); repeated CV of every model and how far one held-out
+split swings (``--small-data-only``); librosa vs musicnn vs both, whole clips and segments, repeated CV, and
+final models on GTZAN clips outside the 70 (:mod:`evaluate_musicnn`; ``--only-musicnn``); where the audit ranks
+three excerpts filed under a wrong genre (:mod:`evaluate_audit`; ``--audit``).
 
-Run:  python benchmarks/evaluate.py                      (full tables; all-model comparison on a
-                                                          --compare-sample of the Spotify table)
+Run:  python benchmarks/evaluate.py --cache $WORK/cache --processes 2
+                                  (every section, the whole file; full tables; all-model comparison on a
+                                   --compare-sample of the Spotify table; with --cache, a section whose
+                                   figures are cached is only written again)
       python benchmarks/evaluate.py --sample 5000       (a stratified sample of the Spotify table)
+      python benchmarks/evaluate.py --small-data-only   (one section of the excerpts, rewritten in place)
 """
 
 from __future__ import annotations
