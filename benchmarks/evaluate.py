@@ -318,9 +318,11 @@ def _protocol_note(clips: dict[str, Any], means: dict[tuple[str, str], float]) -
         f"drawn from `--seed`: whole clips {means['repeated', 'whole']:.3f}, segments "
         f"{means['repeated', 'segments']:.3f}. The whole-clip dataset did not change since that commit: its rows, "
         "their order, genres, split groups, column names and order and every value were read with the code of "
-        f"commit {first['commit']} and with this code and compared, and are identical. The segment rows did change "
-        "(librosa extractor v2 takes the segments from one analysis of the whole track: docs/features.md "
-        "measures how far its values are from v1's). So the whole-clip figure moved with the protocol, i.e. with "
+        f"commit {first['commit']} and with this code and compared, and are identical. The segment dataset, compared "
+        "the same way, has the same rows, order, genres, groups and columns (so the same folds), but other values: "
+        "librosa extractor v2 takes the segments from one analysis of the whole track (docs/features.md measures "
+        "how far its values are from v1's); that alone moved the one-5-fold segment figure. "
+        "So the whole-clip figure moved with the protocol, i.e. with "
         "which folds are averaged, not with the data: one 5-fold split of 70 clips (14 test clips a fold) moves "
         "the accuracy by several points from seed to seed, and the repeated CV's figure is the steadier one."]
 
