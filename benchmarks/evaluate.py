@@ -14,13 +14,18 @@ For each table (the GTZAN 30 s feature table, the TidyTuesday Spotify songs tabl
    question asked offline: train on some playlists, test on others). Figures are read from the
    compare ``--json`` files and from the registry rows, never retyped.
 
-And on the 70 GTZAN excerpts: librosa vs musicnn vs both, whole clips and segments, repeated CV, and
-final models on GTZAN clips outside the 70 (:mod:`evaluate_musicnn`; ``--only-musicnn`` runs that alone);
-where the audit ranks three excerpts filed under a wrong genre (:mod:`evaluate_audit`; ``--audit``).
+And on the 70 GTZAN excerpts: whole clips vs 3 s segments (one 5-fold CV per seed and compare's repeated CV);
+the label audit (``--audit-only`` runs that section alone); repeated CV of every model and how far one held-out
+split swings (``--small-data-only``); librosa vs musicnn vs both, whole clips and segments, repeated CV, and
+final models on GTZAN clips outside the 70 (:mod:`evaluate_musicnn`; ``--only-musicnn``); where the audit ranks
+three excerpts filed under a wrong genre (:mod:`evaluate_audit`; ``--audit``).
 
-Run:  python benchmarks/evaluate.py                      (full tables; all-model comparison on a
-                                                          --compare-sample of the Spotify table)
+Run:  python benchmarks/evaluate.py --cache $WORK/cache --processes 2
+                                  (every section, the whole file; full tables; all-model comparison on a
+                                   --compare-sample of the Spotify table; with --cache, a section whose
+                                   figures are cached is only written again)
       python benchmarks/evaluate.py --sample 5000       (a stratified sample of the Spotify table)
+      python benchmarks/evaluate.py --small-data-only   (one section of the excerpts, rewritten in place)
 """
 
 from __future__ import annotations
@@ -248,8 +253,15 @@ def run_spotify(workdir: Path, sample: int | None, compare_sample: int) -> dict[
     return res
 
 
+# The two protocols of the whole-vs-segments section, per seed: one 5-fold CV (the protocol of this section's
+# figures before `compare` defaulted to repeated CV on small data), and `compare`'s own default on a set this
+# small (5 x 5-fold repeated CV, the repeats' shuffles drawn from --seed).
+CLIP_PROTOCOLS = (("single", ("--repeats", "1")), ("repeated", ()))
+
+
 def run_clips(workdir: Path, processes: int) -> dict[str, Any]:
-    """The 70 GTZAN excerpts: whole-clip librosa features vs 3 s segments + soft voting, track-grouped CV."""
+    """The 70 GTZAN excerpts: whole-clip librosa features vs 3 s segments + soft voting, track-grouped CV,
+    under each of :data:`CLIP_PROTOCOLS` for every seed of :data:`CLIP_SEEDS`."""
     cli = new_cli(workdir, "clips")
     cli.library = CLIPS
     for genre_dir in sorted(p for p in CLIPS.iterdir() if p.is_dir()):
@@ -261,31 +273,78 @@ def run_clips(workdir: Path, processes: int) -> dict[str, Any]:
             "--min-per-genre", "5", "--source", "file")
     grid = workdir / "rf_fixed.json"
     grid.write_text(json.dumps({"rf": {k: [v] for k, v in RF_FIXED.items()}}))
-    res: dict[str, Any] = {"whole": [], "segments": []}
-    for seed in CLIP_SEEDS:
-        for name, key in (("clips", "whole"), ("clips_seg", "segments")):
-            out = workdir / f"clips_{name}_{seed}.json"
-            cli.run("compare", name, "--models", "rf", "--grid", grid, "--cv", str(N_FOLDS), "--seed", str(seed),
-                    "--json", out)
-            res[key].append(json.loads(out.read_text()))
+    res: dict[str, Any] = {protocol: {"whole": [], "segments": []} for protocol, _ in CLIP_PROTOCOLS}
+    for protocol, extra in CLIP_PROTOCOLS:
+        for seed in CLIP_SEEDS:
+            for name, key in (("clips", "whole"), ("clips_seg", "segments")):
+                out = workdir / f"clips_{name}_{protocol}_{seed}.json"
+                cli.run("compare", name, "--models", "rf", "--grid", grid, "--cv", str(N_FOLDS), *extra,
+                        "--seed", str(seed), "--json", out)
+                res[protocol][key].append(json.loads(out.read_text()))
     res["commands"] = cli.commands
     return res
 
 
+def _protocol_label(run: dict[str, Any]) -> str:
+    """The outer CV as `compare` ran it: "StratifiedKFold(5)" or "5 x StratifiedGroupKFold(5), repeated"."""
+    folds = len(run["scores"][0]["fold_accuracy"])
+    repeats = int(run.get("n_repeats") or 1)
+    kfold = f"{run['splitter']}({folds // repeats})"
+    return kfold if repeats == 1 else f"{repeats} x {kfold}, repeated"
+
+
+# This section's figures as first written (commit 900286a, 2026-11-24), when `compare --cv 5` ran one 5-fold CV
+# per seed on any dataset: per seed 0-4, accuracy to 3 decimals.
+FIRST_CLIP_FIGURES = {"commit": "900286a", "whole": (0.786, 0.757, 0.757, 0.771, 0.714),
+                      "segments": (0.843, 0.804, 0.784, 0.829, 0.773)}
+
+
+def _protocol_note(clips: dict[str, Any], means: dict[tuple[str, str], float]) -> list[str]:
+    """Why the section shows two protocols, and how its one-5-fold figures compare with the first ones."""
+    first = FIRST_CLIP_FIGURES
+
+    def then_and_now(key: str) -> str:
+        now = tuple(round(r["scores"][0]["mean"], 3) for r in clips["single"][key])
+        then = f"{np.mean(first[key]):.3f} then"
+        if now == first[key]:
+            return f"{then}, the same per-seed figures to the last digit now"
+        return f"{then} ({' '.join(f'{a:.3f}' for a in first[key])}), {means['single', key]:.3f} now"
+
+    return [
+        f"Why two protocols: this section first ran `compare --cv 5` (commit {first['commit']}) when that meant one "
+        f"5-fold CV per seed: whole clips {then_and_now('whole')} with `--repeats 1`; segments "
+        f"{then_and_now('segments')}. Since `compare` estimates by repeated CV when the smallest genre has "
+        "fewer than 30 tracks, the same command averages 25 folds per seed, five 5-fold shuffles whose seeds are "
+        f"drawn from `--seed`: whole clips {means['repeated', 'whole']:.3f}, segments "
+        f"{means['repeated', 'segments']:.3f}. The whole-clip dataset did not change since that commit: its rows, "
+        "their order, genres, split groups, column names and order and every value were read with the code of "
+        f"commit {first['commit']} and with this code and compared, and are identical. The segment dataset, compared "
+        "the same way, has the same rows, order, genres, groups and columns (so the same folds), but other values: "
+        "librosa extractor v2 takes the segments from one analysis of the whole track (docs/features.md measures "
+        "how far its values are from v1's); that alone moved the one-5-fold segment figure. "
+        "So the whole-clip figure moved with the protocol, i.e. with "
+        "which folds are averaged, not with the data: one 5-fold split of 70 clips (14 test clips a fold) moves "
+        "the accuracy by several points from seed to seed, and the repeated CV's figure is the steadier one."]
+
+
 def _clips_lines(clips: dict[str, Any]) -> list[str]:
-    lines = ["| features | rows | outer splitter | accuracy per seed (mean of 5 folds) | mean over seeds | "
-             "macro F1 mean |", "|---|---|---|---|---|---|"]
-    for key, label in (("whole", "whole clip"), ("segments", "3 s segments, soft vote per clip")):
-        runs = clips[key]
-        accs = [r["scores"][0]["mean"] for r in runs]
-        f1s = [r["scores"][0]["macro_f1_mean"] for r in runs]
-        lines.append(f"| {label} | {runs[0]['n_rows']} ({runs[0]['n_tracks']} clips) | {runs[0]['splitter']} | "
-                     + " ".join(f"{a:.3f}" for a in accs) + f" | {np.mean(accs):.3f} | {np.mean(f1s):.3f} |")
-    diff = np.mean([r["scores"][0]["mean"] for r in clips["segments"]]) - np.mean(
-        [r["scores"][0]["mean"] for r in clips["whole"]])
-    lines += ["", f"Segments + soft voting minus whole clips: {diff:+.3f} accuracy (mean over seeds "
-              f"{', '.join(map(str, CLIP_SEEDS))}). Test folds never hold a segment of a training clip "
-              "(StratifiedGroupKFold by track); scores are per clip."]
+    lines = ["| features | rows | protocol | outer CV per seed | accuracy per seed (mean of its folds) | "
+             "mean over seeds | macro F1 mean |", "|---|---|---|---|---|---|---|"]
+    means: dict[tuple[str, str], float] = {}
+    for protocol, flag in (("single", "`--repeats 1`"), ("repeated", "`compare`'s default here")):
+        for key, label in (("whole", "whole clip"), ("segments", "3 s segments, soft vote per clip")):
+            runs = clips[protocol][key]
+            accs = [r["scores"][0]["mean"] for r in runs]
+            f1s = [r["scores"][0]["macro_f1_mean"] for r in runs]
+            means[protocol, key] = float(np.mean(accs))
+            lines.append(f"| {label} | {runs[0]['n_rows']} ({runs[0]['n_tracks']} clips) | {flag} | "
+                         f"{_protocol_label(runs[0])} | " + " ".join(f"{a:.3f}" for a in accs)
+                         + f" | {np.mean(accs):.3f} | {np.mean(f1s):.3f} |")
+    seeds = ", ".join(map(str, CLIP_SEEDS))
+    single, repeated = (means[p, "segments"] - means[p, "whole"] for p in ("single", "repeated"))
+    lines += ["", f"Segments + soft voting minus whole clips (mean over seeds {seeds}): {single:+.3f} accuracy with "
+              f"one 5-fold CV per seed, {repeated:+.3f} with the repeated CV. Test folds never hold a segment of a "
+              "training clip (grouped by track); scores are per clip.", "", *_protocol_note(clips, means)]
     return lines
 
 
@@ -380,10 +439,11 @@ def write_markdown(path: Path, gtzan: dict[str, Any], spotify: dict[str, Any], c
               ]
     if clips:
         lines += ["## GTZAN excerpts: whole clips vs 3 s segments + soft voting", "",
-                  f"The {clips['whole'][0]['n_tracks']} GTZAN excerpts in `../shared/data/audio/gtzan_subset_zenny126` "
-                  "(15-20 s each), scanned and extracted through the CLI (librosa features, whole clip and 3 s "
-                  "segments), the fixed RandomForest, track-grouped 5-fold CV for several seeds "
-                  "(70 clips: one seed's folds are noisy).", "", *_clips_lines(clips), ""]
+                  f"The {clips['single']['whole'][0]['n_tracks']} GTZAN excerpts in "
+                  "`../shared/data/audio/gtzan_subset_zenny126` (15-20 s each), scanned and extracted through the "
+                  "CLI (librosa features, whole clip and 3 s segments), the fixed RandomForest, track-grouped CV "
+                  "for several seeds under two protocols (70 clips: one seed's folds are noisy).", "",
+                  *_clips_lines(clips), ""]
     lines += ["## Exact commands", "",
               "`$WORK/rf_fixed.json` is `" + json.dumps({"rf": {k: [v] for k, v in RF_FIXED.items()}})
               + "`; `$WORK/compare_grids.json` holds the grids quoted above.", "",
@@ -455,8 +515,8 @@ def audit_markdown(audit: dict[str, Any]) -> str:
              "confidently another genre (heard: the out-of-fold prediction, for a flagged clip the genre it is "
              "confidently); ranked by one score, (1 - P(folder genre) + P(strongest other genre)) / 2 (1 - the "
              "normalized margin), highest first; the flag is a column, not the "
-             "sort key. Produced by "
-             "`python benchmarks/evaluate.py --audit-only` (the commands are below).", ""]
+             "sort key. Produced by `python benchmarks/evaluate.py` (this section alone: `--audit-only`; the "
+             "commands are below).", ""]
     flagged_sets = {}
     for name, run in runs.items():
         rows = run["rows"]
@@ -512,6 +572,15 @@ def run_small_data(workdir: Path, processes: int) -> dict[str, Any]:
     return res
 
 
+def _lower_bound(est: dict[str, Any]) -> str:
+    """"0.612 (n=70, corrected t)": a score's or estimate's 95% lower bound (:class:`cv.CvSummary`); a
+    dash for figures stored before the lower bound existed."""
+    if est.get("lower_bound") is None:
+        return "-"
+    n = f"n={est['n']}, " if est.get("n") else ""
+    return f"{est['lower_bound']:.3f} ({n}{est.get('lower_bound_method', 'corrected t')})"
+
+
 def small_data_markdown(small: dict[str, Any]) -> str:
     cmp = small["compare"]
     first = next(s for s in cmp["scores"] if s.get("n_folds"))
@@ -522,23 +591,27 @@ def small_data_markdown(small: dict[str, Any]) -> str:
              f"{first['n_folds']}-fold here, folds sized to the smallest genre) and give mean ± SD over the folds "
              "and a 95% interval for the expected accuracy (corrected resampled t, Nadeau & Bengio 2003, since "
              "folds share training tracks). Grids as in the comparisons above (`COMPARE_GRIDS`). Chance: 0.100. "
-             "Produced by `python benchmarks/evaluate.py --small-data-only`.", "",
-             "| model | accuracy mean ± SD | 95% interval | macro F1 mean | folds |", "|---|---|---|---|---|"]
+             "Produced by `python benchmarks/evaluate.py` (this section alone: `--small-data-only`).", "",
+             "The 95% lower bound is the figure to quote with n: the smaller of the interval's lower end and the "
+             "Wilson lower bound of the pooled out-of-fold accuracy on the n tracks (which of the two is named).",
+             "",
+             "| model | accuracy mean ± SD | 95% interval | 95% lower bound (n) | macro F1 mean | folds |",
+             "|---|---|---|---|---|---|"]
     for s in cmp["scores"]:
         if s.get("skipped"):
-            lines.append(f"| {s['kind']} | skipped: {s['skipped']} | | | |")
+            lines.append(f"| {s['kind']} | skipped: {s['skipped']} | | | | |")
             continue
         lines.append(f"| {s['kind']} | {s['mean']:.3f} ± {s['sd']:.3f} | {s['low']:.3f}-{s['high']:.3f} | "
-                     f"{s['macro_f1_mean']:.3f} | {len(s['fold_accuracy'])} |")
+                     f"{_lower_bound(s)} | {s['macro_f1_mean']:.3f} | {len(s['fold_accuracy'])} |")
     lines += ["", f"{cmp['reason']}." if not cmp.get("winner") else f"Winner: **{cmp['winner']}** ({cmp['reason']}).",
               "", "One held-out split is noise on a set this small: `train --model rf` (RandomForest, "
               f"{json.dumps(RF_FIXED)}) under five seeds, each scored on its own held-out tracks:", "",
-              "| seed | held-out tracks | held-out accuracy | repeated-CV estimate, training part (95% interval) |",
-              "|---|---|---|---|"]
+              "| seed | held-out tracks | held-out accuracy | repeated-CV estimate, training part (95% interval) | "
+              "95% lower bound (n) |", "|---|---|---|---|---|"]
     for sp in small["splits"]:
         est = sp["estimate"]
         lines.append(f"| {sp['seed']} | {sp['n_test']} | {sp['accuracy']:.3f} | {est['mean']:.3f} ± {est['sd']:.3f} "
-                     f"({est['low']:.3f}-{est['high']:.3f}) |")
+                     f"({est['low']:.3f}-{est['high']:.3f}) | {_lower_bound(est)} |")
     accs = [sp["accuracy"] for sp in small["splits"]]
     lines += ["", f"The held-out accuracy ranges {min(accs):.3f}-{max(accs):.3f} across seeds; the report's headline "
               "is therefore the repeated-CV estimate, with the held-out split shown as such beside its n.", "",
@@ -555,10 +628,41 @@ def write_clips_section(heading: str, run: Any, markdown: Any, processes: int, o
         sys.exit(f"GTZAN excerpts not found at {CLIPS}")
     with tempfile.TemporaryDirectory(prefix="mc_eval_") as tmp:
         res = run(Path(tmp), processes)
-        res["commands"] = [c.replace(tmp, "$WORK").replace(str(ROOT.parent / "shared"), "../shared")
-                           for c in res["commands"]]
+        res["commands"] = [portable(c, Path(tmp)) for c in res["commands"]]
     write_section(heading, markdown(res), out)
     print(f"wrote the section {heading!r} of {out}")
+
+
+# The sections on the 70 excerpts after the tables' sections, in the order a full run writes them; each can also
+# be (re)written alone with its flag.
+SECTION_FLAGS = {"audit": "audit_only", "small_data": "small_data_only", "musicnn": "only_musicnn",
+                 "audit_order": "audit"}
+
+
+def excerpt_sections() -> dict[str, tuple[str, Any, Any]]:
+    """name -> (heading, run(workdir, processes) -> figures, markdown(figures) -> the section's text)."""
+    return {
+        "audit": (AUDIT_HEADING, run_audit_clips, audit_markdown),
+        "small_data": (SMALL_DATA_HEADING, run_small_data, small_data_markdown),
+        "musicnn": (HEADING, lambda work, processes: run_musicnn(new_cli(work, "musicnn"), work, processes),
+                    lambda res: "\n".join(section_lines(res)) + "\n"),
+        "audit_order": (evaluate_audit.HEADING, run_audit_order,
+                        lambda res: "\n".join(evaluate_audit.section_lines(res)) + "\n"),
+    }
+
+
+def portable(text: str, work: Path | None = None) -> str:
+    """A command or argument as EVALUATION.md writes it: the scratch folder as ``$WORK``, the shared data as
+    ``../shared``, this checkout's files relative to it, any other absolute path as ``$WORK/<its name>``
+    (never a path of this machine)."""
+    shared = str(ROOT.parent / "shared")
+    if work is not None:
+        text = text.replace(str(work), "$WORK")
+    text = text.replace(shared, "../shared")
+    if text.startswith("/"):
+        path = Path(text)
+        return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else f"$WORK/{path.name}"
+    return text
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -581,14 +685,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--small-data-only", action="store_true",
                     help="Only (re)write the small-data (repeated CV) section of the 70 GTZAN excerpts.")
     args = ap.parse_args(argv)
-    only = {"small_data_only": (SMALL_DATA_HEADING, run_small_data, small_data_markdown),
-            "audit_only": (AUDIT_HEADING, run_audit_clips, audit_markdown),
-            "audit": (evaluate_audit.HEADING, run_audit_order,
-                      lambda res: "\n".join(evaluate_audit.section_lines(res)) + "\n"),
-            "only_musicnn": (HEADING, lambda work, processes: run_musicnn(new_cli(work, "musicnn"), work, processes),
-                             lambda res: "\n".join(section_lines(res)))}
-    for flag, (heading, run, markdown) in only.items():
-        if getattr(args, flag):
+    for name, (heading, run, markdown) in excerpt_sections().items():
+        if getattr(args, SECTION_FLAGS[name]):
             write_clips_section(heading, run, markdown, args.processes, args.out)
             return
     if not TABLES.is_dir():
@@ -605,8 +703,7 @@ def main(argv: list[str] | None = None) -> None:
             res["seconds"] = time.perf_counter() - t0
             for key in ("commands", "compare_commands"):  # temporary paths -> $WORK in the written commands
                 if key in res:
-                    res[key] = [c.replace(str(work), "$WORK").replace(str(ROOT.parent / "shared"), "../shared")
-                                for c in res[key]]
+                    res[key] = [portable(c, work) for c in res[key]]
             if cached:
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 cached.write_text(json.dumps(res, default=_jsonable))
@@ -615,23 +712,19 @@ def main(argv: list[str] | None = None) -> None:
         gtzan = section("gtzan", lambda: run_gtzan(work))
         spotify = section(f"spotify_{args.sample}_{args.compare_sample}",
                           lambda: run_spotify(work, args.sample, args.compare_sample))
-        clips = None if args.no_clips or not CLIPS.is_dir() else section(
-            "clips", lambda: run_clips(work, args.processes))
-        audit = None if clips is None else section("audit", lambda: run_audit_clips(work, args.processes))
-        musicnn = None if clips is None else section(
-            "musicnn", lambda: run_musicnn(new_cli(work, "musicnn"), work, args.processes))
-    seconds = sum(r.get("seconds", 0.0) for r in (gtzan, spotify, clips or {}))
-    write_markdown(args.out, gtzan, spotify, clips, argv, seconds)
-    if audit is not None:
-        from benchmarks_md import write_section
+        excerpts: dict[str, dict[str, Any]] = {}
+        if not args.no_clips and CLIPS.is_dir():
+            # Every section on the 70 excerpts, each in its own database (as its single-section flag runs it).
+            excerpts["clips"] = section("clips_protocols", lambda: run_clips(work, args.processes))
+            for name, (_, run, _) in excerpt_sections().items():
+                excerpts[name] = section(name, lambda run=run: run(work, args.processes))
+    seconds = sum(r.get("seconds", 0.0) for r in (gtzan, spotify, *excerpts.values()))
+    write_markdown(args.out, gtzan, spotify, excerpts.get("clips"), [portable(a) for a in argv], seconds)
+    from benchmarks_md import write_section
 
-        audit["commands"] = [c.replace(str(ROOT.parent / "shared"), "../shared") for c in audit["commands"]]
-        write_section(AUDIT_HEADING, audit_markdown(audit), args.out)
-    if musicnn is not None:
-        from benchmarks_md import write_section
-
-        musicnn["commands"] = [c.replace(str(ROOT.parent / "shared"), "../shared") for c in musicnn["commands"]]
-        write_section(HEADING, "\n".join(section_lines(musicnn)), args.out)
+    for name, (heading, _, markdown) in excerpt_sections().items():  # appended in this order
+        if name in excerpts:
+            write_section(heading, markdown(excerpts[name]), args.out)
     print(f"wrote {args.out}")
 
 

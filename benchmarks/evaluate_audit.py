@@ -116,8 +116,8 @@ def section_lines(res: dict[str, Any]) -> list[str]:
              f"5-fold, seed {SEED}), highest first; confident learning's flag is a column, not the sort key. For "
              "comparison, the ranks the same out-of-fold probabilities give by self-confidence alone (1 - P(folder "
              "genre), read from `label_issues.sheet_probability`) and in the order before issue 18.1 (flagged "
-             "first, then by self-confidence). Produced by `python benchmarks/evaluate.py "
-             "--audit` (commands below); tests/test_audit_gtzan.py runs the same on SQLite and PostgreSQL.", "",
+             "first, then by self-confidence). Produced by `python benchmarks/evaluate.py` (this section "
+             "alone: `--audit`; commands below); tests/test_audit_gtzan.py runs the same on SQLite and PostgreSQL.", "",
              "| features | ranks of the misfiled clips (audit order) | by self-confidence alone | flagged first "
              "(before) | flagged of 70 |", "|---|---|---|---|---|"]
 

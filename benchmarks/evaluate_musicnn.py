@@ -116,7 +116,7 @@ def section_lines(res: dict[str, Any]) -> list[str]:
     n_folds = len(first["scores"][0]["fold_accuracy"])
     lines = [
         HEADING, "",
-        "Written by `python benchmarks/evaluate.py --only-musicnn` (and by the full run).", "",
+        "Written by `python benchmarks/evaluate.py` (this section alone: `--only-musicnn`).", "",
         f"The {first['n_tracks']} GTZAN excerpts in `../shared/data/audio/gtzan_subset_zenny126` (10 genres x 7, "
         "15-20 s each, 22,050 Hz mono), both extractors computed through the CLI. Accuracy is mean ± SD over "
         f"{n_folds} test folds (`compare --repeats {REPEATS} --cv {FOLDS} --seed {SEED}`: repeated stratified "
