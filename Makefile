@@ -23,7 +23,7 @@ demo: install
 
 test: install
 	$(BIN)/ruff check music_classifier tests benchmarks
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --maxprocesses 4 --dist worksteal
 
 clean:
 	rm -rf $(VENV) demo-output .numba-cache .pytest_cache
