@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import bindparam, insert, text
+from sqlalchemy import bindparam, create_engine, insert, text
 from waits import wait_until
 
 from music_classifier.db.engine import make_engine
@@ -18,6 +18,7 @@ from music_classifier.db.feature_columns import GTZAN_V1
 from music_classifier.db.planner_stats import (
     ADVISORY_KEY,
     extraction_tables,
+    refresh_after_results,
     refresh_if_grown,
     refresh_planner_stats,
     stale_tables,
@@ -166,3 +167,24 @@ def test_dataset_create_reads_the_feature_views_once(engine, tmp_path):
     assert summary.n_tracks == 12 and len(summary.left_out) == 7
     reads = [s for s in statements if "FROM gtzan_features" in s]
     assert len(reads) == 1, reads
+
+
+def test_a_locked_sqlite_database_skips_the_refresh_quietly(sqlite_engine, caplog):
+    # Another process holding the write lock (two worker processes on the default database) is routine there:
+    # the refresh is skipped without a warning line, and the next batch tries again.
+    holder = sqlite_engine.raw_connection()
+    holder.execute("BEGIN EXCLUSIVE")
+    impatient = create_engine(sqlite_engine.url, connect_args={"timeout": 0.05})
+    try:
+        with caplog.at_level("DEBUG", logger="music_classifier.db.planner_stats"):
+            assert refresh_after_results(impatient) == []
+    finally:
+        holder.rollback()
+        holder.close()
+        impatient.dispose()
+    records = [r for r in caplog.records if r.name == "music_classifier.db.planner_stats"]
+    assert [r.levelname for r in records] == ["DEBUG"], records
+    assert "database is locked" in records[0].getMessage()
+    with caplog.at_level("DEBUG", logger="music_classifier.db.planner_stats"):
+        assert refresh_after_results(sqlite_engine) == []  # unlocked: runs, nothing logged
+    assert len([r for r in caplog.records if r.name == "music_classifier.db.planner_stats"]) == 1

@@ -130,7 +130,14 @@ def refresh_after_results(engine: Engine) -> list[str]:
         with engine.begin() as conn:
             return refresh_if_grown(conn, extraction_tables())
     except SQLAlchemyError as exc:
-        log.warning("planner statistics not refreshed: %s", str(exc).splitlines()[0])
+        message = str(exc).splitlines()[0]
+        if engine.dialect.name == "sqlite" and "database is locked" in message:
+            # Another process is writing (``features compute --processes 2`` on the default database): SQLite
+            # refuses a reader's upgrade to writer at once. Nothing is lost, the next batch tries again, and a
+            # warning per track would only be noise on the default path.
+            log.debug("planner statistics not refreshed: %s", message)
+            return []
+        log.warning("planner statistics not refreshed: %s", message)
         return []
 
 
