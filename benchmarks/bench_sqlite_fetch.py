@@ -6,6 +6,8 @@ then, best of --repeat, all in this process:
 * engine: ``SELECT sum(c1 + c2 + … + cK)``: SQLite decodes every value, nothing crosses into Python;
 * fetch: the reader's query (every column ``CAST(… AS REAL)``) through ``sqlite3`` ``fetchmany`` in the
   reader's batch size (each value becomes a Python float in a tuple), nothing converted;
+* convert: ``np.array(batch, dtype=float64)`` alone, the reader's numpy step, over the first 20 fetched
+  batches held in memory (ns a value);
 * reader: :func:`music_classifier.db.matrix_read.read_keyed_matrix`, what a dataset load uses on SQLite
   (the fetch, plus the tuples turned into one float64 array);
 * npz: ``np.load`` of the same array from an ``.npz`` file.
@@ -51,16 +53,26 @@ def measure(workdir: Path, n_rows: int, n_cols: int, repeat: int) -> dict[str, f
     np.savez(npz, X=values)
     db = sqlite3.connect(path)
     out: dict[str, float] = {}
+    db.execute(f"SELECT sum({names[-1]}) FROM t").fetchone()  # warm: every page in the OS cache before timing
     out["engine"] = _best(lambda: db.execute(f"SELECT sum({' + '.join(names)}) FROM t").fetchone(), repeat)
 
+    # The reader's SQL on SQLite: every column cast to REAL, fetched in the reader's batch size.
+    sql = f"SELECT {', '.join(f'CAST({n} AS REAL)' for n in ['id', *names])} FROM t"
+    rows_per_batch = max(16, (1 << 20) // (8 * (n_cols + 1)))
+
     def fetch() -> None:
-        # The reader's SQL on SQLite: every column cast to REAL.
-        cursor = db.execute(f"SELECT {', '.join(f'CAST({n} AS REAL)' for n in ['id', *names])} FROM t")
-        rows_per_batch = max(16, (1 << 20) // (8 * (n_cols + 1)))  # the reader's batch size
+        cursor = db.execute(sql)
         while cursor.fetchmany(rows_per_batch):
             pass
 
     out["fetch"] = _best(fetch, repeat)
+    cursor = db.execute(sql)
+    batches = [cursor.fetchmany(rows_per_batch) for _ in range(20)]
+    batches = [b for b in batches if b]
+    cursor.close()
+    n_held = sum(len(b) for b in batches) * (n_cols + 1)
+    out["convert_ns"] = _best(lambda: [np.array(b, dtype=np.float64) for b in batches], repeat) / n_held * 1e9
+    batches.clear()
     engine = make_engine(f"sqlite:///{path}")
 
     def reader() -> None:
@@ -87,7 +99,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     print("| rows x columns | values | engine (sum inside SQLite) | fetch into Python tuples | reader "
-          "(`read_keyed_matrix`) | .npz | fetch / engine | reader / fetch | reader / .npz | ns a value (reader) |")
+          "(`read_keyed_matrix`) | .npz | fetch / engine | reader / fetch | reader / .npz | ns a value: reader / "
+          "its numpy step alone |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory(prefix="bench_sqlite_fetch_") as tmp:
         for n_cols in (int(c) for c in args.cols.split(",")):
@@ -96,7 +109,7 @@ def main() -> None:
             print(f"| {args.rows:,} x {n_cols} | {n_values / 1e6:.1f} M | {r['engine']:.2f} s | {r['fetch']:.2f} s | "
                   f"{r['reader']:.2f} s | {r['npz']:.3f} s | {r['fetch'] / r['engine']:.1f}x | "
                   f"{r['reader'] / r['fetch']:.2f}x | {r['reader'] / r['npz']:.0f}x | "
-                  f"{r['reader'] / n_values * 1e9:.0f} |", flush=True)
+                  f"{r['reader'] / n_values * 1e9:.0f} / {r['convert_ns']:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
