@@ -21,7 +21,10 @@ would count the parent's pages). Ratios are against the wide-table read of the s
 
 Run:  nice -n 10 python benchmarks/bench_scale.py --tracks 10000 --write
       nice -n 5 python benchmarks/bench_scale.py --tracks 50000 --db postgresql --write
-PostgreSQL: a throwaway schema in --pg-url (default TEST_POSTGRES_URL or 127.0.0.1:5432/test), dropped after.
+      nice -n 5 python benchmarks/bench_scale.py --tracks 10000,50000,100000 --db sqlite --write
+``--tracks`` takes a comma list: one library per size, one after the other, in one table. PostgreSQL: a
+throwaway schema in --pg-url (default TEST_POSTGRES_URL or 127.0.0.1:5432/test), dropped after. SQLite: a
+database file in a temporary directory (TMPDIR), deleted when its size is done.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import json
 import os
 import platform
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -212,6 +216,8 @@ def _timed_sql(engine: Any, source: str) -> float:
 
 def bench_database(label: str, url: str, n_tracks: int, workdir: Path, repeat: int,
                    per_track: bool = False) -> tuple[float, list[dict]]:
+    """Write a library of ``n_tracks`` into the (empty) database at ``url``, then create and load each of
+    :data:`CASES`; (seconds the write took, one result per case)."""
     engine = make_engine(url)
     migrate.upgrade(engine)
     how = "jobs.persist per track" if per_track else "the bulk write path (db.values.insert_rows)"
@@ -244,13 +250,13 @@ def bench_database(label: str, url: str, n_tracks: int, workdir: Path, repeat: i
         if engine.dialect.name == "postgresql":  # every value read inside the database: the view vs the table
             sql_view = min(_timed_sql(engine, f'"dataset_{name}"') for _ in range(repeat))
             sql_plain = min(_timed_sql(engine, f'"bench_wide_{name}"') for _ in range(repeat))
-        npz = str(workdir / f"{label}_{name}.npz")
+        npz = str(workdir / f"{label}_{n_tracks}_{name}.npz")
         load = min((run_child("load", url, name, npz, segments) for _ in range(repeat)), key=lambda d: d["seconds"])
         wide = min((run_child("wide", url, name, npz, segments) for _ in range(repeat)), key=lambda d: d["seconds"])
         npzr = min((run_child("npz", url, name, npz, segments) for _ in range(repeat)), key=lambda d: d["seconds"])
-        results.append({"db": label, "case": case, "create_s": min(creates), "load": load, "wide": wide, "npz": npzr,
-                        "sql_view": sql_view, "sql_plain": sql_plain})
-        print(f"{label} {case}: create {min(creates):.2f} s, load {load['seconds']:.2f} s "
+        results.append({"db": label, "tracks": n_tracks, "case": case, "create_s": min(creates), "load": load,
+                        "wide": wide, "npz": npzr, "sql_view": sql_view, "sql_plain": sql_plain})
+        print(f"{label} {n_tracks:,} {case}: create {min(creates):.2f} s, load {load['seconds']:.2f} s "
               f"(peak +{load['peak_mb']:.0f} MB for a {load['array_mb']:.0f} MB array), wide table "
               f"{wide['seconds']:.2f} s (+{wide['peak_mb']:.0f} MB), npz {npzr['seconds']:.3f} s", flush=True)
     engine.dispose()
@@ -263,32 +269,57 @@ def _sql_cell(r: dict) -> str:
     return f"{r['sql_view']:.2f} s / {r['sql_plain']:.2f} s ({r['sql_view'] / r['sql_plain']:.1f}x)"
 
 
-def table(n_tracks: int, rows: list[dict], write_times: dict[str, float], per_track: bool = False) -> str:
-    head = ("| database | dataset | rows x features | create | load (`load_dataset`) | wide table read | .npz | "
-            "load / wide | peak memory of load (array) | SQL read: view / plain table |\n"
-            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+def table(rows: list[dict], write_times: dict[tuple[str, int], float], per_track: bool = False) -> str:
+    """The results as a markdown table (the SQL-read column only when PostgreSQL was measured), then the
+    write times."""
+    sql = any(r["sql_view"] == r["sql_view"] for r in rows)
+    head = ("| database | tracks | dataset | rows x features | create | load (`load_dataset`) | wide table read | "
+            ".npz | load / wide | load / .npz | peak memory of load (array) |"
+            + (" SQL read: view / plain table |" if sql else "") + "\n"
+            + "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if sql else "") + "\n")
     body = "".join(
-        f"| {r['db']} | {r['case']} | {r['load']['rows']:,} x {r['load']['cols']} | {r['create_s']:.2f} s | "
-        f"{r['load']['seconds']:.2f} s | {r['wide']['seconds']:.2f} s | {r['npz']['seconds']:.3f} s | "
-        f"{r['load']['seconds'] / r['wide']['seconds']:.1f}x | {r['load']['peak_mb']:.0f} MB "
-        f"({r['load']['array_mb']:.0f} MB, {r['load']['peak_mb'] / max(r['load']['array_mb'], 1e-9):.1f}x) | "
-        f"{_sql_cell(r)} |\n"
+        f"| {r['db']} | {r['tracks']:,} | {r['case']} | {r['load']['rows']:,} x {r['load']['cols']} | "
+        f"{r['create_s']:.2f} s | {r['load']['seconds']:.2f} s | {r['wide']['seconds']:.2f} s | "
+        f"{r['npz']['seconds']:.3f} s | {r['load']['seconds'] / r['wide']['seconds']:.1f}x | "
+        f"{r['load']['seconds'] / max(r['npz']['seconds'], 1e-9):.0f}x | {r['load']['peak_mb']:.0f} MB "
+        f"({r['load']['array_mb']:.0f} MB, {r['load']['peak_mb'] / max(r['load']['array_mb'], 1e-9):.1f}x) |"
+        + (f" {_sql_cell(r)} |" if sql else "") + "\n"
         for r in rows)
-    writes = ", ".join(f"{db} {s:.0f} s" for db, s in write_times.items())
+    writes = "; ".join(f"{db} {n:,} tracks {s:.0f} s" for (db, n), s in write_times.items())
     how = "`jobs.persist` per track" if per_track else "the bulk write path (`db.values.insert_rows`)"
-    return head + body + f"\nLibrary written through {how} ({n_tracks:,} tracks): {writes}.\n"
+    return head + body + f"\nLibrary written through {how}: {writes}.\n"
+
+
+def parse_sizes(text_: str) -> list[int]:
+    """``"10000,50000"`` -> [10000, 50000] (underscores allowed: ``100_000``)."""
+    try:
+        sizes = [int(part.replace("_", "")) for part in text_.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--tracks {text_!r}: a number of tracks or a comma list of them") from None
+    if not sizes or min(sizes) < N_GENRES:
+        raise argparse.ArgumentTypeError(f"--tracks {text_!r}: at least {N_GENRES} tracks (one per genre)")
+    return sizes
+
+
+def section_heading(sizes: list[int], db: str) -> str:
+    """This run's section of BENCHMARKS.md: a SQLite-only run has its own, so it never replaces the
+    PostgreSQL (or both-databases) section of the same size."""
+    listed = ", ".join(f"{n:,}" for n in sizes[:-1]) + (" and " if len(sizes) > 1 else "") + f"{sizes[-1]:,}"
+    return f"## Scale on SQLite: {listed} tracks" if db == "sqlite" else f"## Scale: {listed} tracks"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tracks", type=int, default=10_000)
+    parser.add_argument("--tracks", type=parse_sizes, default=[10_000],
+                        help="tracks in the library, or a comma list of sizes run one after the other")
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"),
                         help="default: both up to 10,000 tracks, PostgreSQL only above")
     parser.add_argument("--per-track", action="store_true",
                         help="write the library through jobs.persist one track at a time (as workers do; slow)")
     parser.add_argument("--pg-url", default=POSTGRES_URL)
     parser.add_argument("--repeat", type=int, default=1, help="best of N (create, load and baselines)")
-    parser.add_argument("--write", action="store_true", help="replace this size's section of BENCHMARKS.md")
+    parser.add_argument("--write", action="store_true",
+                        help="replace this run's section of BENCHMARKS.md (a SQLite-only run has its own)")
     parser.add_argument("--child", choices=("load", "wide", "npz"), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--name", help=argparse.SUPPRESS)
@@ -300,35 +331,28 @@ def main() -> None:
         print(json.dumps(child(args.child, args.url, args.name, args.npz, args.segments, shape.get("features", []),
                                shape.get("rows", 0))))
         return
-    args.db = args.db or ("both" if args.tracks <= 10_000 else "postgresql")
+    sizes: list[int] = args.tracks
+    args.db = args.db or ("both" if max(sizes) <= 10_000 else "postgresql")
     load_start = ", ".join(f"{x:.1f}" for x in os.getloadavg())
 
     # A stopped run (kill PID) still drops its PostgreSQL schema and temporary files (the finally blocks).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rows: list[dict] = []
-    write_times: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp:
-        workdir = Path(tmp)
-        if args.db in ("sqlite", "both"):
-            url = f"sqlite:///{workdir / 'scale.db'}"
-            write_times["SQLite"], res = bench_database("SQLite", url, args.tracks, workdir, args.repeat,
-                                                        args.per_track)
-            rows += res
-        if args.db in ("postgresql", "both"):
-            with scratch_schema("bench_scale", args.pg_url) as schema:
-                write_times["PostgreSQL"], res = bench_database("PostgreSQL", schema.url, args.tracks, workdir,
-                                                                args.repeat, args.per_track)
-                rows += res
-    md = table(args.tracks, rows, write_times, args.per_track)
+    write_times: dict[tuple[str, int], float] = {}
+    for n_tracks in sizes:
+        rows += bench_size(args, n_tracks, write_times)
+    md = table(rows, write_times, args.per_track)
     print(md)
     if args.write:
-        heading = f"## Scale: {args.tracks:,} tracks"
+        heading = section_heading(sizes, args.db)
         flags = f"--db {args.db}" + (" --per-track" if args.per_track else "")
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-        section = (f"{heading}\n\nCommand: `nice -n 5 python benchmarks/bench_scale.py --tracks {args.tracks} "
-                   f"{flags} --repeat {args.repeat} --write` (best of {args.repeat}; {platform.machine()}, "
-                   f"{os.cpu_count()} cores shared with other jobs, load average at the start {load_start}, at the "
-                   f"end {load}; Python {platform.python_version()}).\n\n"
+        versions = f"Python {platform.python_version()}" + (f", SQLite {sqlite3.sqlite_version}"
+                                                              if args.db in ("sqlite", "both") else "")
+        section = (f"{heading}\n\nCommand: `nice -n 5 python benchmarks/bench_scale.py --tracks "
+                   f"{','.join(str(n) for n in sizes)} {flags} --repeat {args.repeat} --write` (best of {args.repeat}; "
+                   f"{platform.machine()}, {os.cpu_count()} cores shared with other jobs, load average at the start "
+                   f"{load_start}, at the end {load}; {versions}).\n\n"
                    "create = `create_dataset` (every track, 16 genres); load = `load_dataset` in a fresh process; "
                    "wide table = the same rows as a plain table (`CREATE TABLE AS SELECT * FROM dataset_x ORDER BY "
                    "track_id`) read into float64 by the same reader (`db.matrix_read`: binary `COPY … TO STDOUT` "
@@ -336,6 +360,25 @@ def main() -> None:
                    ".npz = `np.load` of X, y, track ids. Peak memory = VmHWM - VmRSS after imports in the child.\n\n"
                    + md)
         write_section(heading, section)
+
+
+def bench_size(args: argparse.Namespace, n_tracks: int, write_times: dict[tuple[str, int], float]) -> list[dict]:
+    """One library size on the databases asked for; its files (the SQLite database, the .npz files) are
+    deleted before the next size is written."""
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp:
+        workdir = Path(tmp)
+        if args.db in ("sqlite", "both"):
+            url = f"sqlite:///{workdir / 'scale.db'}"
+            write_times["SQLite", n_tracks], res = bench_database("SQLite", url, n_tracks, workdir, args.repeat,
+                                                                  args.per_track)
+            rows += res
+        if args.db in ("postgresql", "both"):
+            with scratch_schema("bench_scale", args.pg_url) as schema:
+                write_times["PostgreSQL", n_tracks], res = bench_database("PostgreSQL", schema.url, n_tracks, workdir,
+                                                                          args.repeat, args.per_track)
+                rows += res
+    return rows
 
 
 if __name__ == "__main__":
