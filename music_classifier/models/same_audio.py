@@ -14,8 +14,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
-from music_classifier.ingest.keys import normalise_artist, normalise_title
+from music_classifier.ingest.keys import normalise_artist, normalise_title, normalise_titles
 
 
 def song_key(artist: Any, title: Any) -> str | None:
@@ -38,38 +41,76 @@ def song_keys(artists: Sequence[Any], titles: Sequence[Any]) -> list[str | None]
     return out
 
 
-def join_groups(groups: np.ndarray, links: Sequence[Sequence[Any]]) -> tuple[np.ndarray, int]:
-    """``groups`` with every two groups that share a link value joined into one.
+def song_codes(artists: np.ndarray, titles: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Integer song key per entry (equal codes: equal :func:`song_key`), -1 where the key is None or the
+    entry is not ``wanted``. Each distinct artist is normalised once, the titles in one pass
+    (:func:`~music_classifier.ingest.keys.normalise_titles`); no key string is built."""
+    out = np.full(len(artists), -1, dtype=np.int64)
+    if not len(artists) or not wanted.any():
+        return out
+    artist_codes, distinct = pd.factorize(np.asarray(artists, dtype=object))
+    artist_keys, artist_of = pd.factorize(np.array([normalise_artist(str(a or "")) for a in distinct], dtype=object))
+    key_code = artist_keys[artist_codes]  # a code per normalised artist
+    empty = np.flatnonzero(artist_of == "")
+    rows = np.flatnonzero(np.asarray(wanted, dtype=bool) & ~np.isin(key_code, empty))
+    if not len(rows):
+        return out
+    normalised = np.empty(len(rows), dtype=object)
+    for start in range(0, len(rows), 20_000):  # in parts: the joined text and its copies stay small
+        part = titles[rows[start:start + 20_000]].tolist()
+        normalised[start:start + len(part)] = normalise_titles([str(t or "") for t in part])
+    title_keys, title_of = pd.factorize(normalised)
+    keep = ~np.isin(title_keys, np.flatnonzero(title_of == ""))
+    out[rows[keep]] = key_code[rows[keep]].astype(np.int64) * len(title_of) + title_keys[keep]
+    return out
 
-    ``links``: one sequence per kind of link (audio sha256, song key), each one value per row, None
-    where the row has none. A joined group takes the smallest label among its members, so labels
-    stay of the same kind (track ids stay track ids). Returns (groups, number of groups absorbed);
-    the input array itself when nothing is joined.
+
+def join_group_codes(groups: np.ndarray, links: Sequence[np.ndarray]) -> tuple[np.ndarray, int]:
+    """``groups`` with every two groups that share a link value joined into one (vectorised: connected
+    components of the graph of groups and link values).
+
+    ``links``: one integer array per kind of link (audio, song), one code per row, -1 where the row has
+    none. A joined group takes the smallest label among its members, so labels stay of the same kind
+    (track ids stay track ids). Returns (groups, number of groups absorbed); the input array itself when
+    nothing is joined.
     """
     groups = np.asarray(groups)
-    labels = groups.tolist()
-    parent: dict[Any, Any] = {}
-
-    def root(label: Any) -> Any:
-        while parent.get(label, label) != label:
-            label = parent[label]
-        return label
-
-    absorbed = 0
+    if not len(groups):
+        return groups, 0
+    labels, group_of = np.unique(groups, return_inverse=True)  # sorted: the smallest code is the smallest label
+    group_of = group_of.ravel()
+    n = len(labels)
+    sources, targets, offset = [], [], n
     for values in links:
-        first: dict[Any, Any] = {}  # link value -> the group label first seen with it
-        for label, value in zip(labels, values, strict=True):
-            if value is None:
-                continue
-            other = first.setdefault(value, label)
-            a, b = root(label), root(other)
-            if a != b:
-                keep, drop = (a, b) if a < b else (b, a)
-                parent[drop] = keep
-                absorbed += 1
+        values = np.asarray(values, dtype=np.int64)
+        has = values >= 0
+        if not has.any():
+            continue
+        codes, value_of = np.unique(values[has], return_inverse=True)
+        sources.append(group_of[has])
+        targets.append(offset + value_of.ravel())
+        offset += len(codes)
+    if not sources:
+        return groups, 0
+    src, dst = np.concatenate(sources), np.concatenate(targets)
+    graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(offset, offset)).tocsr()
+    _, component = connected_components(graph, directed=False)
+    smallest = np.full(component.max() + 1, n, dtype=np.int64)
+    np.minimum.at(smallest, component[:n], np.arange(n))
+    absorbed = n - len(np.unique(component[:n]))
     if not absorbed:
         return groups, 0
-    return np.array([root(label) for label in labels], dtype=groups.dtype), absorbed
+    return labels[smallest[component[:n]]][group_of], int(absorbed)
+
+
+def join_groups(groups: np.ndarray, links: Sequence[Sequence[Any]]) -> tuple[np.ndarray, int]:
+    """:func:`join_group_codes` with link values of any hashable kind (None where a row has none)."""
+    coded = []
+    for values in links:
+        column = np.empty(len(values), dtype=object)
+        column[:] = list(values)
+        coded.append(pd.factorize(column, use_na_sentinel=True)[0].astype(np.int64))
+    return join_group_codes(groups, coded)
 
 
 def joined_note(absorbed: int) -> str:
