@@ -95,11 +95,14 @@ def read_member_facts(conn: Connection, dataset_id: int, extractors: Sequence[st
              "playlist_code", "sha_code"]
     # Ids are exact in float64 below 2**53; the float reader turns the rows into one array in C.
     values = read_float_matrix(conn, source, names, order_by=["track_id"], expected_rows=expected_rows)
-    values = values.astype(np.int64)
     k = len(extractors)
-    return MemberFacts(track_ids=values[:, 0], extraction_ids=values[:, 1:1 + k], genre_ids=values[:, 1 + k],
-                       by_song=values[:, 2 + k].astype(bool), artist_codes=values[:, 3 + k],
-                       playlist_codes=values[:, 4 + k], sha_codes=values[:, 5 + k])
+
+    def column(j: int | slice) -> np.ndarray:  # each a compact int64 copy: the float rows are dropped at once
+        return np.ascontiguousarray(values[:, j], dtype=np.int64)
+
+    return MemberFacts(track_ids=column(0), extraction_ids=column(slice(1, 1 + k)), genre_ids=column(1 + k),
+                       by_song=values[:, 2 + k] != 0, artist_codes=column(3 + k), playlist_codes=column(4 + k),
+                       sha_codes=column(5 + k))
 
 
 def shared_strings(codes: np.ndarray, texts: dict[int, str]) -> np.ndarray:
@@ -137,7 +140,7 @@ def read_titles(conn: Connection, dataset_id: int, track_ids: np.ndarray) -> np.
     try:
         cursor.execute("SELECT m.track_id, t.title FROM dataset_members m JOIN tracks t ON t.id = m.track_id "
                        f"WHERE m.dataset_id = {int(dataset_id)} AND t.removed_at IS NULL ORDER BY m.track_id")
-        while batch := cursor.fetchmany(20_000):
+        while batch := cursor.fetchmany(5_000):
             ids, values = zip(*batch, strict=True)
             at = np.searchsorted(track_ids, np.array(ids, dtype=np.int64))
             at = np.minimum(at, max(len(track_ids) - 1, 0))

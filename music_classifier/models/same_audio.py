@@ -75,23 +75,26 @@ def join_group_codes(groups: np.ndarray, links: Sequence[np.ndarray]) -> tuple[n
     nothing is joined.
     """
     groups = np.asarray(groups)
-    if not len(groups):
+    # Only rows whose link value another row shares can join anything: the graph holds those alone (most
+    # tracks have an audio and a song of their own).
+    shared = []
+    for values in links:
+        values = np.asarray(values, dtype=np.int64)
+        rows = np.flatnonzero(values >= 0)
+        codes, value_of, counts = np.unique(values[rows], return_inverse=True, return_counts=True)
+        twice = counts[value_of.ravel()] > 1
+        if twice.any():
+            shared.append((rows[twice], value_of.ravel()[twice]))
+    if not shared:
         return groups, 0
     labels, group_of = np.unique(groups, return_inverse=True)  # sorted: the smallest code is the smallest label
     group_of = group_of.ravel()
     n = len(labels)
     sources, targets, offset = [], [], n
-    for values in links:
-        values = np.asarray(values, dtype=np.int64)
-        has = values >= 0
-        if not has.any():
-            continue
-        codes, value_of = np.unique(values[has], return_inverse=True)
-        sources.append(group_of[has])
-        targets.append(offset + value_of.ravel())
-        offset += len(codes)
-    if not sources:
-        return groups, 0
+    for rows, value_of in shared:
+        sources.append(group_of[rows])
+        targets.append(offset + value_of)
+        offset += int(value_of.max()) + 1
     src, dst = np.concatenate(sources), np.concatenate(targets)
     graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(offset, offset)).tocsr()
     _, component = connected_components(graph, directed=False)
