@@ -242,3 +242,21 @@ def test_track_features_from_the_value_tables_equal_the_view_read(engine, featur
             assert X.shape == (len(found), len(wanted))
         if segments:
             assert segs[found == tids[0]].tolist() == [7]
+
+
+def test_segment_rows_take_their_own_tracks_facts(engine):
+    """Three members, three segment rows, yet not one row per member: each row's title is its own track's."""
+    rng = np.random.default_rng(5)
+    with engine.begin() as conn:
+        tids = []
+        for j, n_segments in enumerate([2, 1, 1]):
+            tid = add_track(conn, key=f"r-{j}", genre="Rock", source="file", title=f"Title {j}", artist=f"Artist {j}")
+            add_segments(conn, tid, [separable_values("librosa", 0, rng) for _ in range(n_segments)])
+            tids.append(tid)
+        create_dataset(conn, "rows", DatasetDefinition(features="librosa", top=1, min_per_genre=1, segments=True))
+        _newer(conn, tids[2], "librosa", {}, [])  # its newest extraction has no segments: no rows
+    with engine.connect() as conn:
+        frame = load_dataset(conn, "rows")
+        view = conn.execute(text('SELECT track_id, title, artist FROM "dataset_rows" ORDER BY track_id, segment')).all()
+    assert frame.track_ids.tolist() == [tids[0], tids[0], tids[1]] == [r[0] for r in view]
+    assert frame.titles.tolist() == [r[1] for r in view] and frame.artists.tolist() == [r[2] for r in view]

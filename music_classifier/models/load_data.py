@@ -167,7 +167,7 @@ def load_dataset(conn: Connection, name: str, *, feature_names: list[str] | None
         raise InputError(f"dataset {name!r} has no rows with features (were its tracks' features removed?)")
     # Each row's entry in the facts (every row is a live member's with its extractions); none to pick when
     # the rows are the facts' tracks one to one.
-    row = None if len(track_ids) == len(facts.track_ids) else np.searchsorted(facts.track_ids, track_ids)
+    row = None if np.array_equal(track_ids, facts.track_ids) else np.searchsorted(facts.track_ids, track_ids)
 
     def per_row(values: np.ndarray) -> np.ndarray:
         return values if row is None else values[row]

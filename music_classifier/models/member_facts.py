@@ -135,8 +135,10 @@ def read_titles(conn: Connection, dataset_id: int, track_ids: np.ndarray) -> np.
     only one batch of rows is held besides the titles themselves."""
     titles = np.full(len(track_ids), None, dtype=object)
     dbapi = conn.connection.dbapi_connection
-    # PostgreSQL: a server-side cursor, so the client holds one batch of rows, not the whole result.
-    cursor = dbapi.cursor("music_classifier_titles") if conn.dialect.name == "postgresql" else dbapi.cursor()  # type: ignore[union-attr]
+    # PostgreSQL: a server-side cursor (inside the connection's transaction), so the client holds one batch
+    # of rows, not the whole result.
+    named = conn.dialect.name == "postgresql" and not getattr(dbapi, "autocommit", True)
+    cursor = dbapi.cursor("music_classifier_titles") if named else dbapi.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute("SELECT m.track_id, t.title FROM dataset_members m JOIN tracks t ON t.id = m.track_id "
                        f"WHERE m.dataset_id = {int(dataset_id)} AND t.removed_at IS NULL ORDER BY m.track_id")
