@@ -107,12 +107,22 @@ def test_song_codes_group_exactly_as_song_keys():
     wanted = np.array([True, True, True, True, True, True, True, False])
     codes = song_codes(artists, titles, wanted)
     keys = [k if w else None for k, w in zip(song_keys(artists.tolist(), titles.tolist()), wanted, strict=True)]
-    assert [c >= 0 for c in codes] == [k is not None for k in keys]
     for i in range(len(keys)):
+        shared = keys[i] is not None and sum(k == keys[i] for k in keys) > 1
+        assert (codes[i] >= 0) == shared  # a code where another entry has the same song, -1 elsewhere
         for j in range(len(keys)):
-            if keys[i] is not None and keys[j] is not None:
+            if codes[i] >= 0 and codes[j] >= 0:
                 assert (codes[i] == codes[j]) == (keys[i] == keys[j])
-    assert codes[0] == codes[1] and codes[4] == codes[6]
+    assert codes[0] == codes[1] >= 0 and codes[4] == codes[6] >= 0 and codes[2] == -1
+    rng = np.random.default_rng(1)  # many entries, few shared songs
+    artists = np.array([f"Artist {k}" for k in rng.integers(0, 50, 2000)], dtype=object)
+    titles = np.array([f"Title {k} (Live)" if k % 3 else f"title {k}" for k in rng.integers(0, 3000, 2000)],
+                      dtype=object)
+    codes = song_codes(artists, titles, np.ones(2000, dtype=bool))
+    keys = song_keys(artists.tolist(), titles.tolist())
+    expected = {k for k in keys if keys.count(k) > 1}
+    assert {keys[i] for i in np.flatnonzero(codes >= 0)} == expected
+    assert len(set(codes[codes >= 0].tolist())) == len(expected)
 
 
 def test_normalise_titles_equal_normalise_title_one_by_one():

@@ -42,26 +42,44 @@ def song_keys(artists: Sequence[Any], titles: Sequence[Any]) -> list[str | None]
 
 
 def song_codes(artists: np.ndarray, titles: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Integer song key per entry (equal codes: equal :func:`song_key`), -1 where the key is None or the
-    entry is not ``wanted``. Each distinct artist is normalised once, the titles in one pass
-    (:func:`~music_classifier.ingest.keys.normalise_titles`); no key string is built."""
+    """Integer song key per entry: two entries have the same code exactly when they are ``wanted`` and share
+    one :func:`song_key` (not None); -1 for every other entry (no key, not wanted, or a key no other entry has).
+
+    Each distinct artist is normalised once, the titles in one pass per 5,000
+    (:func:`~music_classifier.ingest.keys.normalise_titles`) and kept only as 64-bit hashes; the few entries
+    whose (artist, title hash) another entry shares are normalised again and compared as text, so the codes
+    are exact while no normalised title of a track with a song of its own is held (most tracks)."""
     out = np.full(len(artists), -1, dtype=np.int64)
     if not len(artists) or not wanted.any():
         return out
     artist_codes, distinct = pd.factorize(np.asarray(artists, dtype=object))
     artist_keys, artist_of = pd.factorize(np.array([normalise_artist(str(a or "")) for a in distinct], dtype=object))
     key_code = artist_keys[artist_codes]  # a code per normalised artist
-    empty = np.flatnonzero(artist_of == "")
-    rows = np.flatnonzero(np.asarray(wanted, dtype=bool) & ~np.isin(key_code, empty))
+    rows = np.flatnonzero(np.asarray(wanted, dtype=bool) & ~np.isin(key_code, np.flatnonzero(artist_of == "")))
     if not len(rows):
         return out
-    normalised = np.empty(len(rows), dtype=object)
-    for start in range(0, len(rows), 20_000):  # in parts: the joined text and its copies stay small
-        part = titles[rows[start:start + 20_000]].tolist()
-        normalised[start:start + len(part)] = normalise_titles([str(t or "") for t in part])
-    title_keys, title_of = pd.factorize(normalised)
-    keep = ~np.isin(title_keys, np.flatnonzero(title_of == ""))
-    out[rows[keep]] = key_code[rows[keep]].astype(np.int64) * len(title_of) + title_keys[keep]
+
+    def normalised(part: np.ndarray) -> np.ndarray:
+        values = np.empty(len(part), dtype=object)
+        values[:] = normalise_titles([str(t or "") for t in titles[part].tolist()])
+        return values
+
+    hashes = np.empty(len(rows), dtype=np.uint64)
+    titled = np.empty(len(rows), dtype=bool)  # a non-empty normalised title
+    for start in range(0, len(rows), 5_000):  # in parts: the joined text and its copies stay small
+        part = normalised(rows[start:start + 5_000])
+        hashes[start:start + len(part)] = pd.util.hash_array(part)
+        titled[start:start + len(part)] = part != ""
+    pair = pd.util.hash_array(key_code[rows].astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) ^ hashes)
+    _, pair_of, counts = np.unique(pair, return_inverse=True, return_counts=True)
+    candidates = rows[(counts[pair_of.ravel()] > 1) & titled]
+    if not len(candidates):
+        return out
+    title_keys, title_of = pd.factorize(normalised(candidates))  # exact, on the candidates alone
+    songs, song_of, counts = np.unique(key_code[candidates].astype(np.int64) * len(title_of) + title_keys,
+                                       return_inverse=True, return_counts=True)
+    shared = (counts[song_of.ravel()] > 1) & (title_of[title_keys] != "")
+    out[candidates[shared]] = songs[song_of.ravel()[shared]]
     return out
 
 
