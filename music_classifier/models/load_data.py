@@ -129,8 +129,6 @@ def load_dataset(conn: Connection, name: str, *, feature_names: list[str] | None
     view = dataset_view_name(name)
     available = [c for c in _view_header(conn, view) if c not in META_COLUMNS]
     names = select_features(available, feature_names, f"dataset {name!r}")
-    # The view's rows, read from the value tables by the members' newest extraction ids (no plan of the wide
-    # view, no join of wide rows); through the view itself when only it knows them (:mod:`.dataset_values`).
     plan = value_plan(conn, summary.definition, names)
     facts = read_member_facts(conn, summary.id, plan.extractors if plan else [], expected_rows=summary.n_tracks)
     # The per-track facts first, the values last: what the facts need for a moment (the titles' rows,
