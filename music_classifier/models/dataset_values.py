@@ -3,14 +3,16 @@
 ``dataset_<name>`` joins the members with each feature view, and each feature view joins every live
 track's newest ``done`` extraction with its value table: reading the view costs the planner ~60 ms for
 533 columns and the executor the joins of the wide rows (4.4x a plain table at 20,000 tracks, issue 19).
-Here the same rows come in two steps: the members' newest extraction ids (a few integer columns, one
-small query), then each extractor's value table read by key (``WHERE extraction_id IN (...)``) and
-scattered into one preallocated array by the row each extraction id belongs to. The result is the view's
-rows exactly: members of live tracks with a ``done`` extraction and a value row for every feature set.
+Here the same rows come in two steps: the members' newest extraction ids (one small query of numbers,
+:mod:`.member_facts`), then each extractor's value table read by key (``WHERE extraction_id = ANY(...)``)
+and scattered into one preallocated array by the row each extraction id belongs to. The result is the
+view's rows exactly: members of live tracks with a ``done`` extraction and a value row for every feature set.
+Prediction reads stored tracks' features the same way (:func:`read_track_values`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,86 +21,114 @@ from sqlalchemy import Connection, inspect, text
 from music_classifier.db.feature_columns import FEATURE_VIEWS_LATEST, SEGMENT_VIEWS_LATEST, WIDE_STORES_LATEST
 from music_classifier.db.matrix_read import quoted, read_float_matrix, read_keyed_matrix, scatter_rows, sort_by_keys
 from music_classifier.db.views import column_prefix, source_views
+from music_classifier.models.member_facts import id_list, newest_sql, read_member_facts
 
 _VIEWS = {**FEATURE_VIEWS_LATEST, **SEGMENT_VIEWS_LATEST}
 
 
-def _literal(value: str) -> str:
-    quoted(value)  # extractor names are identifiers from the frozen lists; refuse anything else
-    return f"'{value}'"
+@dataclass
+class ValuePlan:
+    """Where each column of a dataset (or a model's feature list) is stored."""
+
+    extractors: list[str]  # one per feature set, in the dataset's order
+    tables: list[str]  # each set's value table (its segment table for a segment dataset)
+    where_col: dict[str, tuple[int, str]]  # dataset column -> (set index, table column)
+    segments: bool
 
 
-def _sources(definition: dict[str, Any], segments: bool) -> list[tuple[str, str, list[str], str]] | None:
-    """Per feature set of the dataset: (extractor, value table, its columns, the dataset view's prefix);
-    None when a set's view does not read a value table of its own (then only the view knows its rows)."""
+def value_plan(conn: Connection, definition: dict[str, Any], names: list[str]) -> ValuePlan | None:
+    """The value tables holding the ``names`` columns of a dataset of ``definition``; None when only the
+    views know them (a feature set without a value table of its own, a segment dataset of several sets,
+    a database not yet migrated to the value tables, a name the sets lack)."""
+    segments = bool(definition.get("segments"))
     views = source_views(definition["features"], segments)
-    out = []
-    for view in views:
+    if segments and len(views) > 1:
+        return None
+    extractors, tables, where_col = [], [], {}
+    for i, view in enumerate(views):
         extractor, columns = _VIEWS[view]
         store = WIDE_STORES_LATEST.get(extractor)
         table = (store.segment_table if segments else store.table) if store else None
         if table is None or list(columns) != list(store.columns):  # type: ignore[union-attr]
             return None
-        out.append((extractor, table, list(columns), column_prefix(view, len(views))))
-    return out
-
-
-def _newest(extractor: str, dataset_id: int) -> str:
-    """The newest ``done`` extraction of ``extractor`` per member track (what the feature views join)."""
-    return (f"SELECT e.track_id AS track_id, MAX(e.id) AS extraction_id FROM extractions e "
-            f"JOIN dataset_members dm ON dm.track_id = e.track_id AND dm.dataset_id = {int(dataset_id)} "
-            f"WHERE e.extractor = {_literal(extractor)} AND e.status = 'done' GROUP BY e.track_id")
-
-
-def read_dataset_values(conn: Connection, dataset_id: int, definition: dict[str, Any],
-                        names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
-    """(track ids, X with the ``names`` columns of the dataset view, segment indices or None), the rows of
-    ``dataset_<name>`` in track (then segment) order; None when this dataset must be read through its view
-    (a feature set without a value table, a segment dataset of several sets, a name the sets lack)."""
-    segments = bool(definition.get("segments"))
-    sources = _sources(definition, segments)
-    if sources is None or (segments and len(sources) > 1):
-        return None
-    inspector = inspect(conn)  # a database not yet migrated to the value tables (0009) has only the views
-    if not all(inspector.has_table(table) for _, table, _, _ in sources):
-        return None
-    where_col: dict[str, tuple[int, str]] = {}  # dataset column -> (source index, table column)
-    for i, (_, _, columns, prefix) in enumerate(sources):
+        extractors.append(extractor)
+        tables.append(table)
+        prefix = column_prefix(view, len(views))
         where_col.update({prefix + c: (i, c) for c in columns})
-    if any(n not in where_col for n in names):
+    inspector = inspect(conn)  # a database not yet migrated to the value tables (0009) has only the views
+    if not all(inspector.has_table(t) for t in tables) or any(n not in where_col for n in names):
         return None
-    dataset_id = int(dataset_id)
-    joins = " ".join(f"JOIN ({_newest(extractor, dataset_id)}) n{i} ON n{i}.track_id = m.track_id"
-                     for i, (extractor, _, _, _) in enumerate(sources))
-    # The keys as one float64 array by the same reader (ids are exact below 2**53): a list of rows converted
-    # by numpy costs ~25 µs a row.
-    key_names = ["track_id", *(f"e{i}" for i in range(len(sources)))]
-    newest_ids = ", ".join(f"n{i}.extraction_id AS e{i}" for i in range(len(sources)))
-    keys_sql = (f"(SELECT m.track_id AS track_id, {newest_ids} "
-                f"FROM dataset_members m JOIN tracks t ON t.id = m.track_id JOIN genres g ON g.id = m.genre_id "
-                f"{joins} WHERE m.dataset_id = {dataset_id} AND t.removed_at IS NULL) AS k")
-    ids = read_float_matrix(conn, keys_sql, key_names, order_by=["track_id"]).astype(np.int64)
-    track_ids = ids[:, 0]
-    if segments:
-        return _read_segments(conn, sources[0][1], [where_col[n][1] for n in names], dataset_id,
-                              sources[0][0], track_ids, ids[:, 1])
+    return ValuePlan(extractors, tables, where_col, segments)
+
+
+def read_values(conn: Connection, plan: ValuePlan, names: list[str], track_ids: np.ndarray,
+                extraction_ids: np.ndarray, where: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(track ids, X with the ``names`` columns, segment indices or None) of the tracks ``track_ids``
+    (ascending) whose newest extraction of set ``i`` is ``extraction_ids[:, i]``; ``where[i]``: a SQL
+    condition on ``extraction_id`` selecting at least those rows of set ``i``'s table. Tracks lacking a
+    value row of some set are left out (the views join the value tables)."""
+    if plan.segments:
+        return _read_segments(conn, plan.tables[0], [plan.where_col[n][1] for n in names], where[0],
+                              track_ids, extraction_ids[:, 0])
     X = np.empty((len(track_ids), len(names)), dtype=np.float64)
     written = np.ones(len(track_ids), dtype=bool)
-    for i, (extractor, table, _, _) in enumerate(sources):
-        positions = [j for j, n in enumerate(names) if where_col[n][0] == i]
+    for i, table in enumerate(plan.tables):
+        positions = [j for j, n in enumerate(names) if plan.where_col[n][0] == i]
         if not positions:
             continue
         # Columns of one set are contiguous in the view (and in ``names`` unless a caller reorders them):
         # scattered as one block when they are, else one block per column run.
         for run in _runs(positions):
-            done = scatter_rows(conn, quoted(table), "extraction_id", [where_col[names[j]][1] for j in run],
-                                where=f"extraction_id IN (SELECT extraction_id FROM ({_newest(extractor, dataset_id)})"
-                                      f" AS newest)",
-                                target=X, column_offset=run[0], row_of=ids[:, i + 1])
+            done = scatter_rows(conn, quoted(table), "extraction_id", [plan.where_col[names[j]][1] for j in run],
+                                where=where[i], target=X, column_offset=run[0], row_of=extraction_ids[:, i])
             written &= done
     if not written.all():  # a done extraction without its value row: not a row of the view either
         return track_ids[written], X[written], None
     return track_ids, X, None
+
+
+def member_filters(conn: Connection, plan: ValuePlan, dataset_id: int, extraction_ids: np.ndarray) -> list[str]:
+    """Per set, the condition selecting the members' newest extractions: their ids as one array on
+    PostgreSQL (the newest extractions are not computed twice); the newest-extraction subquery on SQLite."""
+    if conn.dialect.name == "postgresql":
+        return [id_list(conn, "extraction_id", extraction_ids[:, i]) for i in range(len(plan.extractors))]
+    members = f"e.track_id IN (SELECT track_id FROM dataset_members WHERE dataset_id = {int(dataset_id)})"
+    return [f"extraction_id IN (SELECT extraction_id FROM ({newest_sql(x, members)}) AS newest)"
+            for x in plan.extractors]
+
+
+def read_dataset_values(conn: Connection, dataset_id: int, definition: dict[str, Any],
+                        names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """(track ids, X with the ``names`` columns of the dataset view, segment indices or None), the rows of
+    ``dataset_<name>`` in track (then segment) order; None when this dataset must be read through its view."""
+    plan = value_plan(conn, definition, names)
+    if plan is None:
+        return None
+    facts = read_member_facts(conn, dataset_id, plan.extractors)
+    return read_values(conn, plan, names, facts.track_ids, facts.extraction_ids,
+                       member_filters(conn, plan, dataset_id, facts.extraction_ids))
+
+
+def read_track_values(conn: Connection, definition: dict[str, Any], names: list[str],
+                      track_ids: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """What the feature views of ``definition`` hold for the tracks ``track_ids`` (the ``names`` columns,
+    named as in a dataset of that definition), read from the value tables: (X, row track ids, segment
+    indices or None) in track (then segment) order; None when only the views know them."""
+    plan = value_plan(conn, definition, names)
+    if plan is None:
+        return None
+    ids = sorted({int(t) for t in track_ids})
+    k = len(plan.extractors)
+    joins = " ".join(f"JOIN ({newest_sql(x, id_list(conn, 'e.track_id', ids))}) n{i} ON n{i}.track_id = t.id"
+                     for i, x in enumerate(plan.extractors))
+    newest = ", ".join(f"n{i}.extraction_id AS e{i}" for i in range(k))
+    source = (f"(SELECT t.id AS track_id, {newest} FROM tracks t {joins} "
+              f"WHERE t.removed_at IS NULL AND {id_list(conn, 't.id', ids)}) AS k")
+    keys = read_float_matrix(conn, source, ["track_id", *(f"e{i}" for i in range(k))],
+                             order_by=["track_id"]).astype(np.int64)
+    where = [id_list(conn, "extraction_id", keys[:, 1 + i]) for i in range(k)]
+    found, X, segs = read_values(conn, plan, names, keys[:, 0], keys[:, 1:], where)
+    return X, found, segs
 
 
 def _runs(positions: list[int]) -> list[list[int]]:
@@ -112,10 +142,8 @@ def _runs(positions: list[int]) -> list[list[int]]:
     return runs
 
 
-def _read_segments(conn: Connection, table: str, columns: list[str], dataset_id: int,
-                   extractor: str, track_ids: np.ndarray,
+def _read_segments(conn: Connection, table: str, columns: list[str], where: str, track_ids: np.ndarray,
                    extraction_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    where = f"extraction_id IN (SELECT extraction_id FROM ({_newest(extractor, dataset_id)}) AS newest)"
     bound = conn.execute(text(f"SELECT COUNT(*) FROM {quoted(table)} WHERE {where}")).scalar_one()
     key_values, X = read_keyed_matrix(conn, quoted(table), ["extraction_id", "segment"], columns, where=where,
                                       expected_rows=bound)

@@ -11,15 +11,16 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import Connection, bindparam, text
 
 from music_classifier.db.matrix_read import read_keyed_matrix, sort_by_keys
-from music_classifier.db.tables import FEATURE_ONLY_SOURCES
 from music_classifier.db.views import column_prefix, dataset_view_name
 from music_classifier.errors import InputError
-from music_classifier.models.dataset_values import read_dataset_values
+from music_classifier.models.dataset_values import member_filters, read_track_values, read_values, value_plan
 from music_classifier.models.datasets import feature_view_names, get_dataset, view_columns
-from music_classifier.models.same_audio import join_groups, song_keys
+from music_classifier.models.member_facts import read_member_facts, read_texts, read_titles, shared_strings
+from music_classifier.models.same_audio import join_group_codes, song_codes
 
 META_COLUMNS = ("track_id", "genre", "artist", "title", "source", "segment", "start_s")
 
@@ -62,8 +63,10 @@ class DatasetFrame:
         """Group labels: by track (default), artist (case-insensitive) or playlist."""
         if group_by in (None, "track"):
             return self.track_ids.copy()
-        if group_by == "artist":
-            return np.asarray([str(a).strip().casefold() for a in self.artists])
+        if group_by == "artist":  # each distinct artist folded once
+            codes, distinct = pd.factorize(np.asarray(self.artists, dtype=object))
+            folded = np.asarray([str(a).strip().casefold() for a in distinct])
+            return folded[codes] if len(codes) else folded
         if group_by == "playlist":
             return self.playlists.copy()
         raise InputError(f"--group-by {group_by!r}: choose track, artist or playlist")
@@ -100,19 +103,6 @@ def _to_float(columns: dict[str, tuple[Any, ...]], names: list[str], n_rows: int
     return X
 
 
-def _member_facts(conn: Connection, dataset_id: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """(member track ids ascending, {genre, artist, title, source, playlist, sha: one value per member}),
-    read from the members and tracks directly: the text columns never travel with the feature rows."""
-    rows = conn.execute(text(
-        "SELECT m.track_id, g.display_name, t.artist, t.title, t.source, t.playlist_id, t.file_sha256 "
-        "FROM dataset_members m JOIN tracks t ON t.id = m.track_id JOIN genres g ON g.id = m.genre_id "
-        "WHERE m.dataset_id = :ds ORDER BY m.track_id"), {"ds": int(dataset_id)}).all()
-    columns = list(zip(*rows, strict=True)) if rows else [()] * 7
-    ids = np.array(columns[0], dtype=np.int64)
-    names = ("genre", "artist", "title", "source", "playlist", "sha")
-    return ids, {n: np.array(c, dtype=object) for n, c in zip(names, columns[1:], strict=True)}
-
-
 def _view_header(conn: Connection, view: str) -> list[str]:
     """The view's column names, in order: from the catalog on PostgreSQL (planning ``SELECT *`` of a
     533-column dataset view costs ~60 ms), from an empty select on SQLite."""
@@ -130,19 +120,38 @@ def load_dataset(conn: Connection, name: str, *, feature_names: list[str] | None
     """All rows of ``dataset_<name>`` ordered by track id (then segment).
 
     The feature values come as one float64 array straight from the database (a binary COPY on
-    PostgreSQL, cursor batches on SQLite: :mod:`music_classifier.db.matrix_read`), the text facts once
-    per member track; no Python work per value.
+    PostgreSQL, cursor batches on SQLite: :mod:`music_classifier.db.matrix_read`), the members' facts as
+    integer codes in one query of numbers (:mod:`.member_facts`): no Python work per value, the text of
+    each distinct artist, genre and playlist read once and shared by its rows.
     """
     summary = get_dataset(conn, name, count_live=False)  # drift is reported by the commands
     segments = bool(summary.definition.get("segments"))
     view = dataset_view_name(name)
     available = [c for c in _view_header(conn, view) if c not in META_COLUMNS]
     names = select_features(available, feature_names, f"dataset {name!r}")
-    # The view's rows, read from the value tables by the members' extraction ids (no plan of the wide view,
-    # no join of wide rows); through the view itself when only it knows them (:mod:`.dataset_values`).
-    direct = read_dataset_values(conn, summary.id, summary.definition, names)
-    if direct is not None:
-        track_ids, X, segment_ids = direct
+    plan = value_plan(conn, summary.definition, names)
+    facts = read_member_facts(conn, summary.id, plan.extractors if plan else [], expected_rows=summary.n_tracks)
+    # The per-track facts first, the values last: what the facts need for a moment (the titles' rows,
+    # their normalised text) is freed before the array is filled, so peak memory is the array plus the
+    # facts kept, not plus their scratch.
+    genre_names, artist_names, playlist_names = read_texts(conn, facts)
+    artists = shared_strings(facts.artist_codes, artist_names)
+    titles = read_titles(conn, summary.id, facts.track_ids)
+    playlists = shared_strings(facts.playlist_codes, playlist_names)
+    none = np.flatnonzero(facts.playlist_codes < 0)  # "track:<id>" where a track has none
+    if len(none):
+        playlists[none] = [f"track:{t}" for t in facts.track_ids[none].tolist()]
+    # Tracks with the same audio or the same song never straddle a split, whatever the grouping. Not by
+    # song for tables imported with their features (GTZAN, Spotify 30k): their rows are the published
+    # unit, have no audio to copy, and thousands of joined rows would make StratifiedGroupKFold's
+    # per-group loop take ~20 s a split on 30k rows.
+    song = song_codes(artists, titles, facts.by_song)
+    # The view's rows, read from the value tables by the members' newest extraction ids (no plan of the wide
+    # view, no join of wide rows); through the view itself when only it knows them (:mod:`.dataset_values`).
+    if plan is not None:
+        track_ids, X, segment_ids = read_values(
+            conn, plan, names, facts.track_ids, facts.extraction_ids,
+            member_filters(conn, plan, summary.id, facts.extraction_ids))
     else:
         keys = ["track_id", "segment"] if segments else ["track_id"]
         # The rows go straight into one array of a known bound (peak memory ~1x, not blocks + their join
@@ -152,41 +161,29 @@ def load_dataset(conn: Connection, name: str, *, feature_names: list[str] | None
         key_values, X = sort_by_keys(*read_keyed_matrix(conn, f'"{view}"', keys, names, expected_rows=bound))
         track_ids = key_values[:, 0].astype(np.int64)
         segment_ids = key_values[:, 1].astype(np.int64) if segments else None
-    n_rows = len(X)
-    if not n_rows:
+    if not len(X):
         raise InputError(f"dataset {name!r} has no rows with features (were its tracks' features removed?)")
-    member_ids, facts = _member_facts(conn, summary.id)
-    where = np.searchsorted(member_ids, track_ids)  # every view row is a member's
-    first = np.unique(track_ids, return_index=True)[1]
-    tracks_here = track_ids[first]
-    at = np.searchsorted(member_ids, tracks_here)
-    playlist = np.array([p if p else f"track:{t}" for t, p in
-                         zip(tracks_here.tolist(), facts["playlist"][at].tolist(), strict=True)], dtype=object)
-    # Tracks with the same audio or the same song never straddle a split, whatever the grouping. Not by
-    # song for tables imported with their features (GTZAN, Spotify 30k): their rows are the published
-    # unit, have no audio to copy, and thousands of joined rows would make StratifiedGroupKFold's
-    # per-group loop take ~20 s a split on 30k rows.
-    by_song = np.array([source not in FEATURE_ONLY_SOURCES for source in facts["source"][at].tolist()], dtype=bool)
-    song = np.full(len(at), None, dtype=object)
-    if by_song.any():
-        song[by_song] = np.array(song_keys(facts["artist"][at][by_song].tolist(),
-                                           facts["title"][at][by_song].tolist()) + [None], dtype=object)[:-1]
-    sha = np.array([h or None for h in facts["sha"][at].tolist()], dtype=object)
-    per_row = np.searchsorted(tracks_here, track_ids)  # each row's track among the distinct ones
+    # Each row's entry in the facts (every row is a live member's with its extractions); none to pick when
+    # the rows are the facts' tracks one to one.
+    row = None if np.array_equal(track_ids, facts.track_ids) else np.searchsorted(facts.track_ids, track_ids)
+
+    def per_row(values: np.ndarray) -> np.ndarray:
+        return values if row is None else values[row]
+
     frame = DatasetFrame(
         X=X,
-        y=facts["genre"][where],
+        y=shared_strings(per_row(facts.genre_ids), genre_names),
         track_ids=track_ids,
         groups=track_ids.copy(),
         feature_names=names,
-        artists=facts["artist"][where],
-        titles=facts["title"][where],
-        playlists=playlist[per_row],
+        artists=per_row(artists),
+        titles=per_row(titles),
+        playlists=per_row(playlists),
         segments=segment_ids,
         name=name, dataset_id=summary.id, definition=summary.definition,
     )
-    frame.groups, frame.joined = join_groups(frame.groups_for(group_by),
-                                             [sha[per_row].tolist(), song[per_row].tolist()])
+    frame.groups, frame.joined = join_group_codes(frame.groups_for(group_by),
+                                                  [per_row(facts.sha_codes), per_row(song)])
     return frame
 
 
@@ -203,7 +200,7 @@ def feature_sources(definition: dict[str, Any]) -> dict[str, tuple[str, str]]:
 
 def load_track_features(conn: Connection, definition: dict[str, Any], feature_names: list[str],
                         track_ids: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Features of stored tracks straight from the feature views (for prediction), by name.
+    """Features of stored tracks as the feature views hold them (for prediction), by name.
 
     Returns (X, row track ids, segment indices or None), ordered by track id (then segment).
     Tracks without the features are simply absent from the result.
@@ -212,6 +209,18 @@ def load_track_features(conn: Connection, definition: dict[str, Any], feature_na
     missing = [f for f in feature_names if f not in sources]
     if missing:
         raise InputError(f"model feature(s) not in any feature view: {', '.join(missing[:5])}")
+    # From the value tables by the tracks' newest extraction ids, as a dataset is read (:mod:`.dataset_values`);
+    # through the views when only they know the values.
+    direct = read_track_values(conn, definition, feature_names, track_ids)
+    if direct is not None:
+        return direct
+    return view_track_features(conn, definition, feature_names, track_ids)
+
+
+def view_track_features(conn: Connection, definition: dict[str, Any], feature_names: list[str],
+                        track_ids: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """:func:`load_track_features` through the feature views (joined by track, and segment)."""
+    sources = feature_sources(definition)
     views = feature_view_names(definition)
     segments = bool(definition.get("segments"))
     alias = {v: f"v{i}" for i, v in enumerate(views)}

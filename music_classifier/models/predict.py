@@ -1,5 +1,6 @@
-"""Predict with a registered model: stored tracks (features read from the feature views by name) or
-new audio files (their audio features extracted on the fly). Every prediction is stored in ``predictions``.
+"""Predict with a registered model: stored tracks (features by name as the feature views hold them, read from
+the value tables) or new audio files (their audio features extracted on the fly). Every prediction is stored in
+``predictions``.
 """
 
 from __future__ import annotations
