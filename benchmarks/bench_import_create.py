@@ -30,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import create_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_csv_import import blind_to_sql  # noqa: E402 - the same baseline as the Spotify import's
 from benchmarks_md import write_section  # noqa: E402
 from pg_schema import POSTGRES_URL, scratch_schema  # noqa: E402
 
@@ -65,18 +65,6 @@ def run_cli(args: list[str], url: str, cwd: Path) -> float:
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed ({done.returncode}): {(done.stderr or done.stdout).strip()}")
     return elapsed
-
-
-def blind_to_sql(url: str, path: Path) -> float:
-    engine = create_engine(url)
-    try:
-        start = time.perf_counter()
-        pd.read_csv(path).to_sql("bench_blind_rows", engine, index=False, if_exists="replace")
-        return time.perf_counter() - start
-    finally:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("DROP TABLE IF EXISTS bench_blind_rows")
-        engine.dispose()
 
 
 def once(url: str, csv: Path, cwd: Path) -> dict[str, float]:
