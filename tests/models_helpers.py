@@ -6,12 +6,18 @@ compared with the noise, so a correct pipeline scores (near) perfectly and a bro
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
+import pandas as pd
 from sqlalchemy import Connection, insert, select
 
 from music_classifier.db.feature_columns import GTZAN_V1, LIBROSA_V1, MUSICNN_V1, SPOTIFY_V1
 from music_classifier.db.tables import extractions, genres, track_genres, tracks
 from music_classifier.db.values import replace_values
+from music_classifier.ingest.keys import normalise_artist, normalise_title
+from music_classifier.models.same_audio import join_group_codes
 
 COLUMNS = {"gtzan_csv": GTZAN_V1, "spotify": SPOTIFY_V1, "librosa": LIBROSA_V1, "musicnn": MUSICNN_V1}
 
@@ -129,3 +135,29 @@ def sqlite_cli(engine, models_dir, monkeypatch):
 
     run.url = url
     return run
+
+
+# Reference forms of the grouping, by value (the library works on integer codes): what the tests compare it with.
+
+def song_keys(artists: Sequence[Any], titles: Sequence[Any]) -> list[str | None]:
+    """:func:`song_key` of each (artist, title) pair; each distinct artist normalised once (a library has
+    many tracks per artist: at 100,000 tracks the normalising is most of a dataset load's Python work)."""
+    artist_keys: dict[Any, str] = {}
+    out: list[str | None] = []
+    for artist, title in zip(artists, titles, strict=True):
+        a = artist_keys.get(artist)
+        if a is None:
+            a = artist_keys[artist] = normalise_artist(str(artist or ""))
+        t = normalise_title(str(title or "")) if a else ""
+        out.append(f"{a}\x1f{t}" if a and t else None)
+    return out
+
+
+def join_groups(groups: np.ndarray, links: Sequence[Sequence[Any]]) -> tuple[np.ndarray, int]:
+    """:func:`join_group_codes` with link values of any hashable kind (None where a row has none)."""
+    coded = []
+    for values in links:
+        column = np.empty(len(values), dtype=object)
+        column[:] = list(values)
+        coded.append(pd.factorize(column, use_na_sentinel=True)[0].astype(np.int64))
+    return join_group_codes(groups, coded)

@@ -90,7 +90,9 @@ def test_segments_read_from_the_value_table_equal_the_view(engine, features):
 
 
 def test_song_keys_equal_song_key_pair_by_pair():
-    from music_classifier.models.same_audio import song_key, song_keys
+    from models_helpers import song_keys
+
+    from music_classifier.models.same_audio import song_key
 
     artists = ["The Beatles", "Beatles", "AC/DC", "", None, "Björk feat. X", "The Beatles"]
     titles = ["Help! (Remastered)", "help", "T.N.T.", "Song", "Song", "Jóga", ""]
@@ -99,7 +101,9 @@ def test_song_keys_equal_song_key_pair_by_pair():
 
 
 def test_song_codes_group_exactly_as_song_keys():
-    from music_classifier.models.same_audio import song_codes, song_keys
+    from models_helpers import song_keys
+
+    from music_classifier.models.same_audio import song_codes
 
     artists = np.array(["The Beatles", "Beatles", "AC/DC", "", "Björk feat. X", "The Beatles", "björk", "Beatles"],
                        dtype=object)
@@ -160,7 +164,7 @@ def _reference_join(groups, links):
 
 @pytest.mark.parametrize("seed", range(5))
 def test_join_groups_equal_the_pairwise_union_find(seed):
-    from music_classifier.models.same_audio import join_groups
+    from models_helpers import join_groups
 
     rng = np.random.default_rng(seed)
     n = 300
@@ -201,7 +205,7 @@ def test_member_facts_equal_the_rows_read_one_by_one(engine):
     assert frame.y.tolist() == [r[1] for r in rows] and frame.y.dtype == object
     assert frame.artists.tolist() == [r[2] for r in rows] and frame.titles.tolist() == [r[3] for r in rows]
     assert frame.playlists.tolist() == [r[4] or f"track:{r[0]}" for r in rows]
-    from music_classifier.models.same_audio import join_groups, song_keys
+    from models_helpers import join_groups, song_keys
 
     songs = [k if r[6] != "csv" else None for k, r in zip(song_keys([r[2] for r in rows], [r[3] for r in rows]),
                                                           rows, strict=True)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from models_helpers import fill_separable
+from models_helpers import fill_separable, join_groups
 from sqlalchemy import update
 
 from music_classifier.db.tables import tracks
@@ -13,7 +13,6 @@ from music_classifier.models.datasets import DatasetDefinition, create_dataset
 from music_classifier.models.load_data import load_dataset
 from music_classifier.models.oof import out_of_fold, repeated_splits
 from music_classifier.models.registry import get_model_row
-from music_classifier.models.same_audio import join_groups
 from music_classifier.models.splits import holdout_split
 from music_classifier.models.train import TrainOptions, estimation_splits, train_model
 

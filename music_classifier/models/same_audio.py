@@ -27,20 +27,6 @@ def song_key(artist: Any, title: Any) -> str | None:
     return f"{a}\x1f{t}" if a and t else None
 
 
-def song_keys(artists: Sequence[Any], titles: Sequence[Any]) -> list[str | None]:
-    """:func:`song_key` of each (artist, title) pair; each distinct artist normalised once (a library has
-    many tracks per artist: at 100,000 tracks the normalising is most of a dataset load's Python work)."""
-    artist_keys: dict[Any, str] = {}
-    out: list[str | None] = []
-    for artist, title in zip(artists, titles, strict=True):
-        a = artist_keys.get(artist)
-        if a is None:
-            a = artist_keys[artist] = normalise_artist(str(artist or ""))
-        t = normalise_title(str(title or "")) if a else ""
-        out.append(f"{a}\x1f{t}" if a and t else None)
-    return out
-
-
 def song_codes(artists: np.ndarray, titles: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """Integer song key per entry: two entries have the same code exactly when they are ``wanted`` and share
     one :func:`song_key` (not None); -1 for every other entry (no key, not wanted, or a key no other entry has).
@@ -122,16 +108,6 @@ def join_group_codes(groups: np.ndarray, links: Sequence[np.ndarray]) -> tuple[n
     if not absorbed:
         return groups, 0
     return labels[smallest[component[:n]]][group_of], int(absorbed)
-
-
-def join_groups(groups: np.ndarray, links: Sequence[Sequence[Any]]) -> tuple[np.ndarray, int]:
-    """:func:`join_group_codes` with link values of any hashable kind (None where a row has none)."""
-    coded = []
-    for values in links:
-        column = np.empty(len(values), dtype=object)
-        column[:] = list(values)
-        coded.append(pd.factorize(column, use_na_sentinel=True)[0].astype(np.int64))
-    return join_group_codes(groups, coded)
 
 
 def joined_note(absorbed: int) -> str:
