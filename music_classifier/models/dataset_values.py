@@ -21,7 +21,7 @@ from sqlalchemy import Connection, inspect, text
 from music_classifier.db.feature_columns import FEATURE_VIEWS_LATEST, SEGMENT_VIEWS_LATEST, WIDE_STORES_LATEST
 from music_classifier.db.matrix_read import quoted, read_float_matrix, read_keyed_matrix, scatter_rows, sort_by_keys
 from music_classifier.db.views import column_prefix, source_views
-from music_classifier.models.member_facts import id_list, newest_sql, read_member_facts
+from music_classifier.models.member_facts import id_list, newest_sql
 
 _VIEWS = {**FEATURE_VIEWS_LATEST, **SEGMENT_VIEWS_LATEST}
 
@@ -95,18 +95,6 @@ def member_filters(conn: Connection, plan: ValuePlan, dataset_id: int, extractio
     members = f"e.track_id IN (SELECT track_id FROM dataset_members WHERE dataset_id = {int(dataset_id)})"
     return [f"extraction_id IN (SELECT extraction_id FROM ({newest_sql(x, members)}) AS newest)"
             for x in plan.extractors]
-
-
-def read_dataset_values(conn: Connection, dataset_id: int, definition: dict[str, Any],
-                        names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
-    """(track ids, X with the ``names`` columns of the dataset view, segment indices or None), the rows of
-    ``dataset_<name>`` in track (then segment) order; None when this dataset must be read through its view."""
-    plan = value_plan(conn, definition, names)
-    if plan is None:
-        return None
-    facts = read_member_facts(conn, dataset_id, plan.extractors)
-    return read_values(conn, plan, names, facts.track_ids, facts.extraction_ids,
-                       member_filters(conn, plan, dataset_id, facts.extraction_ids))
 
 
 def read_track_values(conn: Connection, definition: dict[str, Any], names: list[str],
